@@ -1,0 +1,58 @@
+"""Process wiring: settings → database (migrated) → dispatcher."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.settings import Settings
+from db.clock import to_utc, utcnow
+from db.engine import Database
+from handlers.context import Services
+from handlers.dispatch import Dispatcher
+
+
+def make_clock(settings: Settings) -> Callable[[], datetime]:
+    """The real clock, or one that starts at BDG_FAKE_NOW (local time) and runs from there:
+    demos and end-to-end tests can pin "today" to a day of the reporting calendar."""
+    if not settings.fake_now:
+        return utcnow
+    start = to_utc(datetime.fromisoformat(settings.fake_now), settings.timezone)
+    t0 = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - t0)
+
+
+def make_services(settings: Settings) -> Services:
+    return Services(
+        timezone=settings.timezone,
+        default_lang=settings.locale,
+        form_dir=str(settings.form_dir) if settings.form_dir else None,
+        calendar_file=str(settings.calendar_file) if settings.calendar_file else None,
+        invite_days=settings.invite_days,
+        bot_username=settings.telegram_bot_username,
+    )
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    dispatcher: Dispatcher
+    clock: Callable[[], datetime]
+
+
+async def open_app(settings: Settings) -> App:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # httpx logs every request URL at INFO, and Bot API URLs contain the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    db = Database(settings.database_url)
+    await db.upgrade()
+    clock = make_clock(settings)
+    return App(settings, db, Dispatcher(db, make_services(settings), clock=clock), clock)

@@ -1,0 +1,42 @@
+"""The terminal channel: try the bot in a shell, or pipe a transcript through it.
+
+Choices appear as a numbered list answered by number or text. When stdin is not a terminal,
+lines are read one by one and echoed after ``> `` so the output reads as a transcript.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TextIO
+
+from bot.render import render_plain
+from handlers.core import Incoming
+from handlers.dispatch import Dispatcher
+from handlers.i18n import t
+
+CHANNEL = "terminal"
+
+
+async def run_terminal(dispatcher: Dispatcher, user: str, *, lang: str = "vi",
+                       stdin: TextIO | None = None, out: TextIO | None = None,
+                       banner: list[str] | None = None) -> None:
+    stdin = stdin or sys.stdin
+    out = out or sys.stdout
+    interactive = stdin.isatty()
+    for line in banner if banner is not None else [t(lang, "terminal.banner")]:
+        print(line, file=out)
+    while True:
+        if interactive:
+            print("\n> ", end="", file=out, flush=True)
+        line = await asyncio.to_thread(stdin.readline)
+        if not line:
+            break
+        text = line.rstrip("\r\n")
+        if not interactive:
+            print(f"\n> {text}", file=out)
+        outcome = await dispatcher.handle(
+            Incoming(channel=CHANNEL, chat_id=user, user_id=user, text=text, lang=lang)
+        )
+        for reply in outcome.replies:
+            print(render_plain(reply, lang), file=out, flush=True)

@@ -1,0 +1,132 @@
+"""What a handler works with: the session of this update's transaction, who is writing,
+where they are in a conversation, the clock, and the replies being gathered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from html import escape
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from db import queries
+from db.clock import to_local
+from db.models import AuditLog, ChannelAccount, Conversation, Officer, Unit
+from handlers.core import Choice, Incoming, Reply
+from handlers.i18n import normalise_lang, t
+
+
+class Safe(str):
+    """A string that is already markup and must not be escaped again."""
+
+
+def _esc(v: object) -> object:
+    return v if isinstance(v, Safe) or not isinstance(v, str) else escape(v)
+
+
+@dataclass
+class Services:
+    """Process-wide things handlers need; built once by the entry point."""
+
+    timezone: str = "Asia/Ho_Chi_Minh"
+    default_lang: str = "vi"
+    form_dir: str | None = None
+    calendar_file: str | None = None
+    invite_days: int = 14
+    bot_username: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Ctx:
+    s: AsyncSession
+    inc: Incoming
+    account: ChannelAccount
+    conv: Conversation
+    now: datetime  # aware UTC
+    services: Services
+    officer: Officer | None = None
+    unit: Unit | None = None
+    replies: list[Reply] = field(default_factory=list)
+    chosen_label: str | None = None
+
+    # -- language and time ----------------------------------------------------------------
+    @property
+    def lang(self) -> str:
+        return normalise_lang(self.account.lang)
+
+    def t(self, key: str, **kw: object) -> str:
+        """A catalog text; string parameters are HTML-escaped (replies use Telegram's HTML
+        subset) unless wrapped in ``Safe`` because they are already markup."""
+        return t(self.lang, key, **{k: _esc(v) for k, v in kw.items()})
+
+    @property
+    def local_now(self) -> datetime:
+        return to_local(self.now, self.services.timezone)
+
+    @property
+    def today(self) -> date:
+        return self.local_now.date()
+
+    def fmt_date(self, d: date | datetime) -> str:
+        if isinstance(d, datetime):
+            d = to_local(d, self.services.timezone)
+            return d.strftime("%H:%M %d/%m/%Y")
+        return d.strftime("%d/%m/%Y")
+
+    # -- replies ---------------------------------------------------------------------------
+    def say(self, key: str, *, choices: list[Choice] | None = None, numbered: bool = True,
+            **kw: object) -> Reply:
+        return self.say_text(self.t(key, **kw), choices=choices, numbered=numbered)
+
+    def say_text(self, text: str, *, choices: list[Choice] | None = None,
+                 numbered: bool = True) -> Reply:
+        reply = Reply(text=text, choices=list(choices or []), numbered=numbered)
+        self.replies.append(reply)
+        return reply
+
+    # -- conversation state ------------------------------------------------------------------
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.conv.state
+
+    def set_flow(self, flow: str | None, **state: Any) -> None:
+        self.conv.flow = flow
+        self.conv.state = dict(state)
+        self.conv.updated_at = self.now
+
+    def update_state(self, **changes: Any) -> None:
+        # Reassign so SQLAlchemy sees the JSON column change.
+        self.conv.state = {**self.conv.state, **changes}
+        self.conv.updated_at = self.now
+
+    def clear_flow(self) -> None:
+        self.set_flow(None)
+
+    def remember_menu(self, choices: list[Choice], numbered: bool = True) -> None:
+        """Record the choices just offered so a typed number or word maps back to them."""
+        self.update_state(
+            _menu=[[c.key, c.label, c.alias] for c in choices], _numbered=numbered
+        )
+
+    # -- audit ---------------------------------------------------------------------------------
+    def audit(self, action: str, target: str | None = None, *, outcome: str = "ok",
+              detail: str | None = None) -> None:
+        self.s.add(AuditLog(
+            at=self.now, officer_id=self.officer.id if self.officer else None,
+            account_id=self.account.id, action=action, target=target, outcome=outcome,
+            detail=detail,
+        ))
+
+    async def load_officer(self) -> None:
+        self.officer = None
+        self.unit = None
+        if self.account.officer_id is not None:
+            officer = await self.s.get(Officer, self.account.officer_id)
+            if officer is not None and officer.active:
+                self.officer = officer
+                self.unit = await self.s.get(Unit, officer.unit_id)
+
+    async def ancestors(self) -> list[Unit]:
+        return await queries.ancestors(self.s, self.unit) if self.unit else []

@@ -1,0 +1,172 @@
+"""One path for every message: Incoming → one database transaction → replies.
+
+Invariants kept here:
+- the dedupe key is inserted in the same transaction as the update's effects, so the same
+  update delivered twice changes nothing the second time;
+- replies are returned only after the transaction commits (commit, then reply);
+- messages of one chat are handled one at a time, in order;
+- an error is logged by type and place only (never message contents), the transaction rolls
+  back, and the user is told briefly that their earlier answers are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+import handlers.features  # noqa: F401  (registers every command and flow on the router)
+from db import queries
+from db.clock import utcnow
+from db.engine import Database
+from db.models import ChannelAccount, Conversation, ProcessedUpdate
+from handlers.context import Ctx, Services
+from handlers.core import Incoming, Outcome, Reply
+from handlers.forms.parsers import fold
+from handlers.i18n import normalise_lang, t
+from handlers.router import Router, router, welcome
+
+log = logging.getLogger("bdg.dispatch")
+
+
+class _Duplicate(Exception):
+    pass
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        services: Services | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        routes: Router = router,
+    ) -> None:
+        self.db = db
+        self.services = services or Services()
+        self.clock = clock
+        self.router = routes
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    def _lock(self, inc: Incoming) -> asyncio.Lock:
+        key = (inc.channel, inc.chat_id)
+        lock = self._locks.get(key)
+        if lock is None:
+            if len(self._locks) > 10000:  # forget idle chats
+                self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
+    async def handle(self, inc: Incoming) -> Outcome:
+        async with self._lock(inc):
+            try:
+                return await self._handle(inc)
+            except _Duplicate:
+                return Outcome(duplicate=True)
+            except Exception as exc:  # noqa: BLE001 - the user must always get an answer
+                frame = traceback.extract_tb(exc.__traceback__)[-1]
+                # Type and place only: exception messages may quote what the user typed.
+                log.error(
+                    "update failed on %s: %s at %s:%s",
+                    inc.channel, type(exc).__name__, frame.filename, frame.lineno,
+                )
+                return Outcome(
+                    replies=[Reply(t(normalise_lang(inc.lang), "err.internal"))], failed=True
+                )
+
+    async def _handle(self, inc: Incoming) -> Outcome:
+        now = self.clock()
+        async with self.db.session() as s:
+            if inc.dedupe_key:
+                if await s.get(ProcessedUpdate, inc.dedupe_key) is not None:
+                    raise _Duplicate
+                s.add(ProcessedUpdate(key=inc.dedupe_key, at=now))
+                try:
+                    await s.flush()
+                except IntegrityError:
+                    raise _Duplicate from None
+            account = await queries.account(s, inc.channel, inc.user_id)
+            if account is None:
+                account = ChannelAccount(
+                    channel=inc.channel, user_id=inc.user_id, chat_id=inc.chat_id,
+                    lang=normalise_lang(inc.lang or self.services.default_lang),
+                )
+                s.add(account)
+                await s.flush()
+            elif inc.chat_type == "private" and account.chat_id != inc.chat_id:
+                account.chat_id = inc.chat_id
+            assert account.id is not None
+            conv = (
+                await s.exec(select(Conversation).where(Conversation.account_id == account.id))
+            ).first()
+            if conv is None:
+                conv = Conversation(account_id=account.id, state={}, updated_at=now)
+                s.add(conv)
+            ctx = Ctx(s=s, inc=inc, account=account, conv=conv, now=now, services=self.services)
+            await ctx.load_officer()
+            await self.route(ctx)
+        return Outcome(replies=ctx.replies, chosen_label=ctx.chosen_label)
+
+    async def route(self, ctx: Ctx) -> None:
+        inc = ctx.inc
+        text = (inc.text or "").strip()
+        if inc.chat_type != "private":
+            parsed = self.router.parse_command(text) if text.startswith("/") else None
+            if parsed and parsed[0].in_groups:
+                await parsed[0].handler(ctx, parsed[1])
+            elif parsed:
+                ctx.say("group.private_only")
+            return
+        if inc.media and inc.text is None and inc.option is None:
+            ctx.say("err.media_unsupported" if inc.media == "unsupported" else "err.media")
+            if ctx.conv.flow in self.router.flows:
+                ctx.update_state(_reprompt=True)
+                await self.router.flows[ctx.conv.flow](ctx)
+            return
+        if inc.option is None and text:
+            parsed = self.router.parse_command(text)
+            if parsed and (text.startswith("/") or ctx.conv.flow is None):
+                cmd, args = parsed
+                await cmd.handler(ctx, args)
+                return
+        option = inc.option or self._menu_choice(ctx, text)
+        if option is not None:
+            menu = {k: label for k, label, _ in ctx.state.get("_menu", [])}
+            ctx.chosen_label = menu.get(option)
+            if inc.option is None:
+                ctx.inc = _with_option(inc, option)
+        if ctx.conv.flow in self.router.flows:
+            await self.router.flows[ctx.conv.flow](ctx)
+            return
+        if ctx.inc.option:
+            item = next((m for m in self.router.menu if m.key == ctx.inc.option), None)
+            if item is not None:
+                await item.handler(ctx, "")
+                return
+        await welcome(ctx)
+
+    def _menu_choice(self, ctx: Ctx, text: str) -> str | None:
+        menu = ctx.state.get("_menu") or (
+            [[m.key, ctx.t(m.label_key), None] for m in self.router.menu]
+            if ctx.conv.flow is None and ctx.officer is None else []
+        )
+        if not menu or not text:
+            return None
+        numbered = ctx.state.get("_numbered", True)
+        if numbered and text.isdigit() and 1 <= int(text) <= len(menu):
+            return str(menu[int(text) - 1][0])
+        folded = fold(text)
+        for key, label, alias in menu:
+            if folded == fold(label) or (alias and folded == fold(alias)):
+                return str(key)
+        return None
+
+
+def _with_option(inc: Incoming, option: str) -> Incoming:
+    from dataclasses import replace
+
+    return replace(inc, option=option)

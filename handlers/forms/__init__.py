@@ -1,0 +1,1 @@
+"""Forms as data: YAML questionnaires read by one small engine (see engine.py)."""

@@ -1,0 +1,281 @@
+"""The form engine: loads a questionnaire from YAML, decides which questions apply, parses and
+formats answers and checks the form-level consistency rules."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from handlers.forms import parsers as p
+from handlers.forms.expr import ExprError, Unanswered, compile_expr, evaluate, names_in
+from handlers.i18n import normalise_lang, t
+
+DATA_DIR = Path(__file__).parent / "data"
+TYPES = {"integer", "sex_count", "yes_no", "choice", "multi", "date", "money", "text"}
+COUNT_TYPES = {"integer", "sex_count", "money"}
+
+
+class FormError(ValueError):
+    """A form file is wrong; raised at load time with the question id."""
+
+
+def _label(d: Any, lang: str) -> str:
+    if isinstance(d, str):
+        return d
+    if not d:
+        return ""
+    return str(d.get(normalise_lang(lang)) or d.get("vi") or next(iter(d.values())))
+
+
+@dataclass(frozen=True)
+class Option:
+    key: str
+    label: dict[str, str]
+
+    def text(self, lang: str) -> str:
+        return _label(self.label, lang)
+
+
+@dataclass
+class Question:
+    id: str
+    type: str
+    label: dict[str, str]
+    section_id: str
+    hint: dict[str, str] = field(default_factory=dict)
+    required: bool = True
+    max: int | None = None
+    max_length: int | None = None
+    options: list[Option] = field(default_factory=list)
+    relevant: ast.Expression | None = None
+
+    def text(self, lang: str) -> str:
+        return _label(self.label, lang)
+
+    def hint_text(self, lang: str) -> str:
+        return _label(self.hint, lang)
+
+    def option(self, key: str) -> Option | None:
+        return next((o for o in self.options if o.key == key), None)
+
+
+@dataclass
+class Section:
+    id: str
+    title: dict[str, str]
+    questions: list[Question]
+    no_activity: bool = False
+    relevant: ast.Expression | None = None
+
+    def text(self, lang: str) -> str:
+        return _label(self.title, lang)
+
+
+@dataclass
+class Rule:
+    id: str
+    check: ast.Expression
+    fields: list[str]
+    message: dict[str, str]
+
+    def text(self, lang: str) -> str:
+        return _label(self.message, lang)
+
+
+@dataclass
+class Violation:
+    rule: Rule
+    questions: list[Question]
+
+
+class Form:
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.id: str = raw["id"]
+        self.version = int(raw.get("version", 1))
+        self.title: dict[str, str] = raw.get("title", {})
+        self.sections: list[Section] = []
+        self.questions: list[Question] = []
+        self.by_id: dict[str, Question] = {}
+        for s in raw["sections"]:
+            sec = Section(
+                id=s["id"], title=s["title"], questions=[],
+                no_activity=bool(s.get("no_activity", False)),
+                relevant=_compile(s.get("relevant"), s["id"]),
+            )
+            for q in s["questions"]:
+                question = _question(q, sec.id)
+                if question.id in self.by_id:
+                    raise FormError(f"duplicate question id {question.id}")
+                sec.questions.append(question)
+                self.questions.append(question)
+                self.by_id[question.id] = question
+            self.sections.append(sec)
+        self.section_of = {q.id: s for s in self.sections for q in s.questions}
+        self.rules: list[Rule] = []
+        for r in raw.get("rules", []):
+            check = _compile(r["check"], r["id"])
+            assert check is not None
+            fields = r.get("fields") or sorted(names_in(check) & set(self.by_id))
+            self.rules.append(Rule(id=r["id"], check=check, fields=fields, message=r["message"]))
+        for q in self.questions:
+            if q.relevant is not None:
+                unknown = names_in(q.relevant) - set(self.by_id) - {"period_type", "unit_kind"}
+                if unknown:
+                    raise FormError(f"{q.id}: relevant refers to unknown {sorted(unknown)}")
+
+    def text(self, lang: str) -> str:
+        return _label(self.title, lang)
+
+    # -- which questions apply -----------------------------------------------------------
+    def is_relevant(self, q: Question, env: dict[str, Any]) -> bool:
+        sec = self.section_of[q.id]
+        for expr in (sec.relevant, q.relevant):
+            if expr is None:
+                continue
+            try:
+                if not evaluate(expr, env):
+                    return False
+            except Unanswered:
+                return False  # depends on an answer not given yet
+        return True
+
+    def relevant_questions(self, env: dict[str, Any]) -> list[Question]:
+        return [q for q in self.questions if self.is_relevant(q, env)]
+
+    def next_unanswered(self, values: dict[str, Any], ctx: dict[str, Any]) -> Question | None:
+        """The first relevant question with no stored answer. Relevance is re-evaluated as
+        answers arrive, so a question gated on an earlier one appears only when it applies."""
+        env = {**ctx, **values}
+        for q in self.questions:
+            if q.id not in values and self.is_relevant(q, env):
+                return q
+        return None
+
+    # -- answers -------------------------------------------------------------------------
+    def parse(self, q: Question, text: str | None, *, today: date | None = None) -> Any:
+        """Turn what the user typed into a stored value, or raise ParseError."""
+        if text is not None and p.is_skip(text):
+            if q.required:
+                raise p.ParseError("err.required")
+            return None
+        if q.type == "integer":
+            return p.parse_integer(text, q.max or p.MAX_COUNT_DEFAULT)
+        if q.type == "sex_count":
+            return p.parse_sex_count(text, q.max or p.MAX_COUNT_DEFAULT)
+        if q.type == "yes_no":
+            return p.parse_yes_no(text)
+        if q.type == "money":
+            return p.parse_money(text, q.max or p.MAX_MONEY_DEFAULT)
+        if q.type == "date":
+            return p.parse_date(text, latest=today)
+        if q.type == "text":
+            return p.parse_text(text, q.max_length or p.MAX_TEXT_DEFAULT)
+        if q.type == "choice":
+            return self.match_option(q, p._clean(text)).key
+        if q.type == "multi":
+            keys: list[str] = []
+            for item in p.split_list(p._clean(text)):
+                key = self.match_option(q, item).key
+                if key not in keys:
+                    keys.append(key)
+            return keys
+        raise FormError(f"unknown type {q.type}")
+
+    @staticmethod
+    def match_option(q: Question, text: str) -> Option:
+        word = text.strip()
+        if word.isdigit():
+            n = int(word)
+            if 1 <= n <= len(q.options):
+                return q.options[n - 1]
+            raise p.ParseError("err.choice_range", n=len(q.options))
+        folded = p.fold(word)
+        for o in q.options:
+            if folded == o.key or any(folded == p.fold(v) for v in o.label.values()):
+                return o
+        raise p.ParseError("err.choice_unknown", n=len(q.options))
+
+    def format_value(self, q: Question, value: Any, lang: str) -> str:
+        if value is None:
+            return t(lang, "value.skipped")
+        if q.type == "sex_count":
+            return t(lang, "value.sex_count", m=value["m"], f=value["f"],
+                     total=value["m"] + value["f"])
+        if q.type == "yes_no":
+            return t(lang, "value.yes" if value else "value.no")
+        if q.type == "money":
+            return t(lang, "value.money", amount=format_number(int(value)))
+        if q.type == "integer":
+            return format_number(int(value))
+        if q.type == "date":
+            y, m, d = str(value).split("-")
+            return f"{d}/{m}/{y}"
+        if q.type == "choice":
+            o = q.option(str(value))
+            return o.text(lang) if o else str(value)
+        if q.type == "multi":
+            labels = [o.text(lang) for k in value if (o := q.option(k))]
+            return ", ".join(labels) if labels else t(lang, "value.none_selected")
+        return str(value)
+
+    def zero_value(self, q: Question) -> Any:
+        return {"m": 0, "f": 0} if q.type == "sex_count" else 0
+
+    # -- consistency ---------------------------------------------------------------------
+    def check_rules(self, values: dict[str, Any], ctx: dict[str, Any]) -> list[Violation]:
+        env = {**ctx, **values}
+        relevant = {q.id for q in self.relevant_questions(env)}
+        # An irrelevant count (e.g. victims when there were no cases) counts as 0 in rules.
+        for q in self.questions:
+            if q.id not in relevant and q.type in COUNT_TYPES:
+                env[q.id] = self.zero_value(q)
+        out = []
+        for rule in self.rules:
+            try:
+                ok = evaluate(rule.check, env)
+            except Unanswered:
+                continue
+            if not ok:
+                out.append(Violation(rule, [self.by_id[f] for f in rule.fields if f in self.by_id]))
+        return out
+
+
+def format_number(n: int) -> str:
+    """Vietnamese grouping: 1.500.000."""
+    return f"{n:,}".replace(",", ".")
+
+
+def _compile(src: str | None, where: str) -> ast.Expression | None:
+    if src is None:
+        return None
+    try:
+        return compile_expr(str(src))
+    except (SyntaxError, ExprError) as e:
+        raise FormError(f"{where}: {e}") from e
+
+
+def _question(q: dict[str, Any], section_id: str) -> Question:
+    if q.get("type") not in TYPES:
+        raise FormError(f"{q.get('id')}: unknown type {q.get('type')!r}")
+    options = [Option(key=str(o["key"]), label=o["label"]) for o in q.get("options", [])]
+    if q["type"] in {"choice", "multi"} and not options:
+        raise FormError(f"{q['id']}: a {q['type']} question needs options")
+    return Question(
+        id=q["id"], type=q["type"], label=q["label"], section_id=section_id,
+        hint=q.get("hint") or {}, required=bool(q.get("required", True)), max=q.get("max"),
+        max_length=q.get("max_length"), options=options,
+        relevant=_compile(q.get("relevant"), q["id"]),
+    )
+
+
+@lru_cache(maxsize=8)
+def load_form(form_id: str, form_dir: str | None = None) -> Form:
+    folder = Path(form_dir) if form_dir else DATA_DIR
+    with (folder / f"{form_id}.yaml").open(encoding="utf-8") as fh:
+        return Form(yaml.safe_load(fh))

@@ -1,0 +1,89 @@
+"""Short commands that answer at once: /lich, /trangthai, /trogiup, /huy."""
+
+from __future__ import annotations
+
+from db import queries
+from handlers import periods
+from handlers.context import Ctx
+from handlers.router import router
+
+
+@router.command("huy", help="help.huy", roles=("public", "officer"), aliases=("cancel",),
+                order=90)
+async def cancel(ctx: Ctx, _args: str) -> None:
+    """/huy: leave the running conversation; a report draft stays saved."""
+    flow = ctx.conv.flow
+    ctx.clear_flow()
+    if flow == "report":
+        ctx.say("report.paused")
+    elif flow:
+        ctx.say("cancel.done")
+    else:
+        ctx.say("cancel.nothing")
+
+
+@router.command("lich", help="help.lich", roles=("officer",), aliases=("calendar",), order=20)
+async def calendar_cmd(ctx: Ctx, _args: str) -> None:
+    """/lich: the unit's upcoming deadlines and Action Months, with days left."""
+    if ctx.unit is None:
+        ctx.say("reg.need_officer")
+        return
+    cal = periods.calendar(ctx.services)
+    ov = await periods.overrides_for(ctx.s, ctx.unit, ctx.today.year)
+    lines = [ctx.t("lich.title", unit=ctx.unit.name)]
+    for e in cal.upcoming(ctx.today, overrides=ov):
+        if e.start == e.end:
+            days = (e.start - ctx.today).days
+            when = ctx.t("lich.days_left", n=days) if days else ctx.t("days.today")
+            lines.append(ctx.t("lich.deadline", label=e.text(ctx.lang),
+                               date=ctx.fmt_date(e.start), when=when))
+        else:
+            key = "lich.running" if e.start <= ctx.today else "lich.month"
+            lines.append(ctx.t(key, label=e.text(ctx.lang), start=ctx.fmt_date(e.start),
+                               end=ctx.fmt_date(e.end), n=(e.start - ctx.today).days))
+    ctx.say_text("\n".join(lines))
+
+
+@router.command("trangthai", help="help.trangthai", roles=("officer",), aliases=("status",),
+                order=30)
+async def status_cmd(ctx: Ctx, _args: str) -> None:
+    """/trangthai: the unit's report status for each period of this year and the last."""
+    if ctx.unit is None or ctx.unit.id is None:
+        ctx.say("reg.need_officer")
+        return
+    cal = periods.calendar(ctx.services)
+    lines = [ctx.t("status.title", unit=ctx.unit.name)]
+    for year in (ctx.today.year - 1, ctx.today.year):
+        ov = await periods.overrides_for(ctx.s, ctx.unit, year)
+        for p in cal.periods(year, ov):
+            if p.opens > ctx.today:
+                continue
+            report = await queries.report_for(ctx.s, ctx.unit.id, p.period)
+            label = f"{p.text(ctx.lang)} {p.year}"
+            if report is None or (report.status == "draft" and report.version == 0):
+                answered = len(await queries.report_values(ctx.s, report.id or 0)) if report else 0
+                key = "status.draft" if answered else "status.not_started"
+                if periods.is_locked(report, p, ctx.today, ctx.now):
+                    key = "status.missed"
+                lines.append(ctx.t(key, label=label, due=ctx.fmt_date(p.due), n=answered))
+            else:
+                version = await queries.latest_version(ctx.s, report.id or 0)
+                key = "status.submitted" if report.status == "submitted" else "status.revising"
+                lines.append(ctx.t(key, label=label, version=report.version,
+                                   ref=version.reference if version else "",
+                                   time=ctx.fmt_date(version.submitted_at) if version else ""))
+    ctx.say_text("\n".join(lines))
+
+
+@router.command("trogiup", help="help.trogiup", roles=("public", "officer"),
+                aliases=("help", "giupdo"), order=99)
+async def help_cmd(ctx: Ctx, _args: str) -> None:
+    """/trogiup: the commands this user can use."""
+    roles = {"public"}
+    if ctx.officer is not None:
+        roles |= {"officer", ctx.officer.role}
+    lines = [ctx.t("help.title")]
+    for cmd in router.visible_commands(roles):
+        assert cmd.help is not None
+        lines.append(f"/{cmd.name} — {ctx.t(cmd.help)}")
+    ctx.say_text("\n".join(lines))

@@ -1,0 +1,48 @@
+"""Which report period applies to a unit, with the calendar and any deadline overrides."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from db.models import Report, Unit
+from handlers.context import Services
+from scheduler.calendar import Calendar, ReportPeriod, load_calendar
+
+
+def calendar(services: Services) -> Calendar:
+    return load_calendar(services.calendar_file)
+
+
+async def overrides_for(s: AsyncSession, unit: Unit, year: int) -> dict[str, date]:
+    """Deadline overrides that apply to ``unit`` in ``year`` (report kind → due date).
+
+    The nearest override up the tree wins. Overrides are stored by the reminders feature;
+    until a deployment sets one, the calendar file alone decides.
+    """
+    from scheduler import overrides
+
+    return await overrides.for_unit(s, unit, year)
+
+
+async def current_period(s: AsyncSession, services: Services, unit: Unit,
+                         today: date) -> ReportPeriod:
+    cal = calendar(services)
+    ov = await overrides_for(s, unit, today.year)
+    return cal.current_period(today, ov)
+
+
+async def period_by_id(s: AsyncSession, services: Services, unit: Unit,
+                       period_id: str) -> ReportPeriod:
+    cal = calendar(services)
+    year = int(period_id[:4])
+    return cal.period(period_id, await overrides_for(s, unit, year))
+
+
+def is_locked(report: Report | None, period: ReportPeriod, today: date, now: datetime) -> bool:
+    """Past the lock date, unless the standing agency unlocked this report until later."""
+    if today <= period.lock:
+        return False
+    return not (report is not None and report.unlocked_until is not None
+                and report.unlocked_until > now)

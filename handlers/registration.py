@@ -1,0 +1,149 @@
+"""Registration: an officer redeems a one-time invite, gives name and position, and is bound
+to the invite's unit.
+
+    /start ABCDE-FGHJK   → "Mã mời hợp lệ. Họ và tên đầy đủ của anh/chị?"
+    Nguyễn Thị Lan        → "Chức vụ của anh/chị?"
+    Công chức VH-XH       → "Đăng ký xong: … Gõ /baocao để bắt đầu báo cáo."
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from db.models import Invite, Officer, Unit
+from handlers.context import Ctx
+from handlers.forms.parsers import ParseError, parse_text
+from handlers.router import router, welcome
+
+ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud over the phone
+CODE_LEN = 10
+ROLES = ("officer", "admin")
+
+
+def hash_code(code: str) -> str:
+    return hashlib.sha256(normalise_code(code).encode()).hexdigest()
+
+
+def normalise_code(code: str) -> str:
+    return re.sub(r"[\s\-_]", "", code).upper()
+
+
+def new_code() -> str:
+    raw = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LEN))
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+async def create_invite(s: AsyncSession, unit: Unit, *, role: str = "officer", days: int = 14,
+                        now: datetime) -> str:
+    """Store a new invite and return its code (shown once; only the hash is kept)."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}")
+    assert unit.id is not None
+    code = new_code()
+    s.add(Invite(code_hash=hash_code(code), unit_id=unit.id, role=role, created_at=now,
+                 expires_at=now + timedelta(days=days)))
+    await s.flush()
+    return code
+
+
+@router.command("start", help="help.start", roles=("public",), aliases=("batdau",), order=1)
+async def start(ctx: Ctx, args: str) -> None:
+    """/start [code]: register with an invite code, or explain how to get one."""
+    code = args.strip()
+    if ctx.officer is not None:
+        ctx.say("reg.already", name=ctx.officer.full_name, unit=ctx.unit.name if ctx.unit else "")
+        return
+    if not code:
+        ctx.clear_flow()
+        ctx.say("reg.how_to_get_code")
+        await welcome(ctx)
+        return
+    await redeem(ctx, code)
+
+
+async def redeem(ctx: Ctx, code: str) -> None:
+    invite = (
+        await ctx.s.exec(select(Invite).where(Invite.code_hash == hash_code(code)))
+    ).first()
+    if invite is None:
+        ctx.audit("invite.redeem", outcome="refused", detail="unknown")
+        ctx.say("reg.code_unknown")
+        return
+    if invite.used_at is not None:
+        ctx.say("reg.code_used")
+        return
+    if invite.expires_at <= ctx.now:
+        ctx.say("reg.code_expired", date=ctx.fmt_date(invite.expires_at.date()))
+        return
+    unit = await ctx.s.get(Unit, invite.unit_id)
+    assert unit is not None
+    ctx.set_flow("register", invite_id=invite.id, step="name")
+    ctx.say("reg.code_ok", unit=unit.name)
+    ctx.say("reg.ask_name")
+
+
+async def _enter_code(ctx: Ctx, _args: str) -> None:
+    ctx.set_flow("register", step="code")
+    ctx.say("reg.ask_code")
+
+
+router.menu_item("menu:officer", "menu.officer", _enter_code, order=20)
+
+
+@router.flow("register")
+async def register_flow(ctx: Ctx) -> None:
+    """Collects the code (when chosen from the menu), the full name and the position."""
+    step = ctx.state.get("step")
+    text = ctx.inc.text
+    if step == "code":
+        if not text or not text.strip():
+            ctx.say("reg.ask_code")
+            return
+        await redeem(ctx, text)
+        return
+    invite = await ctx.s.get(Invite, ctx.state.get("invite_id"))
+    if invite is None or invite.used_at is not None:
+        ctx.clear_flow()
+        ctx.say("reg.code_used")
+        return
+    try:
+        value = parse_text(text, max_length=120)
+        if len(value) < 2:
+            raise ParseError("err.too_short")
+    except ParseError as e:
+        ctx.say(e.key, **e.params)
+        ctx.say("reg.ask_name" if step == "name" else "reg.ask_position")
+        return
+    if step == "name":
+        ctx.update_state(step="position", full_name=value)
+        ctx.say("reg.ask_position")
+        return
+    # Mark the invite used only if nobody else did in the meantime (single use).
+    result = await ctx.s.exec(  # type: ignore[call-overload]
+        update(Invite)
+        .where(col(Invite.id) == invite.id, col(Invite.used_at).is_(None))
+        .values(used_at=ctx.now)
+    )
+    if result.rowcount != 1:
+        ctx.clear_flow()
+        ctx.say("reg.code_used")
+        return
+    officer = Officer(unit_id=invite.unit_id, full_name=ctx.state["full_name"], position=value,
+                      role=invite.role, created_at=ctx.now)
+    ctx.s.add(officer)
+    await ctx.s.flush()
+    invite.used_by = officer.id
+    ctx.account.officer_id = officer.id
+    await ctx.load_officer()
+    ctx.clear_flow()
+    ctx.audit("officer.register", target=f"officer:{officer.id}")
+    assert ctx.unit is not None
+    ctx.say("reg.done", name=officer.full_name, unit=ctx.unit.name)
+    ctx.say("admin.welcome" if officer.role == "admin" else "reg.next_steps")
