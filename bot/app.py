@@ -52,7 +52,7 @@ async def open_app(settings: Settings) -> App:
     # httpx logs every request URL at INFO, and Bot API URLs contain the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, settings.db_schema)
     await db.upgrade()
     clock = make_clock(settings)
     return App(settings, db, Dispatcher(db, make_services(settings), clock=clock), clock)

@@ -66,15 +66,27 @@ async def _demo_chat(settings: Settings, user: str) -> None:
                 await seed_demo(s)
             acc = await queries.account(s, CHANNEL, user)
             if acc is None or acc.officer_id is None:
-                unit = await queries.unit_by_code(s, "28303") or (
-                    await s.exec(select(Unit).where(Unit.reports == True).limit(1))  # noqa: E712
-                ).first()
+                unit = (
+                    await queries.unit_by_code(s, "28303")
+                    or (
+                        await s.exec(select(Unit).where(Unit.reports == True).limit(1))  # noqa: E712
+                    ).first()
+                )
                 if unit is not None:
                     code = await create_invite(s, unit, days=settings.invite_days, now=app.clock())
                     banner.append(t(lang, "terminal.invite", unit=unit.name, code=code))
         await run_terminal(app.dispatcher, user, lang=lang, banner=banner)
     finally:
         await app.db.dispose()
+
+
+@main.command()
+def serve() -> None:
+    """Start the web server that receives messenger webhooks (PUBLIC_URL + secrets), with the
+    scheduler; also serves /healthz and download links."""
+    from bot.runner import run_channels
+
+    asyncio.run(run_channels(get_settings(), serve=True))
 
 
 @main.command()
@@ -92,8 +104,12 @@ def chat(user: str) -> None:
 @main.command()
 @click.argument("unit_code")
 @click.option("--role", type=click.Choice(ROLES), default="officer", show_default=True)
-@click.option("--days", type=click.IntRange(1, 365), default=None,
-              help="Days until the code expires (default BDG_INVITE_DAYS, 14).")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 365),
+    default=None,
+    help="Days until the code expires (default BDG_INVITE_DAYS, 14).",
+)
 def invite(unit_code: str, role: str, days: int | None) -> None:
     """Create a one-time invite for UNIT_CODE; the code is printed alone on the last line."""
 
@@ -102,8 +118,9 @@ def invite(unit_code: str, role: str, days: int | None) -> None:
             unit = await queries.unit_by_code(s, unit_code)
             if unit is None:
                 return None
-            return await create_invite(s, unit, role=role, days=days or app.settings.invite_days,
-                                       now=app.clock())
+            return await create_invite(
+                s, unit, role=role, days=days or app.settings.invite_days, now=app.clock()
+            )
 
     code = run_async(go)
     if code is None:
@@ -151,7 +168,9 @@ def units_list() -> None:
 
     for u in run_async(go):
         depth = u.path.count("/") - 2
-        click.echo(f"{'  ' * depth}{u.code}  {u.name}  [{u.kind}{'' if u.reports else ', no report'}]")
+        click.echo(
+            f"{'  ' * depth}{u.code}  {u.name}  [{u.kind}{'' if u.reports else ', no report'}]"
+        )
 
 
 @main.command("seed-demo")
@@ -182,3 +201,18 @@ def db_upgrade() -> None:
     click.echo("Database is up to date.")
 
 
+# Feature modules add their own commands: each listed module defines ``register(main)``.
+CLI_EXTENSIONS = ("scheduler.cli", "handlers.cases.cli", "compile.cli", "bot.zalo.cli")
+
+
+def _register_extensions() -> None:
+    from importlib import import_module
+    from importlib.util import find_spec
+
+    for name in CLI_EXTENSIONS:
+        parent = name.rsplit(".", 1)[0]
+        if find_spec(parent) is not None and find_spec(name) is not None:
+            import_module(name).register(main)
+
+
+_register_extensions()

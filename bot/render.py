@@ -26,8 +26,13 @@ def render_plain(reply: Reply, lang: str = "vi") -> str:
                 lines.append(t(lang, "choice.numbered_hint", n=len(reply.choices)))
         else:
             lines.extend(
-                "  • " + t(lang, "choice.type_word", label=to_plain(c.label),
-                           word=c.alias or to_plain(c.label))
+                "  • "
+                + t(
+                    lang,
+                    "choice.type_word",
+                    label=to_plain(c.label),
+                    word=c.alias or to_plain(c.label),
+                )
                 for c in reply.choices
             )
     return "\n".join(lines).rstrip()

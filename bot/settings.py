@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default=f"sqlite+aiosqlite:///{DEFAULT_DB_PATH}", alias="DATABASE_URL"
     )
+    # PostgreSQL schema (search_path) to use; empty = the server's default.
+    db_schema: str | None = Field(default=None, alias="BDG_DB_SCHEMA")
     timezone: str = Field(default="Asia/Ho_Chi_Minh", alias="BDG_TIMEZONE")
     locale: str = Field(default="vi", alias="BDG_LOCALE")
     invite_days: int = Field(default=14, alias="BDG_INVITE_DAYS")

@@ -18,9 +18,15 @@ from handlers.i18n import t
 CHANNEL = "terminal"
 
 
-async def run_terminal(dispatcher: Dispatcher, user: str, *, lang: str = "vi",
-                       stdin: TextIO | None = None, out: TextIO | None = None,
-                       banner: list[str] | None = None) -> None:
+async def run_terminal(
+    dispatcher: Dispatcher,
+    user: str,
+    *,
+    lang: str = "vi",
+    stdin: TextIO | None = None,
+    out: TextIO | None = None,
+    banner: list[str] | None = None,
+) -> None:
     stdin = stdin or sys.stdin
     out = out or sys.stdout
     interactive = stdin.isatty()

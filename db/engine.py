@@ -29,7 +29,9 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, **kw: Any) -> AsyncEngine:
+def make_engine(url: str, schema: str | None = None, **kw: Any) -> AsyncEngine:
+    """An async engine; ``schema`` (PostgreSQL only) sets the search_path, so tests and
+    several deployments can share one database."""
     url = normalise_url(url)
     if is_sqlite(url):
         db = make_url(url).database
@@ -55,15 +57,19 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, **kw)
+    connect_args = {"server_settings": {"search_path": schema}} if schema else {}
+    return create_async_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=10, connect_args=connect_args, **kw
+    )
 
 
 class Database:
     """Owns the engine and hands out sessions; one per process."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, schema: str | None = None) -> None:
         self.url = normalise_url(url)
-        self.engine = make_engine(self.url)
+        self.schema = schema
+        self.engine = make_engine(self.url, schema)
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
@@ -75,8 +81,13 @@ class Database:
             yield s
 
     async def upgrade(self) -> None:
+        from sqlalchemy import text
+
         from db.migrate import upgrade
 
+        if self.schema and not is_sqlite(self.url):
+            async with self.engine.begin() as conn:
+                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
         await upgrade(self.engine)
 
     async def dispose(self) -> None:

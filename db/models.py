@@ -143,3 +143,31 @@ class ProcessedUpdate(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=128)
     at: datetime = Field(default_factory=utcnow)
+
+
+class Outbox(SQLModel, table=True):
+    """Every scheduled or broadcast message, written before it is sent.
+
+    ``key`` says what, for whom and which occurrence (``remind:2026:due-3:acc:17``); it is
+    unique, so planning the same moment twice writes nothing new, and a restart neither loses
+    nor repeats a message. ``text`` is rendered in the recipient's language when planned and
+    never holds case details (only a case code).
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, unique=True)
+    kind: str = Field(max_length=32, index=True)  # reminder | digest | alert | announcement | case
+    channel: str = Field(max_length=16)
+    chat_id: str = Field(max_length=64)
+    account_id: int | None = Field(default=None, foreign_key="channelaccount.id", index=True)
+    unit_id: int | None = Field(default=None, foreign_key="unit.id", index=True)
+    batch: str | None = Field(default=None, max_length=64, index=True)
+    text: str = Field(sa_type=sa.Text)
+    choices: list[Any] = Field(default_factory=list, sa_type=sa.JSON)
+    numbered: bool = True
+    status: str = Field(default="pending", max_length=16, index=True)  # pending|sent|failed|cancelled
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=300)
+    not_before: datetime = Field(default_factory=utcnow, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None

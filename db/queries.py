@@ -46,7 +46,9 @@ async def officer_accounts(s: AsyncSession, officer_id: int) -> Sequence[Channel
     ).all()
 
 
-async def unit_officers(s: AsyncSession, unit_id: int, role: str | None = None) -> Sequence[Officer]:
+async def unit_officers(
+    s: AsyncSession, unit_id: int, role: str | None = None
+) -> Sequence[Officer]:
     q = select(Officer).where(Officer.unit_id == unit_id, col(Officer.active).is_(True))
     if role:
         q = q.where(Officer.role == role)

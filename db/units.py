@@ -61,8 +61,13 @@ async def import_units(s: AsyncSession, rows: list[dict[str, str]]) -> ImportRes
             reports = row.get("reports", "1").lower() not in ("0", "false", "no", "")
             unit = existing.get(row["code"])
             if unit is None:
-                unit = Unit(code=row["code"], name=row["name"], kind=row["kind"],
-                            parent_id=parent.id if parent else None, reports=reports)
+                unit = Unit(
+                    code=row["code"],
+                    name=row["name"],
+                    kind=row["kind"],
+                    parent_id=parent.id if parent else None,
+                    reports=reports,
+                )
                 s.add(unit)
                 await s.flush()
                 created += 1

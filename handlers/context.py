@@ -76,12 +76,14 @@ class Ctx:
         return d.strftime("%d/%m/%Y")
 
     # -- replies ---------------------------------------------------------------------------
-    def say(self, key: str, *, choices: list[Choice] | None = None, numbered: bool = True,
-            **kw: object) -> Reply:
+    def say(
+        self, key: str, *, choices: list[Choice] | None = None, numbered: bool = True, **kw: object
+    ) -> Reply:
         return self.say_text(self.t(key, **kw), choices=choices, numbered=numbered)
 
-    def say_text(self, text: str, *, choices: list[Choice] | None = None,
-                 numbered: bool = True) -> Reply:
+    def say_text(
+        self, text: str, *, choices: list[Choice] | None = None, numbered: bool = True
+    ) -> Reply:
         reply = Reply(text=text, choices=list(choices or []), numbered=numbered)
         self.replies.append(reply)
         return reply
@@ -106,18 +108,28 @@ class Ctx:
 
     def remember_menu(self, choices: list[Choice], numbered: bool = True) -> None:
         """Record the choices just offered so a typed number or word maps back to them."""
-        self.update_state(
-            _menu=[[c.key, c.label, c.alias] for c in choices], _numbered=numbered
-        )
+        self.update_state(_menu=[[c.key, c.label, c.alias] for c in choices], _numbered=numbered)
 
     # -- audit ---------------------------------------------------------------------------------
-    def audit(self, action: str, target: str | None = None, *, outcome: str = "ok",
-              detail: str | None = None) -> None:
-        self.s.add(AuditLog(
-            at=self.now, officer_id=self.officer.id if self.officer else None,
-            account_id=self.account.id, action=action, target=target, outcome=outcome,
-            detail=detail,
-        ))
+    def audit(
+        self,
+        action: str,
+        target: str | None = None,
+        *,
+        outcome: str = "ok",
+        detail: str | None = None,
+    ) -> None:
+        self.s.add(
+            AuditLog(
+                at=self.now,
+                officer_id=self.officer.id if self.officer else None,
+                account_id=self.account.id,
+                action=action,
+                target=target,
+                outcome=outcome,
+                detail=detail,
+            )
+        )
 
     async def load_officer(self) -> None:
         self.officer = None

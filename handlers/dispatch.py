@@ -72,7 +72,10 @@ class Dispatcher:
                 # Type and place only: exception messages may quote what the user typed.
                 log.error(
                     "update failed on %s: %s at %s:%s",
-                    inc.channel, type(exc).__name__, frame.filename, frame.lineno,
+                    inc.channel,
+                    type(exc).__name__,
+                    frame.filename,
+                    frame.lineno,
                 )
                 return Outcome(
                     replies=[Reply(t(normalise_lang(inc.lang), "err.internal"))], failed=True
@@ -92,7 +95,9 @@ class Dispatcher:
             account = await queries.account(s, inc.channel, inc.user_id)
             if account is None:
                 account = ChannelAccount(
-                    channel=inc.channel, user_id=inc.user_id, chat_id=inc.chat_id,
+                    channel=inc.channel,
+                    user_id=inc.user_id,
+                    chat_id=inc.chat_id,
                     lang=normalise_lang(inc.lang or self.services.default_lang),
                 )
                 s.add(account)
@@ -152,7 +157,8 @@ class Dispatcher:
     def _menu_choice(self, ctx: Ctx, text: str) -> str | None:
         menu = ctx.state.get("_menu") or (
             [[m.key, ctx.t(m.label_key), None] for m in self.router.menu]
-            if ctx.conv.flow is None and ctx.officer is None else []
+            if ctx.conv.flow is None and ctx.officer is None
+            else []
         )
         if not menu or not text:
             return None

@@ -9,7 +9,7 @@ that every key used exists in both languages).
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from babel.messages.pofile import read_po
@@ -19,7 +19,7 @@ LANGS = ("vi", "en")
 DEFAULT_LANG = "vi"
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalog(lang: str) -> dict[str, str]:
     out: dict[str, str] = {}
     folder = LOCALES / lang / "LC_MESSAGES"

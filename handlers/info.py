@@ -8,8 +8,7 @@ from handlers.context import Ctx
 from handlers.router import router
 
 
-@router.command("huy", help="help.huy", roles=("public", "officer"), aliases=("cancel",),
-                order=90)
+@router.command("huy", help="help.huy", roles=("public", "officer"), aliases=("cancel",), order=90)
 async def cancel(ctx: Ctx, _args: str) -> None:
     """/huy: leave the running conversation; a report draft stays saved."""
     flow = ctx.conv.flow
@@ -35,17 +34,28 @@ async def calendar_cmd(ctx: Ctx, _args: str) -> None:
         if e.start == e.end:
             days = (e.start - ctx.today).days
             when = ctx.t("lich.days_left", n=days) if days else ctx.t("days.today")
-            lines.append(ctx.t("lich.deadline", label=e.text(ctx.lang),
-                               date=ctx.fmt_date(e.start), when=when))
+            lines.append(
+                ctx.t(
+                    "lich.deadline", label=e.text(ctx.lang), date=ctx.fmt_date(e.start), when=when
+                )
+            )
         else:
             key = "lich.running" if e.start <= ctx.today else "lich.month"
-            lines.append(ctx.t(key, label=e.text(ctx.lang), start=ctx.fmt_date(e.start),
-                               end=ctx.fmt_date(e.end), n=(e.start - ctx.today).days))
+            lines.append(
+                ctx.t(
+                    key,
+                    label=e.text(ctx.lang),
+                    start=ctx.fmt_date(e.start),
+                    end=ctx.fmt_date(e.end),
+                    n=(e.start - ctx.today).days,
+                )
+            )
     ctx.say_text("\n".join(lines))
 
 
-@router.command("trangthai", help="help.trangthai", roles=("officer",), aliases=("status",),
-                order=30)
+@router.command(
+    "trangthai", help="help.trangthai", roles=("officer",), aliases=("status",), order=30
+)
 async def status_cmd(ctx: Ctx, _args: str) -> None:
     """/trangthai: the unit's report status for each period of this year and the last."""
     if ctx.unit is None or ctx.unit.id is None:
@@ -69,14 +79,25 @@ async def status_cmd(ctx: Ctx, _args: str) -> None:
             else:
                 version = await queries.latest_version(ctx.s, report.id or 0)
                 key = "status.submitted" if report.status == "submitted" else "status.revising"
-                lines.append(ctx.t(key, label=label, version=report.version,
-                                   ref=version.reference if version else "",
-                                   time=ctx.fmt_date(version.submitted_at) if version else ""))
+                lines.append(
+                    ctx.t(
+                        key,
+                        label=label,
+                        version=report.version,
+                        ref=version.reference if version else "",
+                        time=ctx.fmt_date(version.submitted_at) if version else "",
+                    )
+                )
     ctx.say_text("\n".join(lines))
 
 
-@router.command("trogiup", help="help.trogiup", roles=("public", "officer"),
-                aliases=("help", "giupdo"), order=99)
+@router.command(
+    "trogiup",
+    help="help.trogiup",
+    roles=("public", "officer"),
+    aliases=("help", "giupdo"),
+    order=99,
+)
 async def help_cmd(ctx: Ctx, _args: str) -> None:
     """/trogiup: the commands this user can use."""
     roles = {"public"}

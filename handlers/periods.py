@@ -26,15 +26,17 @@ async def overrides_for(s: AsyncSession, unit: Unit, year: int) -> dict[str, dat
     return await overrides.for_unit(s, unit, year)
 
 
-async def current_period(s: AsyncSession, services: Services, unit: Unit,
-                         today: date) -> ReportPeriod:
+async def current_period(
+    s: AsyncSession, services: Services, unit: Unit, today: date
+) -> ReportPeriod:
     cal = calendar(services)
     ov = await overrides_for(s, unit, today.year)
     return cal.current_period(today, ov)
 
 
-async def period_by_id(s: AsyncSession, services: Services, unit: Unit,
-                       period_id: str) -> ReportPeriod:
+async def period_by_id(
+    s: AsyncSession, services: Services, unit: Unit, period_id: str
+) -> ReportPeriod:
     cal = calendar(services)
     year = int(period_id[:4])
     return cal.period(period_id, await overrides_for(s, unit, year))
@@ -44,5 +46,6 @@ def is_locked(report: Report | None, period: ReportPeriod, today: date, now: dat
     """Past the lock date, unless the standing agency unlocked this report until later."""
     if today <= period.lock:
         return False
-    return not (report is not None and report.unlocked_until is not None
-                and report.unlocked_until > now)
+    return not (
+        report is not None and report.unlocked_until is not None and report.unlocked_until > now
+    )

@@ -17,6 +17,8 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db import queries
+from db.engine import Database
 from db.models import Invite, Officer, Unit
 from handlers.context import Ctx
 from handlers.forms.parsers import ParseError, parse_text
@@ -40,15 +42,23 @@ def new_code() -> str:
     return f"{raw[:5]}-{raw[5:]}"
 
 
-async def create_invite(s: AsyncSession, unit: Unit, *, role: str = "officer", days: int = 14,
-                        now: datetime) -> str:
+async def create_invite(
+    s: AsyncSession, unit: Unit, *, role: str = "officer", days: int = 14, now: datetime
+) -> str:
     """Store a new invite and return its code (shown once; only the hash is kept)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}")
     assert unit.id is not None
     code = new_code()
-    s.add(Invite(code_hash=hash_code(code), unit_id=unit.id, role=role, created_at=now,
-                 expires_at=now + timedelta(days=days)))
+    s.add(
+        Invite(
+            code_hash=hash_code(code),
+            unit_id=unit.id,
+            role=role,
+            created_at=now,
+            expires_at=now + timedelta(days=days),
+        )
+    )
     await s.flush()
     return code
 
@@ -69,9 +79,7 @@ async def start(ctx: Ctx, args: str) -> None:
 
 
 async def redeem(ctx: Ctx, code: str) -> None:
-    invite = (
-        await ctx.s.exec(select(Invite).where(Invite.code_hash == hash_code(code)))
-    ).first()
+    invite = (await ctx.s.exec(select(Invite).where(Invite.code_hash == hash_code(code)))).first()
     if invite is None:
         ctx.audit("invite.redeem", outcome="refused", detail="unknown")
         ctx.say("reg.code_unknown")
@@ -135,8 +143,13 @@ async def register_flow(ctx: Ctx) -> None:
         ctx.clear_flow()
         ctx.say("reg.code_used")
         return
-    officer = Officer(unit_id=invite.unit_id, full_name=ctx.state["full_name"], position=value,
-                      role=invite.role, created_at=ctx.now)
+    officer = Officer(
+        unit_id=invite.unit_id,
+        full_name=ctx.state["full_name"],
+        position=value,
+        role=invite.role,
+        created_at=ctx.now,
+    )
     ctx.s.add(officer)
     await ctx.s.flush()
     invite.used_by = officer.id
@@ -147,3 +160,14 @@ async def register_flow(ctx: Ctx) -> None:
     assert ctx.unit is not None
     ctx.say("reg.done", name=officer.full_name, unit=ctx.unit.name)
     ctx.say("admin.welcome" if officer.role == "admin" else "reg.next_steps")
+
+
+async def new_invite(
+    db: Database, unit_code: str, *, role: str = "officer", days: int = 14, now: datetime
+) -> str:
+    """Create an invite for the unit with this code (CLI, demo, tests)."""
+    async with db.session() as s:
+        unit = await queries.unit_by_code(s, unit_code)
+        if unit is None:
+            raise LookupError(f"unknown unit {unit_code}")
+        return await create_invite(s, unit, role=role, days=days, now=now)

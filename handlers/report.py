@@ -76,12 +76,21 @@ async def start_report(ctx: Ctx, args: str) -> None:
     assert ctx.unit.id is not None
     report = await queries.report_for(ctx.s, ctx.unit.id, period.period)
     if periods.is_locked(report, period, ctx.today, ctx.now):
-        ctx.say("report.locked", period=period.text(ctx.lang), date=ctx.fmt_date(period.lock),
-                agency=await _agency_name(ctx))
+        ctx.say(
+            "report.locked",
+            period=period.text(ctx.lang),
+            date=ctx.fmt_date(period.lock),
+            agency=await _agency_name(ctx),
+        )
         return
     if report is None:
-        report = Report(unit_id=ctx.unit.id, period=period.period, form_id=period.form_id,
-                        created_at=ctx.now, updated_at=ctx.now)
+        report = Report(
+            unit_id=ctx.unit.id,
+            period=period.period,
+            form_id=period.form_id,
+            created_at=ctx.now,
+            updated_at=ctx.now,
+        )
         ctx.s.add(report)
         await ctx.s.flush()
     ctx.set_flow("report", report_id=report.id, mode="ask")
@@ -89,10 +98,14 @@ async def start_report(ctx: Ctx, args: str) -> None:
         version = await queries.latest_version(ctx.s, report.id or 0)
         ctx.update_state(mode="revise_confirm")
         choices = [Choice(YES, ctx.t("report.revise_yes")), Choice(NO, ctx.t("report.revise_no"))]
-        ctx.say("report.already_submitted", period=period.text(ctx.lang),
-                ref=version.reference if version else "",
-                time=ctx.fmt_date(report.submitted_at) if report.submitted_at else "",
-                lock=ctx.fmt_date(period.lock), choices=choices)
+        ctx.say(
+            "report.already_submitted",
+            period=period.text(ctx.lang),
+            ref=version.reference if version else "",
+            time=ctx.fmt_date(report.submitted_at) if report.submitted_at else "",
+            lock=ctx.fmt_date(period.lock),
+            choices=choices,
+        )
         ctx.remember_menu(choices)
         return
     form = form_for(ctx, period)
@@ -101,8 +114,15 @@ async def start_report(ctx: Ctx, args: str) -> None:
     total = len(form.relevant_questions({**fctx, **values}))
     days = (period.due - ctx.today).days
     key = "report.resume" if values else "report.intro"
-    ctx.say(key, title=period.text(ctx.lang), year=period.year, due=ctx.fmt_date(period.due),
-            days=_days_text(ctx, days), total=total, answered=len(values))
+    ctx.say(
+        key,
+        title=period.text(ctx.lang),
+        year=period.year,
+        due=ctx.fmt_date(period.due),
+        days=_days_text(ctx, days),
+        total=total,
+        answered=len(values),
+    )
     await ask_next(ctx, report, period, form, values)
 
 
@@ -114,8 +134,14 @@ def _days_text(ctx: Ctx, days: int) -> str:
     return ctx.t("days.late", n=-days)
 
 
-async def ask_next(ctx: Ctx, report: Report, period: ReportPeriod, form: Form,
-                   values: dict[str, Any], prefix: str = "") -> None:
+async def ask_next(
+    ctx: Ctx,
+    report: Report,
+    period: ReportPeriod,
+    form: Form,
+    values: dict[str, Any],
+    prefix: str = "",
+) -> None:
     assert ctx.unit is not None
     q = form.next_unanswered(values, form_context(period, ctx.unit))
     if q is None:
@@ -124,8 +150,14 @@ async def ask_next(ctx: Ctx, report: Report, period: ReportPeriod, form: Form,
     ask(ctx, form, q, values, period, prefix=prefix)
 
 
-def ask(ctx: Ctx, form: Form, q: Question, values: dict[str, Any], period: ReportPeriod,
-        prefix: str = "") -> None:
+def ask(
+    ctx: Ctx,
+    form: Form,
+    q: Question,
+    values: dict[str, Any],
+    period: ReportPeriod,
+    prefix: str = "",
+) -> None:
     """Put question ``q``, with its position, hint, how to answer, and its choices."""
     assert ctx.unit is not None
     env = {**form_context(period, ctx.unit), **values}
@@ -179,8 +211,15 @@ async def save_value(ctx: Ctx, report: Report, qid: str, value: Any) -> None:
     ).first()
     officer_id = ctx.officer.id if ctx.officer else None
     if row is None:
-        ctx.s.add(ReportValue(report_id=report.id or 0, question_id=qid, value=value,
-                              answered_at=ctx.now, answered_by=officer_id))
+        ctx.s.add(
+            ReportValue(
+                report_id=report.id or 0,
+                question_id=qid,
+                value=value,
+                answered_at=ctx.now,
+                answered_by=officer_id,
+            )
+        )
     else:
         row.value = value
         row.answered_at = ctx.now
@@ -209,16 +248,21 @@ async def report_flow(ctx: Ctx) -> None:
         await _answer(ctx, report, period, form, values)
 
 
-async def _answer(ctx: Ctx, report: Report, period: ReportPeriod, form: Form,
-                  values: dict[str, Any]) -> None:
+async def _answer(
+    ctx: Ctx, report: Report, period: ReportPeriod, form: Form, values: dict[str, Any]
+) -> None:
     q = form.by_id.get(ctx.state.get("q", ""))
     if q is None:
         await ask_next(ctx, report, period, form, values)
         return
     if periods.is_locked(report, period, ctx.today, ctx.now):
         ctx.clear_flow()
-        ctx.say("report.locked", period=period.text(ctx.lang), date=ctx.fmt_date(period.lock),
-                agency=await _agency_name(ctx))
+        ctx.say(
+            "report.locked",
+            period=period.text(ctx.lang),
+            date=ctx.fmt_date(period.lock),
+            agency=await _agency_name(ctx),
+        )
         return
     option, text = ctx.inc.option, ctx.inc.text
     if option == NONE:
@@ -256,12 +300,19 @@ async def _answer(ctx: Ctx, report: Report, period: ReportPeriod, form: Form,
     await ask_next(ctx, report, period, form, values, prefix=ack)
 
 
-def _toggle(ctx: Ctx, form: Form, q: Question, values: dict[str, Any], period: ReportPeriod,
-            option: str) -> None:
+def _toggle(
+    ctx: Ctx, form: Form, q: Question, values: dict[str, Any], period: ReportPeriod, option: str
+) -> None:
     """A tapped option of a multiple-choice question toggles it; "Xong" ends the answer."""
     if q.option(option) is None:
-        ask(ctx, form, q, values, period,
-            prefix="⚠️ " + ctx.t("err.choice_unknown", n=len(q.options)))
+        ask(
+            ctx,
+            form,
+            q,
+            values,
+            period,
+            prefix="⚠️ " + ctx.t("err.choice_unknown", n=len(q.options)),
+        )
         return
     selected = list(ctx.state.get("multi_sel", []))
     if option in selected:
@@ -272,13 +323,25 @@ def _toggle(ctx: Ctx, form: Form, q: Question, values: dict[str, Any], period: R
     ask(ctx, form, q, values, period)
 
 
-async def show_summary(ctx: Ctx, report: Report, period: ReportPeriod, form: Form,
-                       values: dict[str, Any], prefix: str = "") -> None:
+async def show_summary(
+    ctx: Ctx,
+    report: Report,
+    period: ReportPeriod,
+    form: Form,
+    values: dict[str, Any],
+    prefix: str = "",
+) -> None:
     assert ctx.unit is not None
     env = {**form_context(period, ctx.unit), **values}
     lines = [prefix, ""] if prefix else []
-    lines.append(ctx.t("report.summary_title", title=period.text(ctx.lang), year=period.year,
-                       unit=ctx.unit.name))
+    lines.append(
+        ctx.t(
+            "report.summary_title",
+            title=period.text(ctx.lang),
+            year=period.year,
+            unit=ctx.unit.name,
+        )
+    )
     current = None
     for i, q in enumerate(form.relevant_questions(env), 1):
         section = form.section_of[q.id]
@@ -298,8 +361,9 @@ async def show_summary(ctx: Ctx, report: Report, period: ReportPeriod, form: For
     ctx.remember_menu(choices, numbered=False)
 
 
-async def _summary_answer(ctx: Ctx, report: Report, period: ReportPeriod, form: Form,
-                          values: dict[str, Any]) -> None:
+async def _summary_answer(
+    ctx: Ctx, report: Report, period: ReportPeriod, form: Form, values: dict[str, Any]
+) -> None:
     assert ctx.unit is not None
     option = ctx.inc.option
     if option == SUBMIT:
@@ -320,13 +384,18 @@ async def _summary_answer(ctx: Ctx, report: Report, period: ReportPeriod, form: 
     await show_summary(ctx, report, period, form, values, prefix=prefix)
 
 
-async def submit(ctx: Ctx, report: Report, period: ReportPeriod, form: Form,
-                 values: dict[str, Any]) -> None:
+async def submit(
+    ctx: Ctx, report: Report, period: ReportPeriod, form: Form, values: dict[str, Any]
+) -> None:
     assert ctx.unit is not None and ctx.officer is not None
     if periods.is_locked(report, period, ctx.today, ctx.now):
         ctx.clear_flow()
-        ctx.say("report.locked", period=period.text(ctx.lang), date=ctx.fmt_date(period.lock),
-                agency=await _agency_name(ctx))
+        ctx.say(
+            "report.locked",
+            period=period.text(ctx.lang),
+            date=ctx.fmt_date(period.lock),
+            agency=await _agency_name(ctx),
+        )
         return
     fctx = form_context(period, ctx.unit)
     missing = form.next_unanswered(values, fctx)
@@ -341,9 +410,14 @@ async def submit(ctx: Ctx, report: Report, period: ReportPeriod, form: Form,
         lines = [ctx.t("report.rules_failed")]
         for v in violations:
             named = ", ".join(
-                ctx.t("report.rule_field", n=numbers[q.id], label=q.text(ctx.lang),
-                      value=form.format_value(q, values.get(q.id), ctx.lang))
-                for q in v.questions if q.id in numbers
+                ctx.t(
+                    "report.rule_field",
+                    n=numbers[q.id],
+                    label=q.text(ctx.lang),
+                    value=form.format_value(q, values.get(q.id), ctx.lang),
+                )
+                for q in v.questions
+                if q.id in numbers
             )
             lines.append(f"• {escape(v.rule.text(ctx.lang))}\n  {named}")
         lines.append(ctx.t("report.rules_fix"))
@@ -354,29 +428,54 @@ async def submit(ctx: Ctx, report: Report, period: ReportPeriod, form: Form,
     snapshot = {q.id: values.get(q.id) for q in relevant}
     report.version += 1
     reference = f"BC-{report.period}-{ctx.unit.code}-{report.version}"
-    ctx.s.add(ReportVersion(report_id=report.id or 0, version=report.version, reference=reference,
-                            values=snapshot, submitted_at=ctx.now, submitted_by=ctx.officer.id))
+    ctx.s.add(
+        ReportVersion(
+            report_id=report.id or 0,
+            version=report.version,
+            reference=reference,
+            values=snapshot,
+            submitted_at=ctx.now,
+            submitted_by=ctx.officer.id,
+        )
+    )
     report.status = "submitted"
     report.submitted_at = ctx.now
     report.updated_at = ctx.now
     ctx.audit("report.submit", target=reference)
     ctx.clear_flow()
     late = (ctx.today - period.due).days
-    ctx.say("report.receipt", title=period.text(ctx.lang), year=period.year, ref=reference,
-            time=ctx.fmt_date(ctx.now), version=report.version)
-    ctx.say("report.receipt_late" if late > 0 else "report.receipt_on_time",
-            due=ctx.fmt_date(period.due), days=late, lock=ctx.fmt_date(period.lock))
+    ctx.say(
+        "report.receipt",
+        title=period.text(ctx.lang),
+        year=period.year,
+        ref=reference,
+        time=ctx.fmt_date(ctx.now),
+        version=report.version,
+    )
+    ctx.say(
+        "report.receipt_late" if late > 0 else "report.receipt_on_time",
+        due=ctx.fmt_date(period.due),
+        days=late,
+        lock=ctx.fmt_date(period.lock),
+    )
 
 
-async def _revise_confirm(ctx: Ctx, report: Report, period: ReportPeriod, form: Form,
-                          values: dict[str, Any]) -> None:
+async def _revise_confirm(
+    ctx: Ctx, report: Report, period: ReportPeriod, form: Form, values: dict[str, Any]
+) -> None:
     option = ctx.inc.option
     if option == YES:
         report.status = "draft"
         report.updated_at = ctx.now
         ctx.audit("report.revise", target=f"{report.period}:{report.unit_id}")
-        await show_summary(ctx, report, period, form, values,
-                           prefix=ctx.t("report.revising", version=report.version + 1))
+        await show_summary(
+            ctx,
+            report,
+            period,
+            form,
+            values,
+            prefix=ctx.t("report.revising", version=report.version + 1),
+        )
     elif option == NO:
         ctx.clear_flow()
         ctx.say("report.revise_cancelled")

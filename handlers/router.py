@@ -42,9 +42,16 @@ class Router:
     flows: dict[str, FlowHandler] = field(default_factory=dict)
     menu: list[MenuItem] = field(default_factory=list)
 
-    def command(self, name: str, *, help: str | None = None, roles: tuple[str, ...] = ("officer",),
-                aliases: tuple[str, ...] = (), in_groups: bool = False,
-                order: int = 100) -> Callable[[Handler], Handler]:
+    def command(
+        self,
+        name: str,
+        *,
+        help: str | None = None,
+        roles: tuple[str, ...] = ("officer",),
+        aliases: tuple[str, ...] = (),
+        in_groups: bool = False,
+        order: int = 100,
+    ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             cmd = Command(name, fn, help, roles, aliases, in_groups, order)
             for n in (name, *aliases):

@@ -83,11 +83,19 @@ class Calendar:
         for r in self.raw["reports"]:
             nominal = (overrides or {}).get(r["id"]) or _dm(r["due"], year)
             due = next_working_day(nominal)
-            out.append(ReportPeriod(
-                kind=r["id"], period=r["period"].format(year=year), year=year,
-                form_id=r["form"], label=r["label"], opens=min(_dm(r["opens"], year), nominal),
-                nominal_due=nominal, due=due, lock=due + timedelta(days=int(r["lock_days"])),
-            ))
+            out.append(
+                ReportPeriod(
+                    kind=r["id"],
+                    period=r["period"].format(year=year),
+                    year=year,
+                    form_id=r["form"],
+                    label=r["label"],
+                    opens=min(_dm(r["opens"], year), nominal),
+                    nominal_due=nominal,
+                    due=due,
+                    lock=due + timedelta(days=int(r["lock_days"])),
+                )
+            )
         return sorted(out, key=lambda p: p.due)
 
     def period(self, period_id: str, overrides: dict[str, date] | None = None) -> ReportPeriod:
@@ -99,9 +107,7 @@ class Calendar:
                 return p
         raise ValueError(f"no report for period {period_id!r}")
 
-    def current_period(
-        self, today: date, overrides: dict[str, date] | None = None
-    ) -> ReportPeriod:
+    def current_period(self, today: date, overrides: dict[str, date] | None = None) -> ReportPeriod:
         """The report open today (opens ≤ today ≤ lock); if none, the next one to open, so an
         officer may prepare a draft early."""
         candidates = self.periods(today.year - 1, overrides) + self.periods(today.year, overrides)
@@ -124,7 +130,9 @@ class Calendar:
         self, today: date, limit: int = 6, overrides: dict[str, date] | None = None
     ) -> list[Event]:
         items = [
-            e for y in (today.year, today.year + 1) for e in self.events(y, overrides)
+            e
+            for y in (today.year, today.year + 1)
+            for e in self.events(y, overrides)
             if e.end >= today
         ]
         return items[:limit]

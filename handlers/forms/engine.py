@@ -104,7 +104,9 @@ class Form:
         self.by_id: dict[str, Question] = {}
         for s in raw["sections"]:
             sec = Section(
-                id=s["id"], title=s["title"], questions=[],
+                id=s["id"],
+                title=s["title"],
+                questions=[],
                 no_activity=bool(s.get("no_activity", False)),
                 relevant=_compile(s.get("relevant"), s["id"]),
             )
@@ -205,8 +207,9 @@ class Form:
         if value is None:
             return t(lang, "value.skipped")
         if q.type == "sex_count":
-            return t(lang, "value.sex_count", m=value["m"], f=value["f"],
-                     total=value["m"] + value["f"])
+            return t(
+                lang, "value.sex_count", m=value["m"], f=value["f"], total=value["m"] + value["f"]
+            )
         if q.type == "yes_no":
             return t(lang, "value.yes" if value else "value.no")
         if q.type == "money":
@@ -267,9 +270,15 @@ def _question(q: dict[str, Any], section_id: str) -> Question:
     if q["type"] in {"choice", "multi"} and not options:
         raise FormError(f"{q['id']}: a {q['type']} question needs options")
     return Question(
-        id=q["id"], type=q["type"], label=q["label"], section_id=section_id,
-        hint=q.get("hint") or {}, required=bool(q.get("required", True)), max=q.get("max"),
-        max_length=q.get("max_length"), options=options,
+        id=q["id"],
+        type=q["type"],
+        label=q["label"],
+        section_id=section_id,
+        hint=q.get("hint") or {},
+        required=bool(q.get("required", True)),
+        max=q.get("max"),
+        max_length=q.get("max_length"),
+        options=options,
         relevant=_compile(q.get("relevant"), q["id"]),
     )
 

@@ -14,10 +14,33 @@ from collections.abc import Mapping
 from typing import Any
 
 _ALLOWED = (
-    ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.BinOp,
-    ast.Add, ast.Sub, ast.Mult, ast.Compare, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt,
-    ast.GtE, ast.In, ast.NotIn, ast.Name, ast.Load, ast.Constant, ast.Attribute, ast.Call,
-    ast.List, ast.Tuple,
+    ast.Expression,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
+    ast.UnaryOp,
+    ast.Not,
+    ast.USub,
+    ast.BinOp,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Compare,
+    ast.Eq,
+    ast.NotEq,
+    ast.Lt,
+    ast.LtE,
+    ast.Gt,
+    ast.GtE,
+    ast.In,
+    ast.NotIn,
+    ast.Name,
+    ast.Load,
+    ast.Constant,
+    ast.Attribute,
+    ast.Call,
+    ast.List,
+    ast.Tuple,
 )
 _FUNCS = {"sum", "count", "answered"}
 _ATTRS = {"m", "f", "total"}
@@ -98,8 +121,12 @@ def _ev(node: ast.AST, env: Mapping[str, Any]) -> Any:  # noqa: C901
             else:
                 a, b = _num(left), _num(right)
                 ok = {
-                    ast.Eq: a == b, ast.NotEq: a != b, ast.Lt: a < b,
-                    ast.LtE: a <= b, ast.Gt: a > b, ast.GtE: a >= b,
+                    ast.Eq: a == b,
+                    ast.NotEq: a != b,
+                    ast.Lt: a < b,
+                    ast.LtE: a <= b,
+                    ast.Gt: a > b,
+                    ast.GtE: a >= b,
                 }[type(op)]
             if not ok:
                 return False

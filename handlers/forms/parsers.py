@@ -12,6 +12,7 @@ import re
 import unicodedata
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 MAX_COUNT_DEFAULT = 1_000_000
 MAX_MONEY_DEFAULT = 1_000_000_000_000  # 1,000 billion VND
@@ -19,10 +20,10 @@ MAX_TEXT_DEFAULT = 2000
 
 
 class ParseError(ValueError):
-    def __init__(self, key: str, **params: object) -> None:
+    def __init__(self, key: str, **params: Any) -> None:
         super().__init__(key)
         self.key = key
-        self.params = params
+        self.params: dict[str, Any] = params
 
 
 def fold(text: str) -> str:

@@ -1,0 +1,41 @@
+"""Writing to the outbox. Sending is the dispatcher's job (see the reminders feature)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from db.models import ChannelAccount, Outbox
+from handlers.core import Choice
+
+
+async def enqueue(
+    s: AsyncSession,
+    *,
+    key: str,
+    account: ChannelAccount,
+    text: str,
+    kind: str,
+    now: datetime,
+    choices: Sequence[Choice] = (),
+    numbered: bool = True,
+    not_before: datetime | None = None,
+    unit_id: int | None = None,
+    batch: str | None = None,
+) -> bool:
+    """Add one message unless a row with ``key`` exists; True when a row was written.
+    Runs inside the caller's transaction, so it commits with the decision that caused it."""
+    values = dict(
+        key=key, kind=kind, channel=account.channel, chat_id=account.chat_id,
+        account_id=account.id, unit_id=unit_id, batch=batch, text=text,
+        choices=[[c.key, c.label, c.alias] for c in choices], numbered=numbered,
+        status="pending", attempts=0, not_before=not_before or now, created_at=now,
+    )
+    dialect = s.bind.dialect.name if s.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(Outbox).values(**values).on_conflict_do_nothing(index_elements=["key"])
+    result = await s.exec(stmt)  # type: ignore[call-overload]
+    return bool(result.rowcount)

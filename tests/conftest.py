@@ -1,0 +1,77 @@
+"""Shared fixtures. The suite runs on SQLite; when BDG_TEST_DATABASE_URL is set (CI sets the
+local PostgreSQL), every database test runs there too, each in a schema of its own."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from db.clock import to_utc
+from db.engine import Database
+from db.units import seed_demo
+from handlers.context import Services
+from handlers.dispatch import Dispatcher
+from tests.chat import Chat, Clock
+
+PG_URL = os.environ.get("BDG_TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+@pytest.fixture(params=BACKENDS)
+def db_config(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str | None]:
+    """URL and schema of an empty database for one test (a file, or a fresh PG schema)."""
+    if request.param == "sqlite":
+        return {
+            "url": f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}",
+            "schema": None,
+            "backend": "sqlite",
+        }
+    return {"url": PG_URL, "schema": f"t_{uuid.uuid4().hex[:12]}", "backend": "postgresql"}
+
+
+@pytest.fixture
+async def db(db_config: dict[str, str | None]) -> AsyncIterator[Database]:
+    assert db_config["url"]
+    database = Database(db_config["url"], db_config["schema"])
+    await database.upgrade()
+    yield database
+    if db_config["schema"]:
+        async with database.engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{db_config["schema"]}" CASCADE'))
+    await database.dispose()
+
+
+@pytest.fixture
+async def demo_db(db: Database) -> Database:
+    async with db.session() as s:
+        await seed_demo(s)
+    return db
+
+
+def local(iso: str) -> datetime:
+    return to_utc(datetime.fromisoformat(iso), "Asia/Ho_Chi_Minh")
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A settable clock; starts in the annual report window (25/11/2026 09:00 local)."""
+    return Clock(local("2026-11-25T09:00"))
+
+
+@pytest.fixture
+def dispatcher(demo_db: Database, clock: Clock) -> Dispatcher:
+    return Dispatcher(demo_db, Services(), clock=clock)
+
+
+@pytest.fixture
+def make_chat(dispatcher: Dispatcher) -> Callable[..., Chat]:
+    def make(user: str = "u1", channel: str = "terminal", lang: str = "vi") -> Chat:
+        return Chat(dispatcher, user=user, channel=channel, lang=lang)
+
+    return make
