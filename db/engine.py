@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -70,14 +71,24 @@ class Database:
         self.url = normalise_url(url)
         self.schema = schema
         self.engine = make_engine(self.url, schema)
+        self._write_lock = asyncio.Lock() if is_sqlite(self.url) else None
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session whose transaction commits on normal exit and rolls back on error."""
-        async with self._sessions() as s, s.begin():
+        """A session whose transaction commits on normal exit and rolls back on error.
+
+        SQLite has one writer at a time; every transaction here starts with BEGIN IMMEDIATE,
+        so in-process transactions queue on an asyncio lock instead of spinning in SQLite's
+        busy handler (which sleeps in growing steps and made the p99 latency ten times
+        worse). Other processes still wait through busy_timeout."""
+        if self._write_lock is None:
+            async with self._sessions() as s, s.begin():
+                yield s
+            return
+        async with self._write_lock, self._sessions() as s, s.begin():
             yield s
 
     async def upgrade(self) -> None:
