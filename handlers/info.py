@@ -5,6 +5,8 @@ from __future__ import annotations
 from db import queries
 from handlers import periods
 from handlers.context import Ctx
+from handlers.core import Choice
+from handlers.i18n import LANGS
 from handlers.router import router
 
 
@@ -108,3 +110,31 @@ async def help_cmd(ctx: Ctx, _args: str) -> None:
         assert cmd.help is not None
         lines.append(f"/{cmd.name} — {ctx.t(cmd.help)}")
     ctx.say_text("\n".join(lines))
+
+
+@router.command("ngonngu", help="help.ngonngu", roles=("public", "officer"),
+                aliases=("language", "lang"), order=95)
+async def language_cmd(ctx: Ctx, args: str) -> None:
+    """/ngonngu [vi|en]: choose the language of the bot's messages."""
+    choice = args.strip().lower()[:2]
+    if choice in LANGS:
+        _set_lang(ctx, choice)
+        return
+    choices = [Choice("vi", "Tiếng Việt"), Choice("en", "English")]
+    ctx.set_flow("language")
+    ctx.say("lang.ask", choices=choices)
+    ctx.remember_menu(choices)
+
+
+@router.flow("language")
+async def language_flow(ctx: Ctx) -> None:
+    if ctx.inc.option in LANGS:
+        ctx.clear_flow()
+        _set_lang(ctx, ctx.inc.option)
+        return
+    ctx.say("lang.ask", choices=[Choice("vi", "Tiếng Việt"), Choice("en", "English")])
+
+
+def _set_lang(ctx: Ctx, lang: str) -> None:
+    ctx.account.lang = lang
+    ctx.say("lang.set")

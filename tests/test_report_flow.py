@@ -242,3 +242,15 @@ async def test_group_chat_is_told_to_write_privately(
     chat = make_chat()
     out = await chat.send("/baocao", chat_type="group")
     assert "tin nhắn riêng" in out
+
+
+async def test_switch_language(make_chat: Callable[..., Chat], demo_db: Database) -> None:
+    chat = make_chat()
+    out = await chat.send("/ngonngu")
+    assert "Chọn ngôn ngữ" in out
+    out = await chat.send("2")
+    assert "Messages will now be in English." in out
+    out = await chat.send("/trogiup")
+    assert "Commands" in out and "register with an invite code" in out
+    out = await chat.send("/ngonngu vi")
+    assert "Đã chuyển sang tiếng Việt." in out
