@@ -237,8 +237,15 @@ async def report_flow(ctx: Ctx) -> None:
     report, period, form, values = await _open(ctx)
     mode = ctx.state.get("mode")
     if ctx.state.get("_reprompt"):
+        # The user sent something unreadable (a sticker): put the pending step again.
         ctx.update_state(_reprompt=False)
-        await ask_next(ctx, report, period, form, values)
+        q = form.by_id.get(ctx.state.get("q") or "")
+        if mode == "ask" and q is not None:
+            ask(ctx, form, q, values, period)
+        elif mode == "summary":
+            await show_summary(ctx, report, period, form, values)
+        else:
+            await ask_next(ctx, report, period, form, values)
         return
     if mode == "revise_confirm":
         await _revise_confirm(ctx, report, period, form, values)
