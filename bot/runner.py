@@ -63,8 +63,11 @@ async def run_channels(settings: Settings, *, serve: bool = False) -> None:
         for ch in channels.values():
             await ch.start(webhook=serve)
         stops = await start_background(app, channels)
-        log.info("running %s (%s)", ", ".join(channels) or "no channel",
-                 "webhook" if serve else "polling")
+        log.info(
+            "running %s (%s)",
+            ", ".join(channels) or "no channel",
+            "webhook" if serve else "polling",
+        )
         if serve:
             await _serve(app, channels, stop)
         else:
@@ -87,8 +90,9 @@ async def _serve(app: App, channels: dict[str, Channel], stop: asyncio.Event) ->
         if find_spec(name) is not None:
             routes += import_module(name).routes(app)
     web = create_web_app(app, routes)
-    config = uvicorn.Config(web, host=app.settings.host, port=app.settings.port,
-                            log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        web, host=app.settings.host, port=app.settings.port, log_level="warning", access_log=False
+    )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign,attr-defined]
     task = asyncio.create_task(server.serve())

@@ -165,7 +165,9 @@ class Outbox(SQLModel, table=True):
     text: str = Field(sa_type=sa.Text)
     choices: list[Any] = Field(default_factory=list, sa_type=sa.JSON)
     numbered: bool = True
-    status: str = Field(default="pending", max_length=16, index=True)  # pending|sent|failed|cancelled
+    status: str = Field(
+        default="pending", max_length=16, index=True
+    )  # pending|sent|failed|cancelled
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=300)
     not_before: datetime = Field(default_factory=utcnow, index=True)

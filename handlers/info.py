@@ -112,8 +112,13 @@ async def help_cmd(ctx: Ctx, _args: str) -> None:
     ctx.say_text("\n".join(lines))
 
 
-@router.command("ngonngu", help="help.ngonngu", roles=("public", "officer"),
-                aliases=("language", "lang"), order=95)
+@router.command(
+    "ngonngu",
+    help="help.ngonngu",
+    roles=("public", "officer"),
+    aliases=("language", "lang"),
+    order=95,
+)
 async def language_cmd(ctx: Ctx, args: str) -> None:
     """/ngonngu [vi|en]: choose the language of the bot's messages."""
     choice = args.strip().lower()[:2]

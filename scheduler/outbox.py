@@ -29,13 +29,41 @@ async def enqueue(
     """Add one message unless a row with ``key`` exists; True when a row was written.
     Runs inside the caller's transaction, so it commits with the decision that caused it."""
     values = dict(
-        key=key, kind=kind, channel=account.channel, chat_id=account.chat_id,
-        account_id=account.id, unit_id=unit_id, batch=batch, text=text,
-        choices=[[c.key, c.label, c.alias] for c in choices], numbered=numbered,
-        status="pending", attempts=0, not_before=not_before or now, created_at=now,
+        key=key,
+        kind=kind,
+        channel=account.channel,
+        chat_id=account.chat_id,
+        account_id=account.id,
+        unit_id=unit_id,
+        batch=batch,
+        text=text,
+        choices=[[c.key, c.label, c.alias] for c in choices],
+        numbered=numbered,
+        status="pending",
+        attempts=0,
+        not_before=not_before or now,
+        created_at=now,
     )
     dialect = s.bind.dialect.name if s.bind is not None else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(Outbox).values(**values).on_conflict_do_nothing(index_elements=["key"])
     result = await s.exec(stmt)  # type: ignore[call-overload]
     return bool(result.rowcount)
+
+
+def _insert_for(s: AsyncSession):  # type: ignore[no-untyped-def]
+    dialect = s.bind.dialect.name if s.bind is not None else "sqlite"
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+async def enqueue_many(s: AsyncSession, rows: Sequence[dict[str, object]], chunk: int = 500) -> int:
+    """Insert many outbox rows (column → value dicts, every column given) in a few statements,
+    skipping keys that exist; returns how many were written. Same guarantees as ``enqueue``."""
+    insert = _insert_for(s)
+    written = 0
+    for i in range(0, len(rows), chunk):
+        part = list(rows[i : i + chunk])
+        stmt = insert(Outbox).values(part).on_conflict_do_nothing(index_elements=["key"])
+        result = await s.exec(stmt)  # type: ignore[call-overload]
+        written += max(int(result.rowcount or 0), 0)
+    return written

@@ -16,12 +16,14 @@ async def test_enqueue_is_idempotent(db: Database) -> None:
         acc = ChannelAccount(channel="telegram", user_id="42", chat_id="42")
         s.add(acc)
         await s.flush()
-        assert await enqueue(s, key="remind:2026:d-3:acc:1", account=acc, text="Nhắc",
-                             kind="reminder", now=now)
+        assert await enqueue(
+            s, key="remind:2026:d-3:acc:1", account=acc, text="Nhắc", kind="reminder", now=now
+        )
     async with db.session() as s:
         acc2 = (await s.exec(select(ChannelAccount))).one()
-        again = await enqueue(s, key="remind:2026:d-3:acc:1", account=acc2, text="Nhắc lại",
-                              kind="reminder", now=now)
+        again = await enqueue(
+            s, key="remind:2026:d-3:acc:1", account=acc2, text="Nhắc lại", kind="reminder", now=now
+        )
         assert again is False
     async with db.session() as s:
         rows = (await s.exec(select(Outbox))).all()

@@ -69,11 +69,13 @@ def test_cli_import_and_list(tmp_path: Path) -> None:
     path.write_text(CSV, encoding="utf-8")
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'u.sqlite3'}"}
     run = [sys.executable, "-m", "bot"]
-    res = subprocess.run([*run, "units", "import", str(path)], env=env, capture_output=True,
-                         text=True, check=True)
+    res = subprocess.run(
+        [*run, "units", "import", str(path)], env=env, capture_output=True, text=True, check=True
+    )
     assert "4 units created" in res.stdout
-    res = subprocess.run([*run, "units", "list"], env=env, capture_output=True, text=True,
-                         check=True)
+    res = subprocess.run(
+        [*run, "units", "list"], env=env, capture_output=True, text=True, check=True
+    )
     assert "      X-01  Thôn Một  [village, no report]" in res.stdout
 
 
