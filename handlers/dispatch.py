@@ -16,6 +16,7 @@ import logging
 import traceback
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
@@ -32,6 +33,7 @@ from handlers.i18n import normalise_lang, t
 from handlers.router import Router, router, welcome
 
 log = logging.getLogger("bdg.dispatch")
+_PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
 class _Duplicate(Exception):
@@ -68,7 +70,14 @@ class Dispatcher:
             except _Duplicate:
                 return Outcome(duplicate=True)
             except Exception as exc:  # noqa: BLE001 - the user must always get an answer
-                frame = traceback.extract_tb(exc.__traceback__)[-1]
+                frames = traceback.extract_tb(exc.__traceback__)
+                # The innermost frame of this project's code says most; fall back to the last.
+                own = [
+                    f
+                    for f in frames
+                    if _PROJECT_ROOT in f.filename and "site-packages" not in f.filename
+                ]
+                frame = (own or frames)[-1]
                 # Type and place only: exception messages may quote what the user typed.
                 log.error(
                     "update failed on %s: %s at %s:%s",
