@@ -207,11 +207,11 @@ CLI_EXTENSIONS = ("scheduler.cli", "handlers.cases.cli", "compile.cli", "bot.zal
 
 def _register_extensions() -> None:
     from importlib import import_module
-    from importlib.util import find_spec
+
+    from bot.runner import available
 
     for name in CLI_EXTENSIONS:
-        parent = name.rsplit(".", 1)[0]
-        if find_spec(parent) is not None and find_spec(name) is not None:
+        if available(name):
             import_module(name).register(main)
 
 

@@ -23,6 +23,12 @@ log = logging.getLogger("bdg.runner")
 BACKGROUND = ("scheduler.service",)
 
 
+def available(name: str) -> bool:
+    """True when module ``name`` can be imported (its parent packages too)."""
+    parts = name.split(".")
+    return all(find_spec(".".join(parts[: i + 1])) is not None for i in range(len(parts)))
+
+
 def make_channels(app: App) -> dict[str, Channel]:
     channels: dict[str, Channel] = {}
     s = app.settings
@@ -40,7 +46,7 @@ def make_channels(app: App) -> dict[str, Channel]:
 async def start_background(app: App, channels: dict[str, Channel]) -> list[Any]:
     stops = []
     for name in BACKGROUND:
-        if find_spec(name) is None:
+        if not available(name):
             continue
         stops.append(await import_module(name).start(app, channels))
     return stops
@@ -87,7 +93,7 @@ async def _serve(app: App, channels: dict[str, Channel], stop: asyncio.Event) ->
 
     routes = [r for ch in channels.values() for r in ch.web_routes()]
     for name in ("compile.web",):
-        if find_spec(name) is not None:
+        if available(name):
             routes += import_module(name).routes(app)
     web = create_web_app(app, routes)
     config = uvicorn.Config(

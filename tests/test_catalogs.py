@@ -11,6 +11,7 @@ from handlers.i18n import catalog
 ROOT = Path(__file__).resolve().parent.parent
 KEY = re.compile(r"[\"']((?:[a-z_]+)\.[a-z_]+(?:\.[a-z_]+)?)[\"']")
 PREFIXES = {
+    "lang",
     "err",
     "report",
     "reg",
@@ -28,13 +29,18 @@ PREFIXES = {
     "admin",
     "choice",
     "terminal",
+    "link",
+    "zalo",
+    "remind",
+    "deadline",
+    "case",
 }
 
 
 def keys_in_code() -> set[str]:
     found = set()
-    for folder in ("bot", "handlers", "scheduler", "db"):
-        for path in (ROOT / folder).rglob("*.py"):
+    for folder in ("bot", "handlers", "scheduler", "db", "compile"):
+        for path in (ROOT / folder).rglob("*.py") if (ROOT / folder).exists() else []:
             if "migrations" in path.parts:
                 continue
             # Audit actions ("report.submit") are dotted names too, but not messages.
