@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     # Fixed "now" for demos and transcript tests (ISO 8601, local time). Empty = real clock.
     fake_now: str | None = Field(default=None, alias="BDG_FAKE_NOW")
     log_level: str = Field(default="INFO", alias="BDG_LOG_LEVEL")
+    # Violence cases (docs/cases.md): escalation delay, retention, encryption keys.
+    case_escalate_minutes: int = Field(default=30, ge=1, alias="BDG_CASE_ESCALATE_MINUTES")
+    case_retention_months: int = Field(default=24, ge=1, alias="BDG_CASE_RETENTION_MONTHS")
+    case_keys: str | None = Field(default=None, alias="BDG_CASE_KEYS")
 
     telegram_bot_token: str | None = Field(default=None, alias="TELEGRAM_BOT_TOKEN")
     telegram_api_url: str = Field(default="https://api.telegram.org", alias="TELEGRAM_API_URL")

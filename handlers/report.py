@@ -9,6 +9,8 @@ end a numbered summary lets them change any answer, then submit.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
@@ -31,6 +33,31 @@ LATER = "later"
 YES = "yes"
 NO = "no"
 DONE = "__done__"
+SUGGEST = "__suggest__"
+
+
+@dataclass(frozen=True)
+class Suggester:
+    """Another feature's suggested answers, offered when a count question has no stored answer
+    (the cases feature: counts of the cases received in the period; docs/cases.md).
+    ``values`` returns {question_id: value}; ``note`` is the catalog key (with ``{value}``)
+    shown under the question; ``use`` and ``alias`` label the choice that takes the value."""
+
+    values: Callable[[Ctx, ReportPeriod], Awaitable[dict[str, Any]]]
+    note: str
+    use: str
+    alias: str
+
+
+SUGGESTERS: list[Suggester] = []
+
+
+async def _suggestions(ctx: Ctx, period: ReportPeriod) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for sg in SUGGESTERS:
+        for qid, value in (await sg.values(ctx, period)).items():
+            out.setdefault(qid, [value, sg.note, sg.use, sg.alias])
+    return out
 
 
 def form_for(ctx: Ctx, period: ReportPeriod) -> Form:
@@ -94,6 +121,7 @@ async def start_report(ctx: Ctx, args: str) -> None:
         ctx.s.add(report)
         await ctx.s.flush()
     ctx.set_flow("report", report_id=report.id, mode="ask")
+    ctx.update_state(suggest=await _suggestions(ctx, period))
     if report.status == "submitted":
         version = await queries.latest_version(ctx.s, report.id or 0)
         ctx.update_state(mode="revise_confirm")
@@ -185,6 +213,11 @@ def ask(
             choices.append(Choice(DONE, ctx.t("report.multi_done"), alias=ctx.t("alias.done")))
     else:
         numbered = False
+    suggested = ctx.state.get("suggest", {}).get(q.id)
+    if suggested is not None and q.id not in values and q.type in COUNT_TYPES:
+        value, note, use, alias = suggested
+        lines.append(ctx.t(note, value=form.format_value(q, value, ctx.lang)))
+        choices.insert(0, Choice(SUGGEST, ctx.t(use), alias=ctx.t(alias)))
     if not q.required:
         lines.append(ctx.t("report.optional"))
         choices.append(Choice(SKIP, ctx.t("report.skip"), alias="-"))
@@ -282,7 +315,9 @@ async def _answer(
         await ask_next(ctx, report, period, form, values, prefix=ack)
         return
     try:
-        if option == SKIP:
+        if option == SUGGEST and q.id in ctx.state.get("suggest", {}):
+            value = ctx.state["suggest"][q.id][0]
+        elif option == SKIP:
             value = form.parse(q, "-")
         elif q.type == "multi" and option == DONE:
             value = list(ctx.state.get("multi_sel", []))

@@ -41,6 +41,9 @@ class Router:
     commands: dict[str, Command] = field(default_factory=dict)
     flows: dict[str, FlowHandler] = field(default_factory=dict)
     menu: list[MenuItem] = field(default_factory=list)
+    # Said before the first menu to someone not registered, e.g. the emergency numbers when
+    # their message speaks of danger (cases feature). A hook returns True when it spoke.
+    welcome_hooks: list[Callable[[Ctx], Awaitable[bool]]] = field(default_factory=list)
 
     def command(
         self,
@@ -107,6 +110,8 @@ async def welcome(ctx: Ctx) -> None:
     if ctx.officer is not None:
         ctx.say("welcome.officer", name=ctx.officer.full_name)
         return
+    for hook in router.welcome_hooks:
+        await hook(ctx)
     choices = [Choice(m.key, ctx.t(m.label_key)) for m in router.menu]
     ctx.say("welcome.public", choices=choices)
     ctx.remember_menu(choices)

@@ -31,6 +31,7 @@ PREFIXES = {
     "terminal",
     "link",
     "zalo",
+    "telegram",
     "remind",
     "deadline",
     "case",

@@ -24,7 +24,7 @@ async def test_start_without_code_explains_and_offers_menu(
     out = await chat.send("/start")
     assert "mã mời do cơ quan thường trực" in out
     assert "Tôi là cán bộ, có mã mời" in out
-    out = await chat.send("1")  # the menu item, by number
+    out = await chat.send("2")  # the menu item, by number (1 is reporting violence)
     assert "gõ mã mời" in out
 
 

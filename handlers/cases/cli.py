@@ -1,0 +1,112 @@
+"""``bdg cases …``: the escalation tick, retention, key rotation and duty numbers.
+
+Output never contains case details: counts and codes only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
+
+import click
+
+from db.crypto import new_key_spec
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+
+def register(main: click.Group) -> None:
+    main.add_command(cases)
+
+
+T = TypeVar("T")
+
+
+def _run(fn: Callable[[App], Awaitable[T]]) -> T:
+    from bot.cli import run_async
+
+    return run_async(fn)
+
+
+@click.group()
+def cases() -> None:
+    """Violence case notifications (docs/cases.md)."""
+
+
+@cases.command("tick")
+def tick_cmd() -> None:
+    """Run the escalation check once (the scheduler does it on every tick)."""
+    from handlers.cases.routing import escalate_due
+
+    async def go(app: App) -> int:
+        async with app.db.session() as s:
+            return await escalate_due(s, app.clock())
+
+    n = _run(go)
+    click.echo(f"{n} case alerts queued.")
+
+
+@cases.command("purge")
+@click.option(
+    "--months",
+    type=click.IntRange(1, 1200),
+    default=None,
+    help="Closed longer than this (default BDG_CASE_RETENTION_MONTHS, 24).",
+)
+def purge_cmd(months: int | None) -> None:
+    """Remove descriptions, contacts and notes of cases closed more than N months ago (the
+    counts stay), and delete intake drafts nobody finished."""
+    from handlers.cases.retention import PurgeResult, purge
+
+    async def go(app: App) -> PurgeResult:
+        async with app.db.session() as s:
+            return await purge(s, app.clock(), months)
+
+    result = _run(go)
+    click.echo(
+        f"Texts removed from {result.cases} closed cases; {result.drafts} stale drafts deleted."
+    )
+
+
+@cases.command("keygen")
+@click.option("--id", "key_id", default="k1", show_default=True, help="Key id (a-z, 0-9, -_).")
+def keygen_cmd(key_id: str) -> None:
+    """Print a new key entry for BDG_CASE_KEYS (put it first to write with it)."""
+    click.echo(new_key_spec(key_id))
+
+
+@cases.command("rekey")
+def rekey_cmd() -> None:
+    """Re-encrypt every stored text with the first key of BDG_CASE_KEYS."""
+    from handlers.cases.retention import rekey
+
+    async def go(app: App) -> int:
+        async with app.db.session() as s:
+            return await rekey(s)
+
+    click.echo(f"{_run(go)} values re-encrypted.")
+
+
+@cases.command("duty")
+@click.argument("unit_code")
+@click.argument("text", required=False)
+@click.option("--clear", is_flag=True, help="Remove the unit's duty numbers.")
+def duty_cmd(unit_code: str, text: str | None, clear: bool) -> None:
+    """Show or set the duty numbers and trusted addresses of a unit, shown to a person in
+    danger (one per line; use \\n between lines)."""
+    from db import queries
+
+    async def go(app: App) -> str | None:
+        async with app.db.session() as s:
+            unit = await queries.unit_by_code(s, unit_code)
+            if unit is None:
+                raise click.ClickException(f"Unknown unit code: {unit_code}")
+            if clear:
+                unit.duty_contacts = None
+            elif text is not None:
+                unit.duty_contacts = text.replace("\\n", "\n").strip()[:2000] or None
+            return unit.duty_contacts
+
+    value = _run(go)
+    click.echo(value if value else "(none)")

@@ -1,0 +1,55 @@
+"""Settings of the cases feature and its encryption keys, read once per process.
+
+They come from ``bot.settings`` (BDG_CASE_ESCALATE_MINUTES, BDG_CASE_RETENTION_MONTHS,
+BDG_CASE_KEYS). Tests and other entry points may call ``configure`` instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from db.crypto import Keyring, load_key_file
+
+KEY_FILE = Path("data/case.key")  # only when BDG_CASE_KEYS is not set (demo, terminal)
+
+
+@dataclass(frozen=True)
+class CaseConfig:
+    escalate_minutes: int = 30
+    retention_months: int = 24
+    keys: str | None = None  # "k2:<base64>,k1:<base64>"; None = the local key file
+    key_file: Path = KEY_FILE
+
+
+_config: CaseConfig | None = None
+_keyring: Keyring | None = None
+
+
+def configure(config: CaseConfig | None) -> None:
+    """Replace the configuration (None = read the settings again on next use)."""
+    global _config, _keyring
+    _config, _keyring = config, None
+
+
+def config() -> CaseConfig:
+    global _config
+    if _config is None:
+        # Imported here: handlers do not depend on the edge, except for its settings.
+        from bot.settings import get_settings
+
+        s = get_settings()
+        _config = CaseConfig(
+            escalate_minutes=s.case_escalate_minutes,
+            retention_months=s.case_retention_months,
+            keys=s.case_keys or None,
+        )
+    return _config
+
+
+def keyring() -> Keyring:
+    global _keyring
+    if _keyring is None:
+        cfg = config()
+        _keyring = Keyring.parse(cfg.keys or load_key_file(cfg.key_file))
+    return _keyring
