@@ -52,6 +52,9 @@ async def open_app(settings: Settings) -> App:
     # httpx logs every request URL at INFO, and Bot API URLs contain the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # aiosqlite logs every statement with its parameters at DEBUG: saved answers would reach
+    # the log. Keep it quiet whatever BDG_LOG_LEVEL says.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     db = Database(settings.database_url, settings.db_schema)
     await db.upgrade()
     clock = make_clock(settings)

@@ -1,0 +1,914 @@
+"""The Telegram channel: Bot API updates in, HTML messages with inline keyboards out.
+
+    Update ──to_incoming──> Incoming ──Dispatcher.handle──> Outcome (committed)
+           ──answerCallbackQuery, edit the tapped question, render──> sendMessage …
+
+python-telegram-bot does the HTTP client, update parsing, errors and ``AIORateLimiter``
+(30 requests/s overall, 20/min per group, like Telegram's limits). Conversation state lives in
+the database (the dispatcher), not in PTB's ConversationHandler.
+
+**Polling** (``bdg run``) is a loop of our own over ``getUpdates`` rather than PTB's Updater:
+the Updater confirms a batch of updates (the next ``getUpdates`` carries ``offset``) as soon as
+it has queued them, before they are handled, so a process killed in between loses them. Here
+a batch is handled (committed and answered) before the next ``getUpdates`` confirms it, so a
+killed process gets the batch again and the dedupe keys make the repeat a no-op. Updates of
+different chats in a batch are handled concurrently; those of one chat in order.
+
+**Webhook** (``bdg serve``): ``POST /telegram/webhook`` checks the secret header in constant
+time (403 otherwise, nothing read), refuses non-JSON (400) and bodies over 256 KiB (413), and
+answers 200 once the dispatcher's transaction has committed. The replies are sent after the
+answer, in order per chat, so a slow Bot API never holds Telegram's delivery queue. A process
+that dies before answering gets the update again (the dedupe key makes that harmless); one that
+dies between the answer and the send loses those replies, but never an acknowledged answer.
+A failed update (the dispatcher rolled back and told the user) is answered 200 too: Telegram
+retrying it could apply it after the user already sent it again.
+
+**Buttons**: after a tap the bot answers the callback query, then edits the question to show
+the answer (``→ <b>label</b>``) without its keyboard, so the chat reads like a filled form; a
+tap that toggles a multiple-choice option only updates the keyboard. A typed answer retires the
+question's keyboard the same way. The keyboards still live in a chat are remembered in memory;
+a tap on an older one (one the bot has already moved past) is answered "outdated" and not
+dispatched, so an old "Có" cannot answer a newer yes/no question. After a restart the memory is
+empty and taps are dispatched until the bot has answered in that chat again.
+
+Logs name updates by ``update_id`` and errors by type and place; texts never appear, and the
+token (part of every Bot API URL) is kept out of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hmac
+import json
+import logging
+import re
+import traceback
+import warnings
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from html import escape
+from typing import Any, TypeVar
+
+from sqlmodel import select
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+from telegram import (
+    BotCommand,
+    InlineKeyboardMarkup,
+    InputFile,
+    LinkPreviewOptions,
+    Message,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.ext import AIORateLimiter, ExtBot
+from telegram.request import HTTPXRequest
+
+from bot.app import App
+from bot.channel import Rejected, RetryLater, SendError, Transient, Unreachable
+from bot.render import to_plain
+from bot.telegram.render import (
+    MAX_TEXT_LENGTH,
+    Chunk,
+    button_label,
+    buttons,
+    is_hashed,
+    render,
+    resolve,
+    utf16_len,
+)
+from bot.telegram.updates import ALLOWED_UPDATES, CHANNEL, Tap, tap_of, to_incoming
+from db import queries
+from db.models import Conversation
+from handlers.core import Outcome, Reply
+from handlers.i18n import normalise_lang, t
+from handlers.router import router
+
+log = logging.getLogger("bdg.telegram")
+
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# An update is a few KB (a 4,096-character message, the message it quotes, entities).
+MAX_BODY_BYTES = 256 * 1024
+_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_COMMAND_RE = re.compile(r"[a-z0-9_]{1,32}")
+# Retries of one message of an interactive reply (seconds before each retry).
+RETRY_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0)
+# A rate limit asking to wait longer than this is not waited for by an interactive reply.
+MAX_RETRY_AFTER = 30.0
+POLL_TIMEOUT = 30
+# Backoff between failed getUpdates / start-up attempts.
+BACKOFF = (1.0, 30.0)
+# How many chats' keyboards (and hashed callback keys) are remembered.
+MAX_CHATS = 20_000
+MAX_HASHED = 20_000
+MARK = "✅ "  # how handlers mark the selected options of a multiple choice
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
+
+
+def retry_after_seconds(exc: RetryAfter) -> float:
+    value = getattr(exc, "_retry_after", None)
+    if value is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def describe(exc: BaseException) -> str:
+    """Type and message of an error with quoted parts removed (a Bot API description may quote
+    a bit of the text it refused)."""
+    text = re.sub(r'"[^"]*"', '"…"', str(exc))
+    text = re.sub(r"\d{5,}:[A-Za-z0-9_-]{20,}", "<token>", text)
+    return f"{type(exc).__name__}: {text[:200]}"
+
+
+_GONE = ("chat not found", "user is deactivated", "bot was kicked", "not enough rights")
+
+
+def to_send_error(exc: TelegramError) -> SendError:
+    """Map a python-telegram-bot error to what the outbox understands."""
+    detail = describe(exc)
+    if isinstance(exc, RetryAfter):
+        return RetryLater(retry_after_seconds(exc), detail)
+    if isinstance(exc, Forbidden):
+        return Unreachable(detail)
+    if isinstance(exc, BadRequest):  # a NetworkError subclass: test it first
+        if any(s in exc.message.lower() for s in _GONE):
+            return Unreachable(detail)
+        return Rejected(detail)
+    if isinstance(exc, ChatMigrated):
+        return Rejected(detail)
+    if isinstance(exc, InvalidToken):
+        # The token, not the recipient, is wrong: keep the message for when it is fixed.
+        return Transient(detail + " (check TELEGRAM_BOT_TOKEN)")
+    return Transient(detail)  # NetworkError, TimedOut, 5xx, Conflict, bad responses
+
+
+def _where(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "?"
+    frame = frames[-1]
+    return f"{frame.filename}:{frame.lineno}"
+
+
+# --------------------------------------------------------------------------------------------
+# What the channel remembers of a chat
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Keyboard:
+    """A message of ours that still shows a keyboard."""
+
+    message_id: int
+    html: str
+    buttons: list[tuple[str, str]]  # (callback_data, label)
+    conversational: bool = True  # sent in answer to the user (not by the outbox)
+
+
+@dataclass
+class _ChatView:
+    keyboards: dict[int, _Keyboard] = field(default_factory=dict)
+    newest: int = 0  # highest message id of the bot's answers to the user in this process
+
+
+@dataclass
+class _Job:
+    """What to do on Telegram's side for one update after the dispatcher has committed."""
+
+    chat_id: int
+    update_id: int
+    lang: str
+    tap: Tap | None = None
+    stale: bool = False
+    outcome: Outcome | None = None
+
+
+def make_bot(token: str, api_url: str, *, rate_limit: bool = True) -> ExtBot[Any]:
+    """The PTB client for ``{api_url}/bot{token}/…``; ``rate_limit`` adds AIORateLimiter."""
+    root = api_url.rstrip("/")
+    limiter: AIORateLimiter | None = AIORateLimiter(max_retries=0) if rate_limit else None
+    return ExtBot(
+        token,
+        base_url=f"{root}/bot",
+        base_file_url=f"{root}/file/bot",
+        request=HTTPXRequest(
+            connection_pool_size=64,
+            read_timeout=15.0,
+            write_timeout=15.0,
+            connect_timeout=10.0,
+            pool_timeout=30.0,
+            media_write_timeout=60.0,
+        ),
+        get_updates_request=HTTPXRequest(
+            connection_pool_size=2, read_timeout=10.0, connect_timeout=10.0, pool_timeout=10.0
+        ),
+        rate_limiter=limiter,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The channel
+# --------------------------------------------------------------------------------------------
+
+
+class TelegramChannel:
+    """Serves one Telegram bot for the process (``bot.runner`` builds it when
+    TELEGRAM_BOT_TOKEN is set). ``bot``, ``retry_delays`` and ``sleep`` can be replaced in
+    tests; ``rate_limit=False`` drops AIORateLimiter (benchmarks)."""
+
+    name = CHANNEL
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        bot: ExtBot[Any] | None = None,
+        rate_limit: bool = True,
+        poll_timeout: int = POLL_TIMEOUT,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        settings = app.settings
+        self.app = app
+        if bot is None:
+            if not settings.telegram_bot_token:
+                raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+            bot = make_bot(
+                settings.telegram_bot_token, settings.telegram_api_url, rate_limit=rate_limit
+            )
+        self.bot = bot
+        self.secret = settings.telegram_webhook_secret or ""
+        self.lang = normalise_lang(settings.locale)
+        self.poll_timeout = poll_timeout
+        self.retry_delays = retry_delays
+        self._sleep = sleep
+        self._ready = False
+        self._webhook = False
+        self._setup_task: asyncio.Task[None] | None = None
+        self._chains: dict[int, asyncio.Task[None]] = {}
+        self._views: OrderedDict[int, _ChatView] = OrderedDict()
+        self._hashed: OrderedDict[str, str] = OrderedDict()
+        # PTB logs every request's parameters (message texts) at DEBUG; httpx and httpcore log
+        # URLs, which contain the token. None of it may reach the log whatever the log level.
+        for name, level in (
+            ("telegram", logging.INFO),
+            ("httpx", logging.WARNING),
+            ("httpcore", logging.WARNING),
+        ):
+            logger = logging.getLogger(name)
+            if logger.level < level:  # NOTSET (inherit) included
+                logger.setLevel(level)
+        # With max_retries=0 the limiter logs every 429 as an ERROR with a traceback; the 429
+        # becomes RetryLater here and whoever sent the message logs it once.
+        logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self, *, webhook: bool) -> None:
+        """getMe, the command menu, and setWebhook (``bdg serve``) or deleteWebhook
+        (``bdg run``). A wrong token or webhook setting stops the process; an unreachable
+        Bot API does not (Telegram is not reachable everywhere): start-up is retried in the
+        background and the other channels carry on."""
+        self._webhook = webhook
+        if webhook:
+            self._webhook_url()  # fail early on a missing PUBLIC_URL or secret
+        try:
+            await self._setup()
+        except (InvalidToken, BadRequest):
+            raise
+        except TelegramError as exc:
+            log.warning("Telegram Bot API unreachable at start (%s); retrying", describe(exc))
+            if webhook:
+                self._setup_task = asyncio.create_task(self._setup_until_ready(None))
+
+    def _webhook_url(self) -> str:
+        public_url = (self.app.settings.public_url or "").rstrip("/")
+        if not public_url:
+            raise RuntimeError("bdg serve with Telegram needs PUBLIC_URL (the https root)")
+        if not _SECRET_RE.fullmatch(self.secret):
+            raise RuntimeError(
+                "bdg serve with Telegram needs TELEGRAM_WEBHOOK_SECRET: 1 to 256 characters "
+                "from A-Z, a-z, 0-9, _ and - (use 32 or more random ones)"
+            )
+        return public_url + WEBHOOK_PATH
+
+    async def _setup(self) -> None:
+        try:
+            await self.bot.initialize()
+        except InvalidToken:
+            raise RuntimeError(
+                "Telegram rejected TELEGRAM_BOT_TOKEN (getMe answered Unauthorized)"
+            ) from None
+        me = self.bot.bot
+        log.info("Telegram bot @%s (id %s)", me.username, me.id)
+        services = self.app.dispatcher.services
+        configured = self.app.settings.telegram_bot_username
+        if configured and configured.lstrip("@").lower() != (me.username or "").lower():
+            log.warning("TELEGRAM_BOT_USERNAME differs from the bot's username (getMe)")
+        if not services.bot_username:
+            services.bot_username = me.username
+        await self._set_commands()
+        if self._webhook:
+            url = self._webhook_url()
+            await self.bot.set_webhook(
+                url,
+                secret_token=self.secret,
+                allowed_updates=list(ALLOWED_UPDATES),
+                max_connections=40,
+            )
+            log.info("Telegram webhook set to %s", url)
+        else:
+            await self.bot.delete_webhook(drop_pending_updates=False)
+        self._ready = True
+
+    async def _set_commands(self) -> None:
+        """The command menu: Vietnamese by default, English for English-speaking users."""
+        commands = [
+            c
+            for c in router.visible_commands({"public", "officer"})
+            if c.help and _COMMAND_RE.fullmatch(c.name)
+        ][:100]
+        for lang, code in (("vi", None), ("en", "en")):
+            items = [
+                BotCommand(c.name, (button_label(t(lang, c.help or "")))[:256]) for c in commands
+            ]
+            try:
+                await self.bot.set_my_commands(items, language_code=code)
+            except BadRequest as exc:  # a cosmetic menu must not stop the bot
+                log.error("setMyCommands (%s) refused: %s", lang, describe(exc))
+
+    async def _setup_until_ready(self, stop: asyncio.Event | None) -> None:
+        """Retry start-up with backoff until it works or ``stop`` is set. Without ``stop``
+        (webhook mode, in the background) a refusal is logged instead of raised."""
+        delay = BACKOFF[0]
+        while not self._ready and not (stop is not None and stop.is_set()):
+            try:
+                await self._setup()
+                return
+            except (InvalidToken, BadRequest, RuntimeError) as exc:
+                if stop is not None:
+                    raise
+                log.error("Telegram start-up refused: %s; Telegram stays off", describe(exc))
+                return
+            except TelegramError as exc:
+                log.warning("Telegram start-up failed (%s); retry in %.0f s", describe(exc), delay)
+            if stop is None:
+                await asyncio.sleep(delay)
+            else:
+                await _wait(stop, delay)
+            delay = min(delay * 2, BACKOFF[1])
+
+    async def stop(self) -> None:
+        if self._setup_task is not None:
+            self._setup_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._setup_task
+        chains = [task for task in self._chains.values() if not task.done()]
+        if chains:
+            await asyncio.wait(chains, timeout=10)
+        with contextlib.suppress(Exception):
+            await self.bot.shutdown()
+
+    # -- polling ---------------------------------------------------------------------------
+
+    async def run_polling(self, stop: asyncio.Event) -> None:
+        """Long-poll getUpdates until ``stop``; a batch is confirmed only after it was
+        handled (see the module docstring)."""
+        if not self._ready:
+            await self._setup_until_ready(stop)
+        offset: int | None = None
+        delay = BACKOFF[0]
+        while not stop.is_set():
+            try:
+                updates = await self._get_updates(offset, stop)
+            except InvalidToken:
+                raise RuntimeError("Telegram rejected TELEGRAM_BOT_TOKEN") from None
+            except RetryAfter as exc:
+                wait_for = retry_after_seconds(exc)
+            except Conflict as exc:
+                # Another process polls with this token, or a webhook is set.
+                log.error("Telegram getUpdates conflict: %s", describe(exc))
+                wait_for = max(delay, 5.0)
+            except TelegramError as exc:
+                log.warning("Telegram getUpdates failed: %s", describe(exc))
+                wait_for = delay
+                delay = min(delay * 2, BACKOFF[1])
+            else:
+                delay = BACKOFF[0]
+                if updates is None:
+                    break
+                if updates:
+                    await self.process_batch(list(updates))
+                    offset = updates[-1].update_id + 1
+                continue
+            await _wait(stop, wait_for)
+        if offset is not None:
+            await self._confirm(offset)
+
+    async def _get_updates(
+        self, offset: int | None, stop: asyncio.Event
+    ) -> tuple[Update, ...] | None:
+        """One long poll; None when ``stop`` was set first (nothing fetched is lost: what the
+        poll would have returned is not confirmed)."""
+        poll = asyncio.create_task(
+            self.bot.get_updates(
+                offset=offset, timeout=self.poll_timeout, allowed_updates=list(ALLOWED_UPDATES)
+            )
+        )
+        waiter = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({poll, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if not poll.done():
+            poll.cancel()
+            with contextlib.suppress(BaseException):
+                await poll
+            return None
+        return poll.result()
+
+    async def _confirm(self, offset: int) -> None:
+        """Tell Telegram that everything before ``offset`` was handled (on a clean stop)."""
+        try:
+            await self.bot.get_updates(offset=offset, timeout=0, limit=1)
+        except TelegramError as exc:
+            log.warning("could not confirm handled Telegram updates: %s", describe(exc))
+
+    async def process_batch(self, updates: list[Update]) -> None:
+        """Handle a batch: chats concurrently, each chat's updates in order."""
+        by_chat: dict[int, list[Update]] = {}
+        for update in updates:
+            chat = update.effective_chat
+            by_chat.setdefault(chat.id if chat is not None else 0, []).append(update)
+
+        async def run(chat_updates: list[Update]) -> None:
+            for update in chat_updates:
+                job = await self.handle(update)
+                if job is not None:
+                    await self._deliver_safely(job)
+
+        await asyncio.gather(*(run(group) for group in by_chat.values()))
+
+    # -- webhook ---------------------------------------------------------------------------
+
+    def web_routes(self) -> list[BaseRoute]:
+        return [Route(WEBHOOK_PATH, self._on_webhook, methods=["POST"])]
+
+    async def _on_webhook(self, request: Request) -> Response:
+        given = request.headers.get(SECRET_HEADER)
+        if (
+            not self.secret
+            or given is None
+            or not hmac.compare_digest(given.encode(), self.secret.encode())
+        ):
+            return PlainTextResponse("forbidden", status_code=403)
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return PlainTextResponse("too large", status_code=413)
+        body = bytearray()
+        try:
+            async for part in request.stream():
+                body += part
+                if len(body) > MAX_BODY_BYTES:
+                    return PlainTextResponse("too large", status_code=413)
+        except ClientDisconnect:
+            return PlainTextResponse("disconnected", status_code=400)
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return PlainTextResponse("not JSON", status_code=400)
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            return PlainTextResponse("not an update", status_code=400)
+        try:
+            update = Update.de_json(data, self.bot)
+        except Exception as exc:  # noqa: BLE001 - a delivery again would fail the same way
+            log.error("Telegram update %s not parsed: %s", data["update_id"], type(exc).__name__)
+            return Response(status_code=200)
+        job = await self.handle(update)
+        if job is not None:
+            self._send_later(job)
+        return Response(status_code=200)
+
+    def _send_later(self, job: _Job) -> None:
+        """Deliver after the webhook answer, in order with the chat's earlier replies."""
+        previous = self._chains.get(job.chat_id)
+
+        async def chain() -> None:
+            if previous is not None:
+                with contextlib.suppress(BaseException):
+                    await previous
+            await self._deliver_safely(job)
+
+        task = asyncio.create_task(chain())
+        self._chains[job.chat_id] = task
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._chains.get(job.chat_id) is done:
+                del self._chains[job.chat_id]
+
+        task.add_done_callback(forget)
+
+    # -- incoming --------------------------------------------------------------------------
+
+    async def handle(self, update: Update) -> _Job | None:
+        """Dispatch one update (committed when this returns) and say what to send; never
+        raises. None when the update is ignored."""
+        try:
+            return await self._handle(update)
+        except Exception as exc:  # noqa: BLE001 - the user gets an answer, the loop goes on
+            log.error(
+                "Telegram update %s failed: %s at %s",
+                update.update_id,
+                type(exc).__name__,
+                _where(exc),
+            )
+            chat, user = update.effective_chat, update.effective_user
+            if chat is None:
+                return None
+            lang = normalise_lang(user.language_code if user else None)
+            outcome = Outcome(replies=[Reply(t(lang, "err.internal"))], failed=True)
+            return _Job(chat.id, update.update_id, lang, tap=tap_of(update), outcome=outcome)
+
+    async def _handle(self, update: Update) -> _Job | None:
+        tap = tap_of(update)
+        user = update.effective_user
+        lang = normalise_lang(user.language_code if user else None)
+        if tap is not None:
+            query = update.callback_query
+            assert query is not None and query.message is not None
+            chat_id = query.message.chat.id
+            option = None
+            if not self._is_stale(chat_id, tap.message_id):
+                option = await self._option(tap.data, str(query.from_user.id))
+            if option is None:
+                return _Job(chat_id, update.update_id, lang, tap=tap, stale=True)
+            incoming = to_incoming(update, option=option)
+        else:
+            if update.callback_query is not None:  # no data or an inline-mode message
+                with contextlib.suppress(TelegramError):
+                    await self.bot.answer_callback_query(update.callback_query.id)
+                return None
+            incoming = to_incoming(update)
+        if incoming is None:
+            return None
+        log.debug("Telegram update %s", update.update_id)
+        outcome = await self.app.dispatcher.handle(incoming)
+        return _Job(int(incoming.chat_id), update.update_id, lang, tap=tap, outcome=outcome)
+
+    def _is_stale(self, chat_id: int, message_id: int) -> bool:
+        """A tap on a keyboard the bot has already moved past (see the module docstring)."""
+        view = self._views.get(chat_id)
+        return view is not None and message_id not in view.keyboards and message_id <= view.newest
+
+    async def _option(self, data: str, user_id: str) -> str | None:
+        """The choice key of a button's callback data (hashed long keys mapped back)."""
+        if not is_hashed(data):
+            return data
+        key = self._hashed.get(data)
+        if key is not None:
+            return key
+        async with self.app.db.session() as s:  # after a restart: the menu last offered
+            account = await queries.account(s, CHANNEL, user_id)
+            conv = (
+                (
+                    await s.exec(select(Conversation).where(Conversation.account_id == account.id))
+                ).first()
+                if account is not None
+                else None
+            )
+        menu = [str(item[0]) for item in (conv.state.get("_menu") or [])] if conv else []
+        return resolve(data, [*menu, *(m.key for m in router.menu)])
+
+    # -- delivering the outcome ------------------------------------------------------------
+
+    async def _deliver_safely(self, job: _Job) -> None:
+        try:
+            await self.deliver(job)
+        except Exception as exc:  # noqa: BLE001 - logged without contents
+            log.error(
+                "Telegram replies to update %s failed: %s at %s",
+                job.update_id,
+                type(exc).__name__,
+                _where(exc),
+            )
+
+    async def deliver(self, job: _Job) -> None:
+        """Answer the tap, show the chosen answer in the question, send the replies."""
+        if job.tap is not None:
+            note = t(job.lang, "telegram.button_outdated") if job.stale else None
+            await self._quietly(self.bot.answer_callback_query(job.tap.query_id, text=note))
+        if job.stale:
+            assert job.tap is not None
+            view = self._views.get(job.chat_id)
+            if view is not None:
+                view.keyboards.pop(job.tap.message_id, None)
+            await self._quietly(self.bot.edit_message_reply_markup(job.chat_id, job.tap.message_id))
+            return
+        outcome = job.outcome
+        if outcome is None or outcome.duplicate:
+            return
+        replies = list(outcome.replies)
+        if not outcome.failed:
+            replies = await self._settle(job, outcome, replies)
+        await self.send_replies(job.chat_id, replies, update_id=job.update_id, lang=job.lang)
+
+    async def _settle(self, job: _Job, outcome: Outcome, replies: list[Reply]) -> list[Reply]:
+        """Retire the keyboards the user has moved past: the tapped (or typed-at) question
+        shows the chosen answer. Returns the replies still to send."""
+        view = self._view(job.chat_id)
+        retired = list(view.keyboards.values())
+        view.keyboards.clear()
+        answered: _Keyboard | None = None
+        label = outcome.chosen_label
+        if job.tap is not None:
+            answered = next(
+                (k for k in retired if k.message_id == job.tap.message_id), None
+            ) or _keyboard_of(job.tap.message)
+            retired = [k for k in retired if k.message_id != job.tap.message_id]
+            if answered is not None:
+                toggled = _toggled(answered, replies)
+                if toggled is not None:
+                    ok = await self._quietly(
+                        self.bot.edit_message_reply_markup(
+                            job.chat_id, answered.message_id, reply_markup=toggled.markup
+                        )
+                    )
+                    if ok:
+                        view.keyboards[answered.message_id] = _Keyboard(
+                            answered.message_id, answered.html, buttons(toggled.markup)
+                        )
+                        self._remember_keys(toggled)
+                        replies = []
+                    else:
+                        retired.append(answered)
+                    answered = None
+                else:
+                    label = _shown_answer(answered, job.tap.data, label)
+            else:
+                await self._quietly(
+                    self.bot.edit_message_reply_markup(job.chat_id, job.tap.message_id)
+                )
+        else:
+            conversational = [k for k in retired if k.conversational]
+            if label and conversational:
+                answered = max(conversational, key=lambda k: k.message_id)
+                retired = [k for k in retired if k is not answered]
+        if answered is not None:
+            await self._show_answer(job.chat_id, answered, label)
+        for keyboard in retired:
+            await self._quietly(
+                self.bot.edit_message_reply_markup(job.chat_id, keyboard.message_id)
+            )
+        return replies
+
+    async def _show_answer(self, chat_id: int, keyboard: _Keyboard, label: str | None) -> None:
+        """The question edited to end with ``→ <b>answer</b>``, without its keyboard."""
+        html = keyboard.html + f"\n→ <b>{escape(button_label(label))}</b>" if label else ""
+        if html and utf16_len(html) <= MAX_TEXT_LENGTH:
+            done = await self._quietly(
+                self.bot.edit_message_text(
+                    html,
+                    chat_id=chat_id,
+                    message_id=keyboard.message_id,
+                    parse_mode=ParseMode.HTML,
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                )
+            )
+            if done:
+                return
+        await self._quietly(self.bot.edit_message_reply_markup(chat_id, keyboard.message_id))
+
+    async def _quietly(self, call: Awaitable[Any]) -> bool:
+        """A cosmetic call (callback answers, edits): failures are logged, not raised."""
+        try:
+            await call
+            return True
+        except BadRequest as exc:
+            log.debug("Telegram call refused: %s", describe(exc))
+        except TelegramError as exc:
+            log.warning("Telegram call failed: %s", describe(exc))
+        return False
+
+    # -- outgoing --------------------------------------------------------------------------
+
+    def _view(self, chat_id: int) -> _ChatView:
+        view = self._views.get(chat_id)
+        if view is None:
+            view = self._views[chat_id] = _ChatView()
+            while len(self._views) > MAX_CHATS:
+                self._views.popitem(last=False)
+        else:
+            self._views.move_to_end(chat_id)
+        return view
+
+    def _remember_keys(self, chunk: Chunk) -> None:
+        for data, key in chunk.keys.items():
+            if is_hashed(data):
+                self._hashed[data] = key
+                self._hashed.move_to_end(data)
+        while len(self._hashed) > MAX_HASHED:
+            self._hashed.popitem(last=False)
+
+    def _sent(
+        self, chat_id: int, message_id: int, chunk: Chunk | None, conversational: bool
+    ) -> None:
+        view = self._view(chat_id)
+        if conversational:  # a reminder in between does not make the pending question old
+            view.newest = max(view.newest, message_id)
+        if chunk is not None and chunk.markup is not None:
+            view.keyboards[message_id] = _Keyboard(
+                message_id, chunk.html, buttons(chunk.markup), conversational
+            )
+            self._remember_keys(chunk)
+
+    async def _send_chunk(self, chat_id: int, chunk: Chunk) -> int:
+        """One message; raises a ``SendError``. HTML the Bot API cannot parse (a bug) is sent
+        again as plain text rather than not at all."""
+        try:
+            try:
+                message = await self.bot.send_message(
+                    chat_id,
+                    chunk.html,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=chunk.markup,
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                )
+            except BadRequest as exc:
+                if "parse entities" not in exc.message.lower():
+                    raise
+                log.error("Telegram refused our HTML (%s); sent as plain text", describe(exc))
+                message = await self.bot.send_message(
+                    chat_id, to_plain(chunk.html), reply_markup=chunk.markup
+                )
+        except TelegramError as exc:
+            raise to_send_error(exc) from None
+        return message.message_id
+
+    async def _send_file(self, chat_id: int, name: str, data: bytes, kind: str) -> int:
+        try:
+            message: Message
+            if kind == "photo":
+                message = await self.bot.send_photo(chat_id, InputFile(data, filename=name))
+            else:
+                message = await self.bot.send_document(chat_id, InputFile(data, filename=name))
+        except TelegramError as exc:
+            raise to_send_error(exc) from None
+        return message.message_id
+
+    async def send(self, chat_id: str, reply: Reply) -> list[str]:
+        """Send one reply (split under 4,096 characters, files after the text); one attempt
+        per message. Raises ``RetryLater``, ``Transient``, ``Unreachable`` or ``Rejected``
+        (for the outbox; messages sent before a failure are not sent again by this call)."""
+        chat = int(chat_id)
+        ids: list[str] = []
+        for chunk in render(reply):
+            message_id = await self._send_chunk(chat, chunk)
+            self._sent(chat, message_id, chunk, conversational=False)
+            ids.append(str(message_id))
+        for name, data, kind in reply.files:
+            message_id = await self._send_file(chat, name, data, kind)
+            self._sent(chat, message_id, None, conversational=False)
+            ids.append(str(message_id))
+        return ids
+
+    async def send_replies(
+        self, chat_id: int, replies: list[Reply], *, update_id: int = 0, lang: str | None = None
+    ) -> bool:
+        """The replies to a user's update, retrying transient failures of each message a few
+        times. Gives up (logged without the text) on a refusal or when the retries are spent;
+        True when everything was sent."""
+        for reply in replies:
+            for chunk in render(reply):
+                message_id = await self._retrying(
+                    functools.partial(self._send_chunk, chat_id, chunk), update_id
+                )
+                if message_id is None:
+                    return False
+                self._sent(chat_id, message_id, chunk, conversational=True)
+            for name, data, kind in reply.files:
+                message_id = await self._retrying(
+                    functools.partial(self._send_file, chat_id, name, data, kind), update_id
+                )
+                if message_id is None:
+                    note = Reply(t(lang or self.lang, "telegram.file_not_sent", name=escape(name)))
+                    for chunk in render(note):
+                        with contextlib.suppress(SendError):
+                            self._sent(chat_id, await self._send_chunk(chat_id, chunk), None, True)
+                    continue
+                self._sent(chat_id, message_id, None, conversational=True)
+        return True
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[T]], update_id: int) -> T | None:
+        tries = 0
+        while True:
+            try:
+                return await attempt()
+            except (Unreachable, Rejected) as exc:
+                log.warning("Telegram reply to update %s not sent: %s", update_id, exc)
+                return None
+            except (RetryLater, Transient) as exc:
+                if tries >= len(self.retry_delays):
+                    log.error(
+                        "Telegram reply to update %s not sent after %d attempts: %s",
+                        update_id,
+                        tries + 1,
+                        exc,
+                    )
+                    return None
+                delay = self.retry_delays[tries]
+                if isinstance(exc, RetryLater):
+                    if exc.retry_after > MAX_RETRY_AFTER:
+                        log.error(
+                            "Telegram reply to update %s not sent: rate limited for %.0f s",
+                            update_id,
+                            exc.retry_after,
+                        )
+                        return None
+                    delay = max(delay, exc.retry_after)
+                tries += 1
+                log.warning(
+                    "Telegram reply to update %s failed (%s); retry %d in %.1f s",
+                    update_id,
+                    exc,
+                    tries,
+                    delay,
+                )
+                await self._sleep(delay)
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+def _keyboard_of(message: Message | None) -> _Keyboard | None:
+    """What a tapped message shows, from the callback query itself (after a restart)."""
+    if message is None or message.text is None:
+        return None
+    markup = message.reply_markup
+    return _Keyboard(
+        message.message_id,
+        message.text_html,
+        buttons(markup if isinstance(markup, InlineKeyboardMarkup) else None),
+    )
+
+
+def _unmarked(label: str) -> str:
+    return label.removeprefix(MARK)
+
+
+def _toggled(shown: _Keyboard, replies: list[Reply]) -> Chunk | None:
+    """The new keyboard when the reply to a tap only re-asks the same multiple-choice question
+    with an option marked or unmarked (same buttons, labels differing by the mark)."""
+    if len(replies) != 1 or not replies[0].choices or replies[0].files:
+        return None
+    chunks = render(replies[0])
+    if len(chunks) != 1 or chunks[0].markup is None:
+        return None
+    new = buttons(chunks[0].markup)
+    old = shown.buttons
+    if [d for d, _ in new] != [d for d, _ in old] or new == old:
+        return None
+    if any(_unmarked(a) != _unmarked(b) for (_, a), (_, b) in zip(new, old, strict=True)):
+        return None
+    return chunks[0]
+
+
+def _shown_answer(shown: _Keyboard, data: str, chosen: str | None) -> str | None:
+    """What the question shows as answered: the tapped label, or for the button that ends a
+    multiple choice the options marked selected."""
+    if chosen is None:
+        return None
+    labels = dict(shown.buttons)
+    marked = [_unmarked(label) for _, label in shown.buttons if label.startswith(MARK)]
+    if marked and not labels.get(data, "").startswith(MARK):
+        return ", ".join(marked)
+    return _unmarked(chosen)
