@@ -28,7 +28,7 @@ from db.engine import Database
 from db.models import ChannelAccount, Conversation, ProcessedUpdate
 from handlers.context import Ctx, Services
 from handlers.core import Incoming, Outcome, Reply
-from handlers.forms.parsers import fold
+from handlers.forms.parsers import fold, is_number
 from handlers.i18n import normalise_lang, t
 from handlers.router import Router, router, welcome
 
@@ -172,7 +172,7 @@ class Dispatcher:
         if not menu or not text:
             return None
         numbered = ctx.state.get("_numbered", True)
-        if numbered and text.isdigit() and 1 <= int(text) <= len(menu):
+        if numbered and is_number(text) and 1 <= int(text) <= len(menu):
             return str(menu[int(text) - 1][0])
         folded = fold(text)
         for key, label, alias in menu:

@@ -22,7 +22,7 @@ from handlers import periods
 from handlers.context import Ctx
 from handlers.core import Choice
 from handlers.forms.engine import COUNT_TYPES, Form, Question, load_form
-from handlers.forms.parsers import ParseError, fold
+from handlers.forms.parsers import ParseError, fold, is_number
 from handlers.router import router
 from scheduler.calendar import ReportPeriod
 
@@ -419,7 +419,7 @@ async def _summary_answer(
     for word in ("sua", "edit", "cau"):
         text = text.removeprefix(word).strip()
     relevant = form.relevant_questions({**form_context(period, ctx.unit), **values})
-    if text.isdigit() and 1 <= int(text) <= len(relevant):
+    if is_number(text) and 1 <= int(text) <= len(relevant):
         ask(ctx, form, relevant[int(text) - 1], values, period)
         return
     prefix = "⚠️ " + ctx.t("report.summary_bad", n=len(relevant))

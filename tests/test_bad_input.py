@@ -246,3 +246,17 @@ async def test_random_messages_never_break_the_conversation(
         assert out.strip()
         if before is not None and text.strip() and not text.strip().startswith("/"):
             assert ("⚠️" in out) or ("✓" in out) or ("Xem lại" in out) or ("Câu" in out)
+
+
+async def test_unicode_digits_are_not_menu_numbers(
+    make_chat: Callable[..., Chat], demo_db: Database
+) -> None:
+    """'³'.isdigit() is true in Python; it must not be taken for choice 3 (or crash)."""
+    chat = make_chat()
+    out = await chat.send("³")
+    assert chat.last is not None and not chat.last.failed
+    assert "Anh/chị cần gì?" in out
+    await chat.register(demo_db)
+    await chat.send("/baocao")
+    out = await chat.send("³")
+    assert chat.last is not None and not chat.last.failed and "Có hoặc Không" in out

@@ -39,7 +39,15 @@ from handlers.cases.parsers import (
 from handlers.cases.texts import OPTIONS
 from handlers.context import Ctx, Safe
 from handlers.core import Choice
-from handlers.forms.parsers import NO_WORDS, YES_WORDS, ParseError, fold, is_skip, split_list
+from handlers.forms.parsers import (
+    NO_WORDS,
+    YES_WORDS,
+    ParseError,
+    fold,
+    is_number,
+    is_skip,
+    split_list,
+)
 from handlers.router import router
 
 FLOW = "case"
@@ -323,7 +331,7 @@ def match_choice(
     if text is None or not text.strip():
         raise ParseError("case.err.choice", n=len(keys))
     word = fold(text).strip(" .!")
-    if word.isdigit():
+    if is_number(word):
         n = int(word)
         if 1 <= n <= len(keys):
             return keys[n - 1]
@@ -558,7 +566,7 @@ async def _summary_answer(ctx: Ctx, case: Case) -> None:
     for prefix in ("sua", "cau", "dong", "edit"):
         word = word.removeprefix(prefix).strip()
     steps = steps_for(case)
-    if word.isdigit() and 1 <= int(word) <= len(steps):
+    if is_number(word) and 1 <= int(word) <= len(steps):
         ctx.update_state(matches=[], sel=[])
         await ask(ctx, case, steps[int(word) - 1])
         return

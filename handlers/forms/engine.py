@@ -192,7 +192,7 @@ class Form:
     @staticmethod
     def match_option(q: Question, text: str) -> Option:
         word = text.strip()
-        if word.isdigit():
+        if p.is_number(word):
             n = int(word)
             if 1 <= n <= len(q.options):
                 return q.options[n - 1]

@@ -39,6 +39,11 @@ NO_WORDS = {"khong", "k", "ko", "kg", "no", "n", "chua", "chua co", "khong co"}
 ZERO_WORDS = {"khong", "ko", "k", "none", "zero", "0"}
 
 
+def is_number(text: str) -> bool:
+    """Only the digits 0-9 (``"³".isdigit()`` is true, but it is no answer to "gõ 1")."""
+    return text.isascii() and text.isdigit()
+
+
 def is_skip(text: str) -> bool:
     return fold(text) in SKIP_WORDS
 
