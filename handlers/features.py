@@ -1,3 +1,3 @@
 """Every feature module, imported once so it registers its commands and flows."""
 
-from handlers import cases, info, linking, registration, report  # noqa: F401
+from handlers import admin, cases, info, linking, registration, reminders, report  # noqa: F401

@@ -56,14 +56,20 @@ def _insert_for(s: AsyncSession):  # type: ignore[no-untyped-def]
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
-async def enqueue_many(s: AsyncSession, rows: Sequence[dict[str, object]], chunk: int = 500) -> int:
-    """Insert many outbox rows (column → value dicts, every column given) in a few statements,
-    skipping keys that exist; returns how many were written. Same guarantees as ``enqueue``."""
+async def enqueue_many(
+    s: AsyncSession, rows: Sequence[dict[str, object]], chunk: int = 1000
+) -> int:
+    """Insert many outbox rows (column → value dicts, every column given) with one compiled
+    statement executed for each row (executemany), skipping keys that exist; returns how many
+    were written (or, where the driver cannot count an executemany, how many were given).
+    Same guarantees as ``enqueue``."""
     insert = _insert_for(s)
+    stmt = insert(Outbox).on_conflict_do_nothing(index_elements=["key"])
+    conn = await s.connection()  # Core executemany, in the session's transaction
     written = 0
     for i in range(0, len(rows), chunk):
         part = list(rows[i : i + chunk])
-        stmt = insert(Outbox).values(part).on_conflict_do_nothing(index_elements=["key"])
-        result = await s.exec(stmt)  # type: ignore[call-overload]
-        written += max(int(result.rowcount or 0), 0)
+        result = await conn.execute(stmt, part)
+        count = int(result.rowcount if result.rowcount is not None else -1)
+        written += count if count >= 0 else len(part)
     return written

@@ -1,0 +1,301 @@
+"""What a compilation reads: for a subtree of units and a report period, every reporting unit
+with the latest *submitted* version of its report (drafts never count), when it was first
+submitted, its due date (deadline overrides included) and its active officers.
+
+Rates follow DHIS2's definitions:
+- reporting rate = units that submitted / units expected to report;
+- on-time rate = units whose first submission came by their due date / units expected.
+A unit is expected when it is a reporting unit (``Unit.reports``) of the subtree. A report
+that is being revised still counts with its latest submitted version.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from db.clock import to_local
+from db.models import Officer, Report, ReportVersion, Unit
+from handlers import periods
+from handlers.context import Services
+from handlers.forms.engine import Form, load_form
+from scheduler.calendar import ReportPeriod
+
+AGENCY_KIND = "agency"
+
+
+@dataclass(frozen=True)
+class Contact:
+    """An active officer of a unit, whom the standing agency can call."""
+
+    name: str
+    position: str
+    role: str
+
+
+@dataclass
+class UnitStatus:
+    id: int
+    code: str
+    name: str
+    kind: str
+    path: str
+    due: date
+    officers: list[Contact] = field(default_factory=list)
+    reference: str | None = None
+    version: int = 0
+    values: dict[str, Any] | None = None  # of the latest submitted version
+    submitted_at: datetime | None = None  # of the latest submitted version
+    first_submitted_on: date | None = None  # local date of version 1
+
+    @property
+    def submitted(self) -> bool:
+        return self.values is not None
+
+    @property
+    def on_time(self) -> bool:
+        return self.first_submitted_on is not None and self.first_submitted_on <= self.due
+
+    def days_late(self, today: date) -> int:
+        """Days past the due date for a unit that has not submitted (0 before it)."""
+        return max(0, (today - self.due).days)
+
+
+@dataclass
+class Compilation:
+    root: Unit
+    agency: Unit | None
+    period: ReportPeriod  # of the subtree's root (its due date heads the documents)
+    form: Form
+    units: list[UnitStatus]
+    generated_at: datetime  # aware UTC
+    timezone: str
+    # Names of the root's direct children by id (charts group units by them).
+    children: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def expected(self) -> int:
+        return len(self.units)
+
+    @property
+    def submitted(self) -> list[UnitStatus]:
+        return [u for u in self.units if u.submitted]
+
+    @property
+    def missing(self) -> list[UnitStatus]:
+        return [u for u in self.units if not u.submitted]
+
+    @property
+    def on_time_count(self) -> int:
+        return sum(1 for u in self.units if u.on_time)
+
+    @property
+    def reporting_rate(self) -> float | None:
+        return len(self.submitted) / self.expected if self.expected else None
+
+    @property
+    def on_time_rate(self) -> float | None:
+        return self.on_time_count / self.expected if self.expected else None
+
+    @property
+    def local_generated(self) -> datetime:
+        return to_local(self.generated_at, self.timezone)
+
+    @property
+    def today(self) -> date:
+        return self.local_generated.date()
+
+
+def fmt_pct(rate: float | None) -> str:
+    """70,6% (Vietnamese decimal comma); an empty subtree has no rate: "—"."""
+    if rate is None:
+        return "—"
+    return f"{rate * 100:.1f}%".replace(".", ",")
+
+
+def display_name(unit: Unit) -> str:
+    """A unit's name as a document or a message header shows it: without a remark in
+    parentheses ("Sở Nội vụ tỉnh Hà Tĩnh (cơ quan thường trực)" → "Sở Nội vụ tỉnh Hà Tĩnh")."""
+    return re.sub(r"\s*\([^)]*\)", "", unit.name).strip() or unit.name
+
+
+def fmt_int(n: int) -> str:
+    return f"{n:,}".replace(",", ".")
+
+
+async def admin_scope(s: AsyncSession, unit: Unit) -> tuple[Unit, Unit | None]:
+    """The subtree an admin of ``unit`` acts on, and the standing agency that signs.
+
+    An admin registered for a unit of kind ``agency`` (the standing agency, such as the
+    provincial Department of Home Affairs, listed beside the departments it collects from)
+    acts for its parent's whole subtree; any other admin acts for their own unit's subtree.
+    """
+    if unit.kind == AGENCY_KIND and unit.parent_id is not None:
+        parent = await s.get(Unit, unit.parent_id)
+        if parent is not None:
+            return parent, unit
+    agency = (
+        await s.exec(
+            select(Unit).where(Unit.parent_id == unit.id, Unit.kind == AGENCY_KIND).limit(1)
+        )
+    ).first()
+    return unit, agency
+
+
+def in_subtree(root: Unit, unit: Unit) -> bool:
+    return unit.path.startswith(root.path)
+
+
+def default_period(services: Services, today: date) -> str:
+    """The period an agency looks at today: the report that opened last (the one being
+    collected now, or the one just closed), never one that has not opened yet."""
+    cal = periods.calendar(services)
+    opened = [p for y in (today.year - 1, today.year) for p in cal.periods(y) if p.opens <= today]
+    return max(opened, key=lambda p: p.opens).period
+
+
+async def reporting_units(s: AsyncSession, root: Unit) -> Sequence[Unit]:
+    return (
+        await s.exec(
+            select(Unit)
+            .where(col(Unit.path).startswith(root.path), col(Unit.reports).is_(True))
+            .order_by(Unit.path)
+        )
+    ).all()
+
+
+async def _overrides_of_subtree(
+    s: AsyncSession, root: Unit, units: Sequence[Unit], year: int
+) -> dict[int, dict[str, date]] | None:
+    """Report kind → due date for every unit of the subtree that an override reaches, read
+    in one query through the reminders feature's ``list_overrides`` and ``resolve`` (nearest
+    override up the tree wins, as ``overrides.for_unit`` decides for one unit). None when
+    that module offers no bulk lookup: the caller then asks unit by unit."""
+    from scheduler import overrides
+
+    if not (hasattr(overrides, "list_overrides") and hasattr(overrides, "resolve")):
+        return None
+    rows = [o for o, _ in await overrides.list_overrides(s, unit=root, year=year)]
+    reached = overrides.resolve(((u.id, u.path) for u in units if u.id is not None), rows)
+    return {
+        uid: {kind: due for (y, kind), due in found.items() if y == year}
+        for uid, found in reached.items()
+    }
+
+
+async def gather(
+    s: AsyncSession,
+    root: Unit,
+    period_id: str,
+    *,
+    services: Services,
+    now: datetime,
+    agency: Unit | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Compilation:
+    """Everything the XLSX, DOCX and charts need, read in a handful of queries.
+
+    Raises ValueError for a period id the calendar does not know."""
+    cal = periods.calendar(services)
+    year = int(period_id[:4]) if period_id[:4].isdigit() else 0
+    root_period = cal.period(period_id, await periods.overrides_for(s, root, year))
+    form = load_form(root_period.form_id, services.form_dir)
+    units = await reporting_units(s, root)
+    in_root = col(Unit.path).startswith(root.path)
+
+    # The latest submitted version of each report in the subtree, and when version 1 came.
+    latest = (
+        select(
+            col(Report.id).label("report_id"),
+            col(Report.unit_id).label("unit_id"),
+            func.max(ReportVersion.version).label("version"),
+        )
+        .join(ReportVersion, col(ReportVersion.report_id) == col(Report.id))
+        .join(Unit, col(Unit.id) == col(Report.unit_id))
+        .where(in_root, Report.period == period_id)
+        .group_by(col(Report.id), col(Report.unit_id))
+        .subquery()
+    )
+    rows = (
+        await s.exec(
+            select(ReportVersion, latest.c.unit_id).join(
+                latest,
+                and_(
+                    col(ReportVersion.report_id) == latest.c.report_id,
+                    col(ReportVersion.version) == latest.c.version,
+                ),
+            )
+        )
+    ).all()
+    by_unit: dict[int, ReportVersion] = {int(uid): v for v, uid in rows}
+    firsts = (
+        await s.exec(
+            select(Report.unit_id, ReportVersion.submitted_at)
+            .join(ReportVersion, col(ReportVersion.report_id) == col(Report.id))
+            .join(Unit, col(Unit.id) == col(Report.unit_id))
+            .where(in_root, Report.period == period_id, ReportVersion.version == 1)
+        )
+    ).all()
+    first_on = {int(uid): to_local(at, services.timezone).date() for uid, at in firsts}
+
+    contacts: dict[int, list[Contact]] = {}
+    officers = (
+        await s.exec(
+            select(Officer)
+            .join(Unit, col(Unit.id) == col(Officer.unit_id))
+            .where(in_root, col(Officer.active).is_(True))
+            .order_by(col(Officer.id))
+        )
+    ).all()
+    for o in officers:
+        contacts.setdefault(o.unit_id, []).append(Contact(o.full_name, o.position, o.role))
+
+    # Each unit's own due date: a deadline override may apply to part of the subtree.
+    bulk = await _overrides_of_subtree(s, root, units, year)
+    period_cache: dict[frozenset[tuple[str, date]], ReportPeriod] = {}
+    statuses: list[UnitStatus] = []
+    for i, u in enumerate(units, 1):
+        assert u.id is not None
+        ov = bulk.get(u.id, {}) if bulk is not None else await periods.overrides_for(s, u, year)
+        key = frozenset(ov.items())
+        if key not in period_cache:
+            period_cache[key] = cal.period(period_id, ov)
+        version = by_unit.get(u.id)
+        statuses.append(
+            UnitStatus(
+                id=u.id,
+                code=u.code,
+                name=u.name,
+                kind=u.kind,
+                path=u.path,
+                due=period_cache[key].due,
+                officers=contacts.get(u.id, []),
+                reference=version.reference if version else None,
+                version=version.version if version else 0,
+                values=dict(version.values) if version else None,
+                submitted_at=version.submitted_at if version else None,
+                first_submitted_on=first_on.get(u.id),
+            )
+        )
+        if progress is not None:
+            progress(i, len(units))
+    if agency is None:
+        _, agency = await admin_scope(s, root)
+    children = (await s.exec(select(Unit).where(Unit.parent_id == root.id))).all()
+    return Compilation(
+        root=root,
+        agency=agency,
+        period=root_period,
+        form=form,
+        units=statuses,
+        generated_at=now,
+        timezone=services.timezone,
+        children={u.id: u.name for u in children if u.id is not None},
+    )

@@ -1,0 +1,52 @@
+"""Tables of the reminders feature: deadline overrides for a subtree of units, the lease that
+lets only one process plan and dispatch at a time (SQLite; PostgreSQL uses an advisory lock),
+and the notices of accounts found unreachable, which the standing agency's digest reports.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from db.clock import utcnow
+
+
+class DeadlineOverride(SQLModel, table=True):
+    """A due date that replaces the calendar's for one report kind and one year, for a unit
+    and every unit below it (the nearest override up the tree wins)."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("unit_id", "year", "kind", name="uq_override_unit_year_kind"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    year: int = Field(index=True)
+    kind: str = Field(max_length=32)  # a report id of the calendar: semiannual | annual
+    due: date
+    set_by: int | None = Field(default=None, foreign_key="officer.id")
+    source: str = Field(default="cli", max_length=16)  # cli | chat
+    reason: str | None = Field(default=None, max_length=300)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SchedulerLease(SQLModel, table=True):
+    """Who may run the planner and the outbox dispatcher now (SQLite only)."""
+
+    name: str = Field(primary_key=True, max_length=32)
+    holder: str = Field(max_length=96)
+    expires_at: datetime
+
+
+class UnreachableNotice(SQLModel, table=True):
+    """An account that answered "blocked" (HTTP 403): the standing agency hears of it in its
+    next digest. Holds no message text."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="channelaccount.id", index=True)
+    officer_id: int | None = Field(default=None, foreign_key="officer.id")
+    unit_id: int | None = Field(default=None, foreign_key="unit.id")
+    channel: str = Field(max_length=16)
+    at: datetime = Field(default_factory=utcnow, index=True)

@@ -1,0 +1,209 @@
+"""/lich for an admin: the usual calendar, then the deadline overrides of the subtree and a way
+to set one (through the reminders feature's ``scheduler.overrides.set_override``).
+
+    /lich → deadlines …  + "Hạn riêng cho Tỉnh Hà Tĩnh: chọn báo cáo"  [1] [2]
+    1     → "Hạn nộp mới (dd/mm/yyyy)?"   27/11/2026 → "Lý do?"   KH 12/KH-UBND → "Đã đặt …"
+
+The override is set on the admin's subtree root, so it applies to every unit below it unless
+a unit nearer to it has its own. An officer's /lich is unchanged.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from handlers import periods
+from handlers.admin.common import period_title, require_admin
+from handlers.context import Ctx
+from handlers.core import Choice
+from handlers.forms.parsers import ParseError, is_number, is_skip, parse_text
+from handlers.router import Handler, router, welcome
+
+FLOW = "admin_deadline"
+CLEAR = "clear"
+MAX_REASON = 300
+
+
+def _overrides() -> Any:
+    """The reminders feature's override module when it offers ``set_override``."""
+    from scheduler import overrides
+
+    return overrides if hasattr(overrides, "set_override") else None
+
+
+def _wrap(original: Handler) -> Handler:
+    async def calendar_with_overrides(ctx: Ctx, args: str) -> None:
+        await original(ctx, args)
+        if ctx.officer is not None and ctx.officer.role == "admin":
+            await offer(ctx)
+
+    calendar_with_overrides.__doc__ = original.__doc__
+    return calendar_with_overrides
+
+
+async def offer(ctx: Ctx) -> None:
+    """List the subtree's overrides and offer to set one for an upcoming report."""
+    ov = _overrides()
+    if ov is None:
+        return
+    scope = await require_admin(ctx, "desk.deadline")
+    if scope is None:
+        return
+    cal = periods.calendar(ctx.services)
+    lines = []
+    if hasattr(ov, "list_overrides"):
+        existing = await ov.list_overrides(ctx.s, unit=scope.root, year=None)
+        current = [(o, u) for o, u in existing if o.year >= ctx.today.year - 1]
+        if current:
+            lines.append(ctx.t("admin.dl_existing", unit=scope.root.name))
+            for o, u in current:
+                label = next((p for p in cal.periods(o.year) if p.kind == o.kind), None)
+                lines.append(
+                    ctx.t(
+                        "admin.dl_existing_line",
+                        report=period_title(ctx, label) if label else f"{o.kind} {o.year}",
+                        due=ctx.fmt_date(o.due),
+                        unit=u.name,
+                    )
+                )
+    upcoming = [
+        p
+        for y in (ctx.today.year, ctx.today.year + 1)
+        for p in cal.periods(y)
+        if p.lock >= ctx.today
+    ][:3]
+    if not upcoming:
+        return
+    choices = [
+        Choice(
+            f"dl:{p.year}:{p.kind}", ctx.t("admin.dl_choice", report=_lower(period_title(ctx, p)))
+        )
+        for p in upcoming
+    ]
+    lines.append(ctx.t("admin.dl_offer", unit=scope.root.name))
+    ctx.set_flow(FLOW, step="pick", root_id=scope.root.id)
+    ctx.say_text("\n".join(lines), choices=choices)
+    ctx.remember_menu(choices)
+
+
+@router.flow(FLOW)
+async def deadline_flow(ctx: Ctx) -> None:
+    """Pick the report, type the date, give a reason."""
+    scope = await require_admin(ctx, "desk.deadline")
+    ov = _overrides()
+    if scope is None or ov is None or ctx.state.get("root_id") != scope.root.id:
+        ctx.clear_flow()
+        return
+    step = ctx.state.get("step")
+    option = ctx.inc.option or ""
+    if step == "pick":
+        parts = option.split(":")
+        found = (
+            [p for p in periods.calendar(ctx.services).periods(int(parts[1])) if p.kind == parts[2]]
+            if len(parts) == 3 and parts[0] == "dl" and is_number(parts[1])
+            else []
+        )
+        if not found:
+            await _leave(ctx)
+            return
+        period = found[0]
+        year_text, kind = parts[1], parts[2]
+        ctx.update_state(step="date", year=int(year_text), kind=kind, period=period.period)
+        choices = [Choice(CLEAR, ctx.t("admin.dl_clear"))]
+        ctx.say(
+            "admin.dl_ask_date",
+            report=period_title(ctx, period),
+            unit=scope.root.name,
+            nominal=ctx.fmt_date(period.nominal_due),
+            choices=choices,
+        )
+        ctx.remember_menu(choices)
+        return
+    year, kind = int(ctx.state["year"]), str(ctx.state["kind"])
+    cal = periods.calendar(ctx.services)
+    if step == "date":
+        if option == CLEAR:
+            n = await ov.clear_override(
+                ctx.s, scope.root, year, kind, ctx.officer.id if ctx.officer else None, now=ctx.now
+            )
+            ctx.clear_flow()
+            ctx.say("admin.dl_cleared" if n else "admin.dl_nothing_to_clear", unit=scope.root.name)
+            return
+        try:
+            if hasattr(ov, "validate"):
+                ov.validate(cal, year, kind, ctx.inc.text or "", None)
+        except ValueError as e:
+            ctx.say(getattr(e, "key", "admin.dl_bad_date"), **getattr(e, "params", {}))
+            return
+        ctx.update_state(step="reason", due=(ctx.inc.text or "").strip())
+        ctx.say("admin.dl_ask_reason")
+        return
+    # step == "reason"
+    text = ctx.inc.text or ""
+    reason: str | None = None
+    if not is_skip(text):
+        try:
+            reason = parse_text(text, MAX_REASON)
+        except ParseError as e:
+            ctx.say(e.key, **e.params)
+            return
+    try:
+        row = await ov.set_override(
+            ctx.s,
+            scope.root,
+            year,
+            kind,
+            str(ctx.state["due"]),
+            ctx.officer.id if ctx.officer else None,
+            reason,
+            cal=cal,
+            source="chat",
+            now=ctx.now,
+        )
+    except ValueError as e:
+        ctx.update_state(step="date")
+        ctx.say(getattr(e, "key", "admin.dl_bad_date"), **getattr(e, "params", {}))
+        return
+    ctx.clear_flow()
+    period = await periods.period_by_id(
+        ctx.s, ctx.services, scope.root, _period_id(cal, year, kind)
+    )
+    due: date = row.due
+    ctx.say(
+        "admin.dl_done" if period.due == due else "admin.dl_done_moved",
+        report=period_title(ctx, period),
+        unit=scope.root.name,
+        due=ctx.fmt_date(due),
+        effective=ctx.fmt_date(period.due),
+    )
+
+
+def _lower(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _period_id(cal: Any, year: int, kind: str) -> str:
+    return next(p.period for p in cal.periods(year) if p.kind == kind)
+
+
+async def _leave(ctx: Ctx) -> None:
+    """Something other than a choice: leave the offer and treat the message as usual."""
+    ctx.clear_flow()
+    text = (ctx.inc.text or "").strip()
+    parsed = router.parse_command(text) if text else None
+    if parsed is not None:
+        await parsed[0].handler(ctx, parsed[1])
+        return
+    await welcome(ctx)
+
+
+def install() -> None:
+    """Wrap the registered /lich (and its aliases) once."""
+    cmd = router.commands.get("lich")
+    if cmd is not None and not getattr(cmd.handler, "_admin_wrapped", False):
+        cmd.handler = _wrap(cmd.handler)
+        cmd.handler._admin_wrapped = True  # type: ignore[attr-defined]
+
+
+install()

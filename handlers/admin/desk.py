@@ -1,0 +1,160 @@
+"""/tinhhinh and /tonghop: who has reported, and the compiled files.
+
+/tinhhinh [kỳ] [MÃ]  → reporting rate, on-time rate, then each unit not reported with days
+                       late and whom to call (short lines, readable on a phone)
+/tonghop [kỳ] [MÃ]   → XLSX + DOCX + 3 PNG charts as files (Telegram, terminal), or signed
+                       download links valid 24 hours on Zalo, which cannot send files
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from compile import links
+from compile.build import render_all
+from compile.data import Compilation, fmt_int, fmt_pct, gather
+from db.models import Unit
+from handlers.admin.common import (
+    Scope,
+    days_phrase,
+    is_period,
+    period_or_default,
+    period_title,
+    require_admin,
+    say_lines,
+    unit_in_scope,
+)
+from handlers.context import Ctx
+from handlers.router import router
+
+ACTION_PROGRESS = "desk.progress"
+ACTION_COMPILE = "desk.compile"
+MAX_MISSING_LINES = 30
+LINK_CHANNELS = {"zalo"}  # channels that cannot send files: they get links
+DOC_LANG = "vi"  # compiled documents are Vietnamese administrative documents
+
+
+async def _target(ctx: Ctx, scope: Scope, args: str, action: str) -> tuple[Unit, str] | None:
+    """The subtree (the admin's, or a unit of it named by code) and the period word."""
+    period_word = ""
+    root = scope.root
+    for word in args.split():
+        if is_period(word):
+            period_word = word
+            continue
+        unit = await unit_in_scope(ctx, scope, word, action)
+        if unit is None:
+            return None
+        root = unit
+    return root, period_word
+
+
+async def _compilation(ctx: Ctx, args: str, action: str) -> Compilation | None:
+    scope = await require_admin(ctx, action)
+    if scope is None:
+        return None
+    target = await _target(ctx, scope, args, action)
+    if target is None:
+        return None
+    root, word = target
+    period = await period_or_default(ctx, Scope(root, None), word)
+    if period is None:
+        return None
+    agency = scope.agency if root.id == scope.root.id else None
+    c = await gather(ctx.s, root, period.period, services=ctx.services, now=ctx.now, agency=agency)
+    ctx.audit(action, target=f"{root.code}:{period.period}")
+    if not c.expected:
+        ctx.say("admin.no_reporting_units", unit=root.name)
+        return None
+    return c
+
+
+@router.command("tinhhinh", help="help.tinhhinh", roles=("admin",), aliases=("progress",), order=52)
+async def progress_cmd(ctx: Ctx, args: str) -> None:
+    """/tinhhinh [period] [CODE]: reporting and on-time rates, then the units not reported."""
+    c = await _compilation(ctx, args, ACTION_PROGRESS)
+    if c is None:
+        return
+    lines = [
+        ctx.t("admin.th_title", report=period_title(ctx, c.period), unit=c.root.name),
+        ctx.t("admin.th_due", due=ctx.fmt_date(c.period.due)),
+        ctx.t(
+            "admin.th_rate",
+            submitted=fmt_int(len(c.submitted)),
+            expected=fmt_int(c.expected),
+            rate=fmt_pct(c.reporting_rate),
+        ),
+        ctx.t(
+            "admin.th_on_time",
+            on_time=fmt_int(c.on_time_count),
+            expected=fmt_int(c.expected),
+            rate=fmt_pct(c.on_time_rate),
+        ),
+    ]
+    missing = sorted(c.missing, key=lambda u: (u.due, u.path))
+    if not missing:
+        lines.append(ctx.t("admin.th_all_in"))
+        say_lines(ctx, lines)
+        return
+    lines.append("")
+    lines.append(ctx.t("admin.th_missing_title", n=fmt_int(len(missing))))
+    for u in missing[:MAX_MISSING_LINES]:
+        days = days_phrase(ctx, (u.due - ctx.today).days)
+        if not u.officers:
+            lines.append(ctx.t("admin.th_missing_nobody", unit=u.name, code=u.code, days=days))
+            continue
+        lines.append(ctx.t("admin.th_missing_line", unit=u.name, code=u.code, days=days))
+        o = u.officers[0]
+        more = len(u.officers) - 1
+        lines.append(
+            ctx.t("admin.th_contact", name=o.name, position=o.position)
+            + (ctx.t("admin.th_contact_more", n=more) if more else "")
+        )
+    if len(missing) > MAX_MISSING_LINES:
+        lines.append(ctx.t("admin.th_more", n=fmt_int(len(missing) - MAX_MISSING_LINES)))
+    say_lines(ctx, lines)
+
+
+@router.command("tonghop", help="help.tonghop", roles=("admin",), aliases=("compile",), order=53)
+async def compile_cmd(ctx: Ctx, args: str) -> None:
+    """/tonghop [period] [CODE]: the compiled XLSX, DOCX and charts of the subtree."""
+    c = await _compilation(ctx, args, ACTION_COMPILE)
+    if c is None or ctx.officer is None:
+        return
+    head = ctx.t(
+        "admin.th_files_head",
+        report=period_title(ctx, c.period),
+        unit=c.root.name,
+        submitted=fmt_int(len(c.submitted)),
+        expected=fmt_int(c.expected),
+        rate=fmt_pct(c.reporting_rate),
+    )
+    if ctx.inc.channel in LINK_CHANNELS:
+        _send_links(ctx, c, head)
+        return
+    files = await asyncio.to_thread(render_all, c, lang=DOC_LANG, form_dir=ctx.services.form_dir)
+    reply = ctx.say_text(head + "\n" + ctx.t("admin.th_files_attached", n=len(files)))
+    reply.files = [(f.name, f.data, f.kind) for f in files]
+
+
+def _send_links(ctx: Ctx, c: Compilation, head: str) -> None:
+    base = links.public_url(ctx.services.extra)
+    if not base:
+        ctx.say_text(head)
+        ctx.say("admin.th_no_public_url")
+        return
+    assert ctx.officer is not None
+    claims = {"u": c.root.id, "p": c.period.period, "o": ctx.officer.id, "l": DOC_LANG}
+    items = [
+        ("admin.link_xlsx", {"f": "xlsx"}),
+        ("admin.link_docx", {"f": "docx"}),
+        ("admin.link_chart_status", {"f": "png", "c": "status"}),
+        ("admin.link_chart_violence", {"f": "png", "c": "violence"}),
+        ("admin.link_chart_participants", {"f": "png", "c": "participants"}),
+    ]
+    until = ctx.now + links.VALID_FOR
+    lines = [head, ctx.t("admin.th_links_head", until=ctx.fmt_date(until))]
+    for key, extra in items:
+        token = links.make_token({**claims, **extra}, now=ctx.now)
+        lines.append(ctx.t(key, url=links.download_url(base, token)))
+    ctx.say_text("\n".join(lines))

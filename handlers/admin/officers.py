@@ -1,0 +1,148 @@
+"""/canbo: the officers of the admin's subtree; deactivate one, after a confirmation.
+
+    /canbo             → "#12 Nguyễn Thị Lan — Công chức VH-XH · Xã Thạch Lạc (28303)" …
+    /canbo 28303       → only that unit's subtree
+    /canbo ngung 12    → "Ngừng kích hoạt #12 …?"  [Đồng ý] [Không]
+
+A deactivated officer's channel accounts are detached from the officer and their pending
+outbox messages cancelled, so they stop receiving anything; they would need a new invite.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from db.models import ChannelAccount, Officer, Outbox, Unit
+from handlers.admin.common import NO, YES, Scope, require_admin, say_lines, unit_in_scope, yes_no
+from handlers.context import Ctx
+from handlers.forms.parsers import fold, is_number
+from handlers.router import router
+
+ACTION_LIST = "desk.officers"
+ACTION_OFF = "desk.deactivate"
+FLOW = "admin_officer"
+OFF_WORDS = {"ngung", "nghi", "tat", "khoa", "xoa", "off", "deactivate", "remove"}
+MAX_LINES = 200
+
+
+@router.command("canbo", help="help.canbo", roles=("admin",), aliases=("officers",), order=51)
+async def officers_cmd(ctx: Ctx, args: str) -> None:
+    """/canbo [CODE] | /canbo ngung ID: list or deactivate officers of the subtree."""
+    scope = await require_admin(ctx, ACTION_LIST)
+    if scope is None:
+        return
+    words = fold(args).split()
+    if words and words[0] in OFF_WORDS:
+        await _ask_deactivate(ctx, scope, words[1] if len(words) > 1 else "")
+        return
+    root = scope.root
+    if words:
+        found = await unit_in_scope(ctx, scope, args.split()[0], ACTION_LIST)
+        if found is None:
+            return
+        root = found
+    rows = (
+        await ctx.s.exec(
+            select(Officer, Unit)
+            .join(Unit, col(Unit.id) == col(Officer.unit_id))
+            .where(col(Unit.path).startswith(root.path), col(Officer.active).is_(True))
+            .order_by(Unit.path, col(Officer.id))
+        )
+    ).all()
+    if not rows:
+        ctx.say("admin.canbo_none", unit=root.name)
+        return
+    lines = [ctx.t("admin.canbo_title", unit=root.name, n=len(rows))]
+    for officer, unit in rows[:MAX_LINES]:
+        key = "admin.canbo_line_admin" if officer.role == "admin" else "admin.canbo_line"
+        lines.append(
+            ctx.t(
+                key,
+                id=officer.id,
+                name=officer.full_name,
+                position=officer.position,
+                unit=unit.name,
+                code=unit.code,
+            )
+        )
+    if len(rows) > MAX_LINES:
+        lines.append(ctx.t("admin.list_more", n=len(rows) - MAX_LINES))
+    lines.append(ctx.t("admin.canbo_hint"))
+    say_lines(ctx, lines)
+
+
+async def _ask_deactivate(ctx: Ctx, scope: Scope, word: str) -> None:
+    ident = word.lstrip("#")
+    officer = await ctx.s.get(Officer, int(ident)) if is_number(ident) else None
+    if officer is None or not officer.active:
+        ctx.say("admin.canbo_unknown", id=word or "?")
+        return
+    unit = await ctx.s.get(Unit, officer.unit_id)
+    assert unit is not None
+    if not scope.holds(unit):
+        ctx.audit(
+            ACTION_OFF, target=f"officer:{officer.id}", outcome="refused", detail="outside subtree"
+        )
+        ctx.say("admin.outside_scope", code=unit.code)
+        return
+    if ctx.officer is not None and officer.id == ctx.officer.id:
+        ctx.say("admin.canbo_not_self")
+        return
+    choices = yes_no(ctx, "admin.canbo_yes")
+    ctx.set_flow(FLOW, officer_id=officer.id)
+    ctx.say(
+        "admin.canbo_confirm",
+        id=officer.id,
+        name=officer.full_name,
+        unit=unit.name,
+        choices=choices,
+    )
+    ctx.remember_menu(choices)
+
+
+@router.flow(FLOW)
+async def deactivate_flow(ctx: Ctx) -> None:
+    """The answer to "deactivate this officer?"."""
+    option = ctx.inc.option
+    officer_id = ctx.state.get("officer_id")
+    ctx.clear_flow()
+    if option != YES:
+        ctx.say("admin.cancelled" if option == NO else "admin.canbo_not_done")
+        return
+    scope = await require_admin(ctx, ACTION_OFF)
+    if scope is None:
+        return
+    officer = await ctx.s.get(Officer, officer_id) if officer_id else None
+    unit = await ctx.s.get(Unit, officer.unit_id) if officer else None
+    if officer is None or unit is None or not officer.active:
+        ctx.say("admin.canbo_unknown", id=officer_id or "?")
+        return
+    if not scope.holds(unit):  # the admin's own scope changed meanwhile
+        ctx.audit(
+            ACTION_OFF, target=f"officer:{officer.id}", outcome="refused", detail="outside subtree"
+        )
+        ctx.say("admin.outside_scope", code=unit.code)
+        return
+    accounts = await deactivate(ctx, officer)
+    ctx.audit(ACTION_OFF, target=f"officer:{officer.id}", detail=f"accounts={accounts}")
+    ctx.say("admin.canbo_done", name=officer.full_name, unit=unit.name)
+
+
+async def deactivate(ctx: Ctx, officer: Officer) -> int:
+    """Deactivate the officer, detach their accounts and cancel what was queued for them."""
+    officer.active = False
+    accounts = (
+        await ctx.s.exec(select(ChannelAccount).where(ChannelAccount.officer_id == officer.id))
+    ).all()
+    ids = [a.id for a in accounts if a.id is not None]
+    for acc in accounts:
+        acc.officer_id = None
+    if ids:
+        await ctx.s.exec(  # type: ignore[call-overload]
+            update(Outbox)
+            .where(col(Outbox.account_id).in_(ids), col(Outbox.status) == "pending")
+            .values(status="cancelled", last_error="officer deactivated")
+        )
+    await ctx.s.flush()
+    return len(ids)

@@ -1,0 +1,206 @@
+"""The background service started by ``bdg run`` / ``bdg serve`` (see ``bot.runner``):
+APScheduler runs the planner every 15 minutes and once at start, and the outbox dispatcher
+sends what was planned (and anything else written to the outbox, such as announcements).
+
+Both run only in the process holding the scheduler lock (``scheduler.lock``); the others
+try again at every tick and take over when the holder goes away.
+
+APScheduler's default ``misfire_grace_time`` is one second: a tick that starts a little late
+(a busy event loop, a suspended machine) would be skipped. Ticks here may run up to most of
+an interval late and piled-up runs are coalesced into one. A bot that was down at 08:00
+catches up at its first tick that day anyway, because each tick plans everything due today
+that is not in the outbox yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from importlib import import_module
+from importlib.util import find_spec
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from bot.app import App
+from bot.channel import Channel
+from db.clock import utcnow
+from db.engine import Database
+from scheduler.calendar import load_calendar
+from scheduler.dispatcher import OutboxDispatcher
+from scheduler.lock import SchedulerLock, make_lock
+from scheduler.planner import PlanResult, plan, remember_start_menu, stale_rows
+from scheduler.settings import SchedulerSettings
+
+log = logging.getLogger("bdg.scheduler")
+
+LOCK_RENEW_SECONDS = 30
+# Other features' periodic work, run under the scheduler lock every ``urgent_tick_seconds``
+# when the module exists: ``async def fn(s: AsyncSession, now: datetime) -> int`` (outbox rows
+# written). Case escalation counts in minutes, so it cannot wait for the 15-minute planner.
+URGENT_JOBS: tuple[tuple[str, str], ...] = (("handlers.cases.routing", "escalate_due"),)
+STOP_GRACE_SECONDS = 10.0
+
+
+class SchedulerService:
+    def __init__(
+        self,
+        db: Database,
+        channels: dict[str, Channel],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        timezone: str = "Asia/Ho_Chi_Minh",
+        calendar_file: str | None = None,
+        settings: SchedulerSettings | None = None,
+        lock: SchedulerLock | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.timezone = timezone
+        self.calendar_file = calendar_file
+        self.settings = settings or SchedulerSettings()
+        self.lock = lock or make_lock(db)
+        self.dispatcher = OutboxDispatcher(
+            db,
+            channels,
+            clock=clock,
+            settings=self.settings,
+            stale=stale_rows,
+            on_sent=remember_start_menu,
+        )
+        self.scheduler = AsyncIOScheduler(timezone=ZoneInfo(timezone))
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.ticks = 0
+
+    async def tick(self) -> PlanResult | None:
+        """One planner run (under the lock); wakes the dispatcher when it wrote rows."""
+        try:
+            if not await self.lock.acquire():
+                return None
+            async with self.db.session() as s:
+                result = await plan(
+                    s, self.clock(), cal=load_calendar(self.calendar_file), tz=self.timezone
+                )
+        except Exception as exc:  # noqa: BLE001 - log and try again at the next tick
+            log.error("planner tick failed: %s", type(exc).__name__)
+            return None
+        self.ticks += 1
+        if result.written:
+            log.info(
+                "planned %d messages (%d reminders, %d alerts, %d digests)",
+                result.written,
+                result.count("reminder"),
+                result.count("alert"),
+                result.count("digest"),
+            )
+            self.dispatcher.wakeup.set()
+        return result
+
+    async def urgent(self) -> int:
+        """Run the other features' urgent jobs once (under the lock)."""
+        written = 0
+        try:
+            if not await self.lock.acquire():
+                return 0
+        except Exception as exc:  # noqa: BLE001
+            log.error("scheduler lock failed: %s", type(exc).__name__)
+            return 0
+        for module, name in URGENT_JOBS:
+            if find_spec(module.rsplit(".", 1)[0]) is None or find_spec(module) is None:
+                continue
+            fn = getattr(import_module(module), name, None)
+            if fn is None:
+                continue
+            try:
+                async with self.db.session() as s:
+                    written += int(await fn(s, self.clock()) or 0)
+            except Exception as exc:  # noqa: BLE001 - log and try again at the next run
+                log.error("%s.%s failed: %s", module, name, type(exc).__name__)
+        if written:
+            self.dispatcher.wakeup.set()
+        return written
+
+    async def _renew(self) -> None:
+        try:
+            await self.lock.acquire()
+        except Exception as exc:  # noqa: BLE001
+            log.error("scheduler lock renewal failed: %s", type(exc).__name__)
+
+    async def start(self) -> None:
+        tz = ZoneInfo(self.timezone)
+        minutes = self.settings.tick_minutes
+        self.scheduler.add_job(
+            self.tick,
+            CronTrigger(minute=f"*/{minutes}", timezone=tz),
+            id="planner",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=max(minutes * 60 - 60, 30),
+            next_run_time=datetime.now(tz),  # once at start, then on the quarter hours
+        )
+        self.scheduler.add_job(
+            self.urgent,
+            "interval",
+            seconds=self.settings.urgent_tick_seconds,
+            id="urgent",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=self.settings.urgent_tick_seconds,
+            next_run_time=datetime.now(tz),
+        )
+        self.scheduler.add_job(
+            self._renew,
+            "interval",
+            seconds=LOCK_RENEW_SECONDS,
+            id="scheduler-lock",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=LOCK_RENEW_SECONDS,
+        )
+        self.scheduler.start()
+        self._task = asyncio.create_task(
+            self.dispatcher.run(self._stop, may_run=lambda: self.lock.held)
+        )
+        log.info("scheduler started (planner every %d min, %s)", minutes, self.timezone)
+
+    async def stop(self) -> None:
+        self.scheduler.shutdown(wait=False)
+        self._stop.set()
+        self.dispatcher.stop()
+        if self._task is not None:
+            # Sends in flight finish (a few seconds at most); a retry waiting longer is
+            # abandoned: its row is still pending and goes out after the restart.
+            done, _ = await asyncio.wait({self._task}, timeout=STOP_GRACE_SECONDS)
+            if not done:
+                self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self.lock.release()
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def start(app: App, channels: dict[str, Channel]) -> Callable[[], Awaitable[None]]:
+    """Start the planner and the outbox dispatcher; returns the function that stops them."""
+    settings = SchedulerSettings()
+    if not settings.enabled:
+        log.info("scheduler disabled (BDG_SCHEDULER=0)")
+        return _nothing
+    services = app.dispatcher.services
+    service = SchedulerService(
+        app.db,
+        channels,
+        clock=app.clock,
+        timezone=services.timezone,
+        calendar_file=services.calendar_file,
+        settings=settings,
+    )
+    await service.start()
+    return service.stop

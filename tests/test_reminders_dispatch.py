@@ -1,0 +1,338 @@
+"""The outbox dispatcher: restarts neither lose nor repeat a message; 429, 5xx, 403 and 400
+are each handled as the platforms ask; rates stay under the limits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from bot.channel import Rejected, RetryLater, Transient
+from db.engine import Database
+from db.models import ChannelAccount, Outbox
+from db.schedule import UnreachableNotice
+from scheduler.dispatcher import OutboxDispatcher
+from scheduler.lock import make_lock
+from scheduler.outbox import enqueue
+from scheduler.service import SchedulerService
+from tests.chat import Clock
+from tests.conftest import local
+from tests.reminders_support import (
+    FakeChannel,
+    World,
+    add_officer,
+    add_unit,
+    build_tree,
+    fast_settings,
+    submit,
+)
+
+
+async def many_officers(db: Database, n: int) -> None:
+    tree = await build_tree(db)
+    for i in range(n):
+        unit = await add_unit(db, f"X{i}", tree.units["P"])
+        await add_officer(db, unit, f"x{i}", channel="telegram" if i % 2 else "zalo")
+
+
+async def wait_until(predicate, seconds: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    """Poll ``predicate`` (database state, written by other tasks) until it holds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while not await predicate():
+        assert loop.time() < end, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def test_restart_between_planning_and_sending_delivers_everything_exactly_once(
+    db: Database, db_config: dict[str, str | None]
+) -> None:
+    await many_officers(db, 30)
+    clock = Clock(local("2026-12-04T08:00"))
+    first = World(db, clock)
+    planned = await first.tick()
+    assert len(planned.planned) == 33
+    await db.dispose()  # process 1 stops after planning
+
+    # Process 2 sends some of it, then dies with sends in flight.
+    db2 = Database(str(db_config["url"]), db_config["schema"])
+    second = World(db2, clock)
+    for ch in second.channels.values():
+        ch.stop_after = 5
+    task = asyncio.create_task(second.send())
+
+    async def ten_recorded() -> bool:
+        return sum(r.status == "sent" for r in await second.rows()) == 10
+
+    await wait_until(ten_recorded)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await db2.dispose()
+
+    # Process 3 resumes with the pending rows.
+    db3 = Database(str(db_config["url"]), db_config["schema"])
+    third = World(db3, clock)
+    stats = await third.send()
+    assert stats.sent == 23
+    delivered = Counter(
+        (s.chat_id, s.reply.text)
+        for w in (second, third)
+        for ch in w.channels.values()
+        for s in ch.sent
+    )
+    rows = await third.rows()
+    assert len(delivered) == len(rows) == 33
+    assert set(delivered.values()) == {1}  # none twice
+    assert {(r.chat_id, r.text) for r in rows} == set(delivered)  # none lost
+    assert {r.status for r in rows} == {"sent"}
+    # A later pass sends nothing again.
+    assert (await third.send()).sent == 0
+    await db3.dispose()
+
+
+async def test_a_crash_between_send_and_commit_repeats_only_that_message(db: Database) -> None:
+    """The documented at-least-once window: the platform accepted the message but the
+    process died before recording it; after the restart that one row goes out again."""
+    await build_tree(db)
+    w = World(db, Clock(local("2026-12-04T08:00")))
+    await w.tick()
+
+    class DiesBeforeCommit(OutboxDispatcher):
+        async def _finish(self, row_id, status, attempts, error, sent_at=None):  # type: ignore[no-untyped-def]
+            if status == "sent" and not getattr(self, "died", False):
+                self.died = True
+                raise RuntimeError("process killed")
+            await super()._finish(row_id, status, attempts, error, sent_at)
+
+    dying = DiesBeforeCommit(db, w.channels, clock=w.clock, settings=fast_settings())  # type: ignore[arg-type]
+    await dying.run_once()
+    await w.send()  # the restarted process
+    counts = Counter(s.chat_id for ch in w.channels.values() for s in ch.sent)
+    assert sorted(counts.values()) == [1, 1, 2]
+    assert {r.status for r in await w.rows()} == {"sent"}
+
+
+async def test_a_sent_message_not_recorded_is_never_sent_again_by_the_process(
+    db: Database,
+) -> None:
+    """The database refuses the "sent" once: the same process does not send the row again,
+    and records it at its next pass."""
+    await build_tree(db)
+    w = World(db, Clock(local("2026-12-04T08:00")))
+    await w.tick()
+
+    class Hiccup(OutboxDispatcher):
+        failed = False
+
+        async def _finish(self, row_id, status, attempts, error, sent_at=None):  # type: ignore[no-untyped-def]
+            if status == "sent" and not self.failed:
+                self.failed = True
+                raise ConnectionError("database went away")
+            await super()._finish(row_id, status, attempts, error, sent_at)
+
+    dispatcher = Hiccup(db, w.channels, clock=w.clock, settings=fast_settings())  # type: ignore[arg-type]
+    await dispatcher.run_once()
+    assert [r.status for r in await w.rows()].count("pending") == 1
+    await dispatcher.run_once()
+    assert {r.status for r in await w.rows()} == {"sent"}
+    counts = Counter(s.chat_id for ch in w.channels.values() for s in ch.sent)
+    assert sorted(counts.values()) == [1, 1, 1]
+
+
+async def test_retry_after_pauses_the_channel_then_delivers(db: Database) -> None:
+    await build_tree(db)
+    w = World(db, Clock(local("2026-12-04T08:00")))
+    await w.tick()
+    zalo = w.channels["zalo"]
+    zalo.fail_any(RetryLater(0.3, "zalo sendMessage error 429"))
+    stats = await w.send()
+    assert stats.sent == 3 and stats.rate_limited == 1
+    # Nothing went out on that channel during the pause.
+    assert min(s.at for s in zalo.sent) - zalo.call_times[0] >= 0.29
+    retried = [r for r in await w.rows() if r.attempts == 2]
+    assert len(retried) == 1 and retried[0].status == "sent"
+    assert retried[0].last_error == "RetryLater: zalo sendMessage error 429"
+
+
+async def test_server_errors_back_off_then_fail_after_max_attempts(db: Database) -> None:
+    await build_tree(db)
+    w = World(db, Clock(local("2026-12-04T08:00")))
+    w.dispatcher = w.new_dispatcher(fast_settings(BDG_OUTBOX_MAX_ATTEMPTS=3))
+    await w.tick()
+    w.channels["zalo"].fail("o1", Transient("zalo error 502"), Transient("zalo error 503"))
+    w.channels["zalo"].fail("o3", *[Transient("zalo error 500")] * 5)
+    stats = await w.send()
+    rows = {r.chat_id: r for r in await w.rows()}
+    assert (rows["o1"].status, rows["o1"].attempts) == ("sent", 3)
+    assert rows["o1"].last_error == "Transient: zalo error 503"
+    assert (rows["o3"].status, rows["o3"].attempts) == ("failed", 3)
+    assert rows["o3"].last_error == "Transient: zalo error 500"
+    assert "Nhắc" not in (rows["o3"].last_error or "")  # never the message text
+    assert stats.sent == 2 and stats.failed == 1 and stats.retries == 4
+    assert [s.chat_id for s in w.channels["zalo"].sent] == ["o1"]
+
+
+async def test_a_long_backoff_is_left_to_a_later_pass(db: Database) -> None:
+    await build_tree(db)
+    w = World(db, Clock(local("2026-12-04T08:00")))
+    w.dispatcher = w.new_dispatcher(
+        fast_settings(BDG_OUTBOX_BACKOFF=120, BDG_OUTBOX_BACKOFF_MAX=120)
+    )
+    await w.tick()
+    w.channels["zalo"].fail("o1", Transient("zalo error 502"))
+    stats = await w.send()
+    assert stats.sent == 2
+    row = next(r for r in await w.rows() if r.chat_id == "o1")
+    assert row.status == "pending" and row.attempts == 1
+    assert row.not_before > local("2026-12-04T08:01")
+    w.clock.advance(minutes=3)
+    assert (await w.send()).sent == 1
+
+
+async def test_rejected_fails_at_once(db: Database) -> None:
+    await build_tree(db)
+    w = World(db, Clock(local("2026-12-04T08:00")))
+    await w.tick()
+    w.channels["telegram"].fail("o2", Rejected("telegram sendMessage error 400"))
+    await w.send()
+    row = next(r for r in await w.rows() if r.chat_id == "o2")
+    assert (row.status, row.attempts) == ("failed", 1)
+
+
+async def test_a_blocked_account_is_marked_and_the_agency_hears_of_it(db: Database) -> None:
+    tree = await build_tree(db)
+    w = World(db, Clock(local("2026-12-04T08:00")))
+    await w.tick()
+    w.channels["zalo"].block("o1")
+    stats = await w.send()
+    assert stats.unreachable == 1
+    async with db.session() as s:
+        acc = (await s.exec(select(ChannelAccount).where(ChannelAccount.chat_id == "o1"))).one()
+        notices = (await s.exec(select(UnreachableNotice))).all()
+    assert acc.unreachable is True
+    assert [(n.account_id, n.officer_id, n.unit_id) for n in notices] == [
+        (acc.id, tree.officers["o1"][0], tree.units["C1"].id)
+    ]
+    row = next(r for r in await w.rows() if r.chat_id == "o1")
+    assert row.status == "failed" and row.last_error and "Unreachable" in row.last_error
+
+    # Monday 07/12 (the next working day): the province's digest says so, once; the district's
+    # (C1 is not below it) does not. o1 gets nothing on the unreachable account.
+    await w.tick("2026-12-07T08:00")
+    await w.send()
+    digest = [x.plain for x in w.sent("admin_p")]
+    assert digest == [
+        "📋 Đơn vị chưa nộp báo cáo — 07/12/2026\n\n"
+        "Không gửi được tin nhắc tới (đã chặn bot hoặc tài khoản không còn):\n"
+        "• Cán bộ o1 — Xã C1 (Zalo)"
+    ]
+    assert w.sent("admin_d") == []
+    assert [x.day for x in w.sent("o1")] == []
+    await w.tick("2026-12-08T08:00")
+    await w.send()
+    assert "Cán bộ o1" not in w.sent("admin_p")[-1].plain
+
+
+async def test_a_unit_that_submits_after_planning_is_not_reminded(db: Database) -> None:
+    tree = await build_tree(db)
+    w = World(db, Clock(local("2026-12-04T08:00")))
+    await w.tick()
+    await submit(db, tree.units["C1"], "2026", local("2026-12-04T08:00:30"))
+    stats = await w.send()
+    assert stats.cancelled == 1 and w.sent("o1") == []
+    row = next(r for r in await w.rows() if r.chat_id == "o1")
+    assert (row.status, row.last_error) == ("cancelled", "submitted")
+
+
+async def test_rates_stay_under_the_limits(db: Database) -> None:
+    now = local("2026-12-04T08:00")
+    async with db.session() as s:
+        accounts = [
+            ChannelAccount(channel="telegram", user_id=str(i), chat_id=str(i)) for i in range(160)
+        ]
+        s.add_all(accounts)
+        await s.flush()
+        for i, acc in enumerate(accounts):
+            await enqueue(
+                s, key=f"t:{i}", account=acc, text=f"tin {i}", kind="announcement", now=now
+            )
+        for j in range(4):  # four messages for one chat
+            await enqueue(
+                s,
+                key=f"t:same:{j}",
+                account=accounts[0],
+                text=f"lại {j}",
+                kind="announcement",
+                now=now,
+            )
+    channel = FakeChannel("telegram")
+    dispatcher = OutboxDispatcher(
+        db,
+        {"telegram": channel},
+        clock=Clock(now),  # type: ignore[dict-item]
+        settings=fast_settings(BDG_RATE_TELEGRAM=150, BDG_RATE_TELEGRAM_CHAT=20),
+    )
+    stats = await dispatcher.run_once()
+    assert stats.sent == 164
+    times = sorted(s.at for s in channel.sent)
+    most = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+    assert most <= 150
+    same = sorted(s.at for s in channel.to("0"))
+    assert len(same) == 5
+    assert all(b - a >= 1 / 20 - 0.002 for a, b in zip(same, same[1:], strict=False))
+
+
+async def test_only_one_process_holds_the_scheduler_lock(db: Database) -> None:
+    first, second = make_lock(db), make_lock(db)
+    assert await first.acquire() is True
+    assert await first.acquire() is True  # renewing
+    assert await second.acquire() is False
+    await first.release()
+    assert await second.acquire() is True
+    await second.release()
+
+
+async def test_the_service_plans_at_start_and_sends(db: Database) -> None:
+    await build_tree(db)
+    clock = Clock(local("2026-12-04T09:00"))
+    zalo, telegram = FakeChannel("zalo", clock), FakeChannel("telegram", clock)
+    service = SchedulerService(
+        db,
+        {"zalo": zalo, "telegram": telegram},
+        clock=clock,  # type: ignore[dict-item]
+        settings=fast_settings(BDG_OUTBOX_POLL=0.05),
+    )
+    await service.start()
+    try:
+        job = service.scheduler.get_job("planner")
+        assert job is not None and job.coalesce is True and job.misfire_grace_time >= 600
+
+        async def all_sent() -> bool:
+            return len(zalo.sent) + len(telegram.sent) == 3
+
+        await wait_until(all_sent)
+    finally:
+        await service.stop()
+    assert service.ticks >= 1
+    async with db.session() as s:
+        rows = (await s.exec(select(Outbox))).all()
+    assert {r.status for r in rows} == {"sent"}
+    assert all(r.sent_at and r.sent_at - clock() < timedelta(seconds=1) for r in rows)
+
+
+async def test_the_urgent_job_runs_the_case_escalation_without_error(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Other features' minute-by-minute work (``URGENT_JOBS``) runs under the lock."""
+    service = SchedulerService(
+        db, {}, clock=Clock(local("2026-12-04T09:00")), settings=fast_settings()
+    )
+    with caplog.at_level(logging.ERROR, logger="bdg.scheduler"):
+        assert await service.urgent() == 0
+    assert [r.getMessage() for r in caplog.records if r.name == "bdg.scheduler"] == []
+    await service.lock.release()
