@@ -8,7 +8,9 @@ below to decide between retrying later, giving up, and marking an account unreac
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
 
 from starlette.routing import BaseRoute
 
@@ -37,6 +39,48 @@ class Unreachable(SendError):
 
 class Rejected(SendError):
     """The platform refused the request itself (400): retrying will not help."""
+
+
+T = TypeVar("T")
+
+# A reply to someone who is typing is worth a short wait, not a long one: a rate limit longer
+# than this gives up (the answer is saved; the user sees nothing and may ask again).
+MAX_REPLY_RETRY_AFTER = 30.0
+
+
+async def reply_with_retries(
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    delays: tuple[float, ...],
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    log: logging.Logger,
+    max_retry_after: float = MAX_REPLY_RETRY_AFTER,
+) -> T | None:
+    """Run ``attempt`` (one send of an interactive reply), retrying ``RetryLater`` and
+    ``Transient`` after each of ``delays`` (or the platform's retry_after when longer).
+    Returns None after a refusal or when the retries are spent; logs ``what`` (e.g. "Zalo
+    reply to message 2d75…") and the error, never the text."""
+    tries = 0
+    while True:
+        try:
+            return await attempt()
+        except (Unreachable, Rejected) as exc:
+            log.warning("%s not sent: %s", what, exc)
+            return None
+        except (RetryLater, Transient) as exc:
+            if tries >= len(delays):
+                log.error("%s not sent after %d attempts: %s", what, tries + 1, exc)
+                return None
+            delay = delays[tries]
+            if isinstance(exc, RetryLater):
+                if exc.retry_after > max_retry_after:
+                    log.error("%s not sent: rate limited for %.0f s", what, exc.retry_after)
+                    return None
+                delay = max(delay, exc.retry_after)
+            tries += 1
+            log.warning("%s failed (%s); retry %d in %.1f s", what, exc, tries, delay)
+            await sleep(delay)
 
 
 class Channel(Protocol):

@@ -79,7 +79,14 @@ from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
 from bot.app import App
-from bot.channel import Rejected, RetryLater, SendError, Transient, Unreachable
+from bot.channel import (
+    Rejected,
+    RetryLater,
+    SendError,
+    Transient,
+    Unreachable,
+    reply_with_retries,
+)
 from bot.render import to_plain
 from bot.telegram.render import (
     MAX_TEXT_LENGTH,
@@ -822,41 +829,14 @@ class TelegramChannel:
         return True
 
     async def _retrying(self, attempt: Callable[[], Awaitable[T]], update_id: int) -> T | None:
-        tries = 0
-        while True:
-            try:
-                return await attempt()
-            except (Unreachable, Rejected) as exc:
-                log.warning("Telegram reply to update %s not sent: %s", update_id, exc)
-                return None
-            except (RetryLater, Transient) as exc:
-                if tries >= len(self.retry_delays):
-                    log.error(
-                        "Telegram reply to update %s not sent after %d attempts: %s",
-                        update_id,
-                        tries + 1,
-                        exc,
-                    )
-                    return None
-                delay = self.retry_delays[tries]
-                if isinstance(exc, RetryLater):
-                    if exc.retry_after > MAX_RETRY_AFTER:
-                        log.error(
-                            "Telegram reply to update %s not sent: rate limited for %.0f s",
-                            update_id,
-                            exc.retry_after,
-                        )
-                        return None
-                    delay = max(delay, exc.retry_after)
-                tries += 1
-                log.warning(
-                    "Telegram reply to update %s failed (%s); retry %d in %.1f s",
-                    update_id,
-                    exc,
-                    tries,
-                    delay,
-                )
-                await self._sleep(delay)
+        return await reply_with_retries(
+            attempt,
+            what=f"Telegram reply to update {update_id}",
+            delays=self.retry_delays,
+            sleep=self._sleep,
+            log=log,
+            max_retry_after=MAX_RETRY_AFTER,
+        )
 
 
 # --------------------------------------------------------------------------------------------

@@ -32,7 +32,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from bot.app import App
-from bot.channel import Rejected, RetryLater, SendError, Transient, Unreachable
+from bot.channel import (
+    Rejected,
+    RetryLater,
+    SendError,
+    Transient,
+    Unreachable,
+    reply_with_retries,
+)
 from bot.render import render_plain
 from bot.zalo.client import (
     MAX_TEXT_LENGTH,
@@ -317,39 +324,16 @@ class ZaloChannel:
         return True
 
     async def _send_with_retries(self, chat_id: str, text: str, message_id: str) -> bool:
-        attempt = 0
-        while True:
-            try:
-                await self._send_chunk(chat_id, text)
-                return True
-            except (Unreachable, Rejected) as exc:
-                log.warning("Zalo reply to message %s not sent: %s", message_id, exc)
-                return False
-            except (RetryLater, Transient) as exc:
-                if attempt >= len(self.retry_delays):
-                    log.error(
-                        "Zalo reply to message %s not sent after %d attempts: %s",
-                        message_id,
-                        attempt + 1,
-                        exc,
-                    )
-                    return False
-                delay = self.retry_delays[attempt]
-                if isinstance(exc, RetryLater):
-                    if exc.retry_after > MAX_RETRY_AFTER:
-                        log.error(
-                            "Zalo reply to message %s not sent: rate limited for %.0f s",
-                            message_id,
-                            exc.retry_after,
-                        )
-                        return False
-                    delay = max(delay, exc.retry_after)
-                attempt += 1
-                log.warning(
-                    "Zalo reply to message %s failed (%s); retry %d in %.1f s",
-                    message_id,
-                    exc,
-                    attempt,
-                    delay,
-                )
-                await self._sleep(delay)
+        async def attempt() -> bool:
+            await self._send_chunk(chat_id, text)
+            return True
+
+        sent = await reply_with_retries(
+            attempt,
+            what=f"Zalo reply to message {message_id}",
+            delays=self.retry_delays,
+            sleep=self._sleep,
+            log=log,
+            max_retry_after=MAX_RETRY_AFTER,
+        )
+        return sent is True
