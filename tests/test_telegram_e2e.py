@@ -32,6 +32,7 @@ from db.engine import Database
 from db.models import ChannelAccount, Officer, ProcessedUpdate, ReportVersion
 from tests.answers import ANSWERS, current_question
 from tests.fakes.telegram_api import SECRET_HEADER, FakeTelegram
+from tests.processes import Bot
 from tests.telegram_user import TelegramUser, keys_of
 from tests.test_report_flow import stored
 
@@ -95,36 +96,6 @@ def deep_link_code(env: dict[str, str], cwd: Path) -> str:
     code = link.group(1)
     assert code == out.strip().splitlines()[-1].replace("-", "")  # the printed code, no dash
     return code
-
-
-class Bot:
-    """One `python -m bot <command>` process; its output goes to a file shown on failure."""
-
-    def __init__(self, command: str, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot", command],
-                env=env,
-                cwd=log.parent,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def output(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def terminate(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=20)
-
-    def ensure_dead(self) -> None:
-        if self.proc.poll() is None:
-            self.kill()
 
 
 async def register_and_open_report(user: TelegramUser, code: str) -> None:

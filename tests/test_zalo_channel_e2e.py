@@ -31,6 +31,7 @@ from db.models import ChannelAccount, Officer, ProcessedUpdate, ReportVersion
 from tests.answers import ANSWERS, current_question
 from tests.conftest import local
 from tests.fakes.zalo_api import SECRET_HEADER, FakeZalo
+from tests.processes import Bot
 from tests.test_report_flow import stored
 from tests.test_zalo_channel import no_delayed_ack
 
@@ -79,36 +80,6 @@ def bot_env(db_config: dict[str, Any], zalo: FakeZalo, **extra: str) -> dict[str
     if db_config["schema"]:
         env["BDG_DB_SCHEMA"] = str(db_config["schema"])
     return env
-
-
-class Bot:
-    """One `python -m bot <command>` process; its output goes to a file shown on failure."""
-
-    def __init__(self, command: str, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot", command],
-                env=env,
-                cwd=log.parent,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def output(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def terminate(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=15)
-
-    def ensure_dead(self) -> None:
-        if self.proc.poll() is None:
-            self.kill()
 
 
 class ZaloUser:
