@@ -111,8 +111,10 @@ class Dispatcher:
                 )
                 s.add(account)
                 await s.flush()
-            elif inc.chat_type == "private" and account.chat_id != inc.chat_id:
+            elif inc.chat_type == "private":
                 account.chat_id = inc.chat_id
+                # Someone who writes to the bot can be reached again (they unblocked it).
+                account.unreachable = False
             assert account.id is not None
             conv = (
                 await s.exec(select(Conversation).where(Conversation.account_id == account.id))

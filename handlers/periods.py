@@ -30,8 +30,9 @@ async def current_period(
     s: AsyncSession, services: Services, unit: Unit, today: date
 ) -> ReportPeriod:
     cal = calendar(services)
-    ov = await overrides_for(s, unit, today.year)
-    return cal.current_period(today, ov)
+    years = (today.year - 1, today.year, today.year + 1)
+    by_year = {y: await overrides_for(s, unit, y) for y in years}
+    return cal.current_period(today, by_year=by_year)
 
 
 async def period_by_id(

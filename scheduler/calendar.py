@@ -5,6 +5,7 @@ the reminder schedule (which days, which time) read from the same file."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 from functools import lru_cache
@@ -226,14 +227,24 @@ class Calendar:
                 return p
         raise ValueError(f"no report for period {period_id!r}")
 
-    def current_period(self, today: date, overrides: dict[str, date] | None = None) -> ReportPeriod:
+    def current_period(
+        self,
+        today: date,
+        overrides: dict[str, date] | None = None,
+        by_year: Mapping[int, dict[str, date]] | None = None,
+    ) -> ReportPeriod:
         """The report open today (opens ≤ today ≤ lock); if none, the next one to open, so an
-        officer may prepare a draft early."""
-        candidates = self.periods(today.year - 1, overrides) + self.periods(today.year, overrides)
+        officer may prepare a draft early. Last year's periods are candidates too (in January
+        the annual report may still be open), so overrides may be given per year."""
+
+        def of(year: int) -> list[ReportPeriod]:
+            return self.periods(year, by_year.get(year) if by_year is not None else overrides)
+
+        candidates = of(today.year - 1) + of(today.year)
         open_now = [p for p in candidates if p.opens <= today <= p.lock]
         if open_now:
             return min(open_now, key=lambda p: p.due)
-        later = [p for p in candidates + self.periods(today.year + 1, overrides) if p.opens > today]
+        later = [p for p in candidates + of(today.year + 1) if p.opens > today]
         return min(later, key=lambda p: p.opens)
 
     def events(self, year: int, overrides: dict[str, date] | None = None) -> list[Event]:

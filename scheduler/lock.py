@@ -14,6 +14,7 @@ the lock is held.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -56,8 +57,13 @@ class LeaseLock:
         self.name = name
         self.holder = holder_id()
         self.held = False
+        self._guard = asyncio.Lock()  # the planner, the renewal and urgent jobs share it
 
     async def acquire(self) -> bool:
+        async with self._guard:
+            return await self._acquire()
+
+    async def _acquire(self) -> bool:
         now = utcnow()  # wall time, whatever clock the planner is given
         async with self.db.session() as s:
             row = await s.get(SchedulerLease, self.name)
@@ -73,13 +79,14 @@ class LeaseLock:
         return True
 
     async def release(self) -> None:
-        if not self.held:
-            return
-        async with self.db.session() as s:
-            row = await s.get(SchedulerLease, self.name)
-            if row is not None and row.holder == self.holder:
-                await s.delete(row)
-        self.held = False
+        async with self._guard:
+            if not self.held:
+                return
+            async with self.db.session() as s:
+                row = await s.get(SchedulerLease, self.name)
+                if row is not None and row.holder == self.holder:
+                    await s.delete(row)
+            self.held = False
 
 
 class AdvisoryLock:
@@ -91,8 +98,13 @@ class AdvisoryLock:
         self.key = int.from_bytes(digest.digest(), "big", signed=True)
         self._conn: AsyncConnection | None = None
         self.held = False
+        self._guard = asyncio.Lock()  # the planner, the renewal and urgent jobs share it
 
     async def acquire(self) -> bool:
+        async with self._guard:
+            return await self._acquire()
+
+    async def _acquire(self) -> bool:
         if self._conn is not None:
             try:
                 await self._conn.execute(text("SELECT 1"))
@@ -127,14 +139,15 @@ class AdvisoryLock:
                 pass
 
     async def release(self) -> None:
-        conn, self._conn = self._conn, None
-        self.held = False
-        if conn is None:
-            return
-        try:
-            await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
-        finally:
-            await conn.close()
+        async with self._guard:
+            conn, self._conn = self._conn, None
+            self.held = False
+            if conn is None:
+                return
+            try:
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+            finally:
+                await conn.close()
 
 
 def make_lock(db: Database) -> SchedulerLock:

@@ -254,3 +254,38 @@ async def test_switch_language(make_chat: Callable[..., Chat], demo_db: Database
     assert "Commands" in out and "register with an invite code" in out
     out = await chat.send("/ngonngu vi")
     assert "Đã chuyển sang tiếng Việt." in out
+
+
+async def test_late_override_keeps_last_years_report_open_in_january(
+    make_chat: Callable[..., Chat], demo_db: Database, clock: Clock
+) -> None:
+    """An override moved the 2026 annual report to 20/12/2026: it locks 25 days later, so on
+    05/01/2027 /baocao still opens the 2026 report (not 2027S1)."""
+    from scheduler.overrides import set_override
+
+    async with demo_db.session() as s:
+        from db.queries import unit_by_code
+
+        province = await unit_by_code(s, "42")
+        assert province is not None
+        await set_override(s, province, 2026, "annual", "20/12/2026", None, "test", now=clock())
+    chat = make_chat()
+    await chat.register(demo_db)
+    clock.set(local("2027-01-05T09:00"))
+    out = await chat.send("/baocao")
+    assert "Báo cáo tổng kết năm 2026" in out and "21/12/2026" in out
+
+
+async def test_writing_again_makes_an_unreachable_account_reachable(
+    make_chat: Callable[..., Chat], demo_db: Database
+) -> None:
+    from db.models import ChannelAccount
+
+    chat = make_chat()
+    await chat.register(demo_db)
+    async with demo_db.session() as s:
+        acc = (await s.exec(select(ChannelAccount))).one()
+        acc.unreachable = True  # the outbox saw "blocked by the user"
+    await chat.send("/trogiup")
+    async with demo_db.session() as s:
+        assert (await s.exec(select(ChannelAccount))).one().unreachable is False

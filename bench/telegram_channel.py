@@ -2,9 +2,9 @@
 concurrent simulated officers, next to a bare python-telegram-bot echo bot on the same
 stand-in in the same run.
 
-    .venv/bin/python bench/telegram.py --officers 20
-    .venv/bin/python bench/telegram.py --officers 20 --with-limiter   # + AIORateLimiter run
-    BDG_BENCH_PG_URL=postgresql://postgres@127.0.0.1:5432/test .venv/bin/python bench/telegram.py
+    .venv/bin/python bench/telegram_channel.py --officers 20
+    .venv/bin/python bench/telegram_channel.py --officers 20 --with-limiter   # + AIORateLimiter run
+    BDG_BENCH_PG_URL=postgresql://postgres@127.0.0.1:5432/test .venv/bin/python bench/telegram_channel.py
 
 A step is one thing an officer does (a message or a button tap) until the bot's answer reaches
 the stand-in: for the bot, registration by deep link, /baocao, every question of the annual
