@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 
 class Bot:
@@ -36,3 +39,29 @@ class Bot:
     def ensure_dead(self) -> None:
         if self.proc.poll() is None:
             self.kill()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def bot_env(db_config: dict[str, Any], **settings: str) -> dict[str, str]:
+    """The environment of a bot process: this machine's, without any bot setting that could
+    leak in, plus the test database, a clock pinned inside the annual report window, and
+    ``settings``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TELEGRAM_", "ZALO_", "BDG_")) and k != "PUBLIC_URL"
+    }
+    env.update(
+        DATABASE_URL=str(db_config["url"]),
+        BDG_FAKE_NOW="2026-11-25T09:00",
+        BDG_LOG_LEVEL="INFO",
+        **settings,
+    )
+    if db_config["schema"]:
+        env["BDG_DB_SCHEMA"] = str(db_config["schema"])
+    return env

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +30,7 @@ from db.engine import Database
 from db.models import ChannelAccount, Officer, ProcessedUpdate, ReportVersion
 from tests.answers import ANSWERS, current_question
 from tests.fakes.telegram_api import SECRET_HEADER, FakeTelegram
-from tests.processes import Bot
+from tests.processes import Bot, bot_env, free_port
 from tests.telegram_user import TelegramUser, keys_of
 from tests.test_report_flow import stored
 
@@ -48,30 +46,14 @@ def tg() -> Any:
         yield fake
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def bot_env(db_config: dict[str, Any], tg: FakeTelegram, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("TELEGRAM_", "ZALO_", "BDG_")) and k != "PUBLIC_URL"
-    }
-    env.update(
+def telegram_env(db_config: dict[str, Any], tg: FakeTelegram, **extra: str) -> dict[str, str]:
+    return bot_env(
+        db_config,
         TELEGRAM_BOT_TOKEN=tg.token,
         TELEGRAM_API_URL=tg.url,
         TELEGRAM_BOT_USERNAME=BOT_USERNAME,
-        DATABASE_URL=str(db_config["url"]),
-        BDG_FAKE_NOW="2026-11-25T09:00",
-        BDG_LOG_LEVEL="INFO",
         **extra,
     )
-    if db_config["schema"]:
-        env["BDG_DB_SCHEMA"] = str(db_config["schema"])
-    return env
 
 
 def bdg(env: dict[str, str], cwd: Path, *args: str) -> str:
@@ -157,7 +139,7 @@ async def processed_keys(db: Database) -> int:
 async def test_polling_full_report_survives_sigkill(
     tg: FakeTelegram, db: Database, db_config: dict[str, Any], tmp_path: Path
 ) -> None:
-    env = bot_env(db_config, tg)
+    env = telegram_env(db_config, tg)
     code = deep_link_code(env, tmp_path)
     bots = [Bot("run", env, tmp_path / "bot.log")]
     user = TelegramUser(tg, USER, first_name="Lan", on_timeout=lambda: bots[-1].output())
@@ -234,7 +216,7 @@ async def test_webhook_through_bdg_serve(
     tg: FakeTelegram, db: Database, db_config: dict[str, Any], tmp_path: Path
 ) -> None:
     port = free_port()
-    env = bot_env(
+    env = telegram_env(
         db_config,
         tg,
         BDG_PORT=str(port),

@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from db.models import ChannelAccount, Officer, ProcessedUpdate, ReportVersion
 from tests.answers import ANSWERS, current_question
 from tests.conftest import local
 from tests.fakes.zalo_api import SECRET_HEADER, FakeZalo
-from tests.processes import Bot
+from tests.processes import Bot, bot_env, free_port
 from tests.test_report_flow import stored
 from tests.test_zalo_channel import no_delayed_ack
 
@@ -53,33 +52,17 @@ def zalo(zalo_server: FakeZalo) -> FakeZalo:
     return zalo_server
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def bot_env(db_config: dict[str, Any], zalo: FakeZalo, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("TELEGRAM_", "ZALO_", "BDG_")) and k not in ("PUBLIC_URL",)
-    }
-    env.update(
+def zalo_env(db_config: dict[str, Any], zalo: FakeZalo, **extra: str) -> dict[str, str]:
+    return bot_env(
+        db_config,
         ZALO_BOT_TOKEN=zalo.token,
         ZALO_API_URL=zalo.url,
-        DATABASE_URL=str(db_config["url"]),
-        BDG_FAKE_NOW="2026-11-25T09:00",
-        BDG_LOG_LEVEL="INFO",
         # Reminders planned by the scheduler would interleave with the counted answers.
         BDG_SCHEDULER="0",
         # The processes run in a temporary folder (no stray .env or data/): import this tree.
-        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p),
+        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
         **extra,
     )
-    if db_config["schema"]:
-        env["BDG_DB_SCHEMA"] = str(db_config["schema"])
-    return env
 
 
 class ZaloUser:
@@ -154,7 +137,7 @@ async def test_polling_full_report_survives_sigkill(
     from handlers.registration import new_invite
 
     code = await new_invite(demo_db, "28303", now=local("2026-11-25T08:00"))
-    env = bot_env(db_config, zalo)
+    env = zalo_env(db_config, zalo)
     bots = [Bot("run", env, tmp_path / "bot.log")]
     user = ZaloUser(zalo, demo_db, USER, bots)
     try:
@@ -198,7 +181,7 @@ async def test_webhook_full_report_through_bdg_serve(
     zalo: FakeZalo, demo_db: Database, db_config: dict[str, Any], tmp_path: Path
 ) -> None:
     port = free_port()
-    env = bot_env(
+    env = zalo_env(
         db_config,
         zalo,
         BDG_PORT=str(port),
