@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import text  # noqa: E402
 
+from bench.common import commune_code, flat_province  # noqa: E402
 from db.clock import to_utc  # noqa: E402
 from db.engine import Database  # noqa: E402
-from db.units import import_units  # noqa: E402
 from handlers.context import Services  # noqa: E402
 from handlers.core import Incoming  # noqa: E402
 from handlers.dispatch import Dispatcher  # noqa: E402
@@ -58,26 +58,12 @@ async def officer(
 async def run(url: str, schema: str | None, n: int) -> dict[str, float]:
     db = Database(url, schema)
     await db.upgrade()
-    async with db.session() as s:
-        rows = [
-            {"code": "P", "name": "Tỉnh", "parent_code": "", "kind": "province", "reports": "0"}
-        ]
-        rows += [
-            {
-                "code": f"C{i:04d}",
-                "name": f"Xã {i}",
-                "parent_code": "P",
-                "kind": "commune",
-                "reports": "1",
-            }
-            for i in range(n)
-        ]
-        await import_units(s, rows)
+    await flat_province(db, n)
     start = to_utc(datetime(2026, 11, 25, 9, 0), "Asia/Ho_Chi_Minh")
     d = Dispatcher(db, Services(), clock=lambda: start)
     latencies: list[float] = []
     t0 = time.perf_counter()
-    await asyncio.gather(*(officer(d, db, f"u{i}", f"C{i:04d}", latencies) for i in range(n)))
+    await asyncio.gather(*(officer(d, db, f"u{i}", commune_code(i), latencies) for i in range(n)))
     wall = time.perf_counter() - t0
     async with db.session() as s:
         submitted = (

@@ -35,11 +35,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-# Run as a script, this file's folder comes first on sys.path, and this file is named like the
-# python-telegram-bot package: put the project root there instead.
-_here = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
-sys.path.insert(0, str(_here.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import text  # noqa: E402
 from telegram import Update  # noqa: E402
@@ -50,12 +46,12 @@ from telegram.ext import (  # noqa: E402
     filters,
 )
 
+from bench.common import commune_code, flat_province  # noqa: E402
 from bot.app import App  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.telegram.channel import TelegramChannel  # noqa: E402
 from db.clock import to_utc  # noqa: E402
 from db.engine import Database  # noqa: E402
-from db.units import import_units  # noqa: E402
 from handlers.context import Services  # noqa: E402
 from handlers.dispatch import Dispatcher  # noqa: E402
 from handlers.forms.engine import load_form  # noqa: E402
@@ -207,23 +203,9 @@ async def run_channel(
 ) -> tuple[list[float], float, int]:
     db = Database(url, schema)
     await db.upgrade()
-    async with db.session() as s:
-        rows = [
-            {"code": "P", "name": "Tỉnh", "parent_code": "", "kind": "province", "reports": "0"}
-        ]
-        rows += [
-            {
-                "code": f"C{i:04d}",
-                "name": f"Xã {i}",
-                "parent_code": "P",
-                "kind": "commune",
-                "reports": "1",
-            }
-            for i in range(n)
-        ]
-        await import_units(s, rows)
+    await flat_province(db, n)
     now = to_utc(datetime(2026, 11, 25, 9, 0), "Asia/Ho_Chi_Minh")
-    codes = [await new_invite(db, f"C{i:04d}", now=now) for i in range(n)]
+    codes = [await new_invite(db, commune_code(i), now=now) for i in range(n)]
     latencies: list[float] = []
     with ObservedTelegram() as tg:
         tg.loop = asyncio.get_running_loop()
