@@ -205,13 +205,10 @@ def seed_demo_cmd() -> None:
 
     async def go(app: App) -> Any:
         async with app.db.session() as s:
-            result = await seed_demo(s)
-            await seed_demo_agency_admin(s, CHANNEL, DEMO_AGENCY_USER)
-            return result
+            return await seed_demo(s)
 
     result = run_async(go)
     click.echo(f"Demo units: {result.created} created, {result.updated} updated.")
-    click.echo(f"Demo standing-agency admin (whole province): bdg chat --user {DEMO_AGENCY_USER}")
 
 
 @main.group()

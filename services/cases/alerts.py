@@ -17,6 +17,7 @@ from kernel.clock import to_local
 from services.cases import texts
 from services.cases.config import config
 from services.cases.hotlines import in_office_hours
+from services.cases.parsers import COMMUNE_KINDS
 from services.scope import answering_for
 
 KIND = "case"
@@ -66,7 +67,11 @@ async def roster_now(s: AsyncSession, unit: Unit, now: datetime) -> list[DutyEnt
 
 
 async def level0(s: AsyncSession, unit: Unit, now: datetime) -> list[Recipient]:
+    """The roster's people on duty now, in order, then the other officers answering for the
+    unit. Someone on the roster is alerted only in their shift."""
+    assert unit.id is not None
     out: list[Recipient] = []
+    on_roster = {e.officer_id for e in await duty_roster(s, unit.id) if e.officer_id}
     for entry in await roster_now(s, unit, now):
         if entry.officer_id is None:
             continue
@@ -74,7 +79,11 @@ async def level0(s: AsyncSession, unit: Unit, now: datetime) -> list[Recipient]:
         if officer is not None and officer.active:
             out.append(Recipient(entry.role, officer))
     for officer in await answering_for(s, unit):
-        out.append(Recipient(OFFICER, officer))
+        if officer.id in on_roster:
+            continue
+        # Above the communes (a place not known: the top of the tree) admins are the agency.
+        above = officer.role == "admin" and unit.kind not in COMMUNE_KINDS
+        out.append(Recipient(AGENCY if above else OFFICER, officer))
     return out
 
 
