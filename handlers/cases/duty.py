@@ -13,15 +13,18 @@ from db.cases import duty_roster
 from db.models import Officer
 from handlers.admin.common import require_admin, unit_in_scope
 from handlers.context import Ctx
-from handlers.router import router
+from handlers.router import Deps, Router, Routes
 from services.cases import texts
 from services.cases.duty import DutyError, add_entry, parse_spec, remove_entry
 from services.forms.parsers import fold
 
 ACTION = "desk.duty"
+routes = Routes()
 
 
-@router.command("truc", help="help.truc", roles=("admin",), aliases=("duty",), order=58)
+@routes.command(
+    "truc", help="help.truc", roles=("admin",), aliases=("duty",), order=58, audit=ACTION
+)
 async def duty_cmd(ctx: Ctx, args: str) -> None:
     scope = await require_admin(ctx, ACTION)
     if scope is None:
@@ -71,3 +74,7 @@ async def duty_cmd(ctx: Ctx, args: str) -> None:
             )
         )
     ctx.say_text("\n".join(lines))
+
+
+def register(router: Router, deps: Deps) -> None:
+    router.include(routes)
