@@ -12,10 +12,14 @@ from collections.abc import Callable
 
 from sqlmodel import col, select
 
+from db import queries
 from db.engine import Database
-from db.models import AuditLog
+from db.models import AuditLog, ChannelAccount, Officer
+from kernel.calendar import load_calendar
+from scheduler.planner import plan
 from tests.cases_helpers import CITIZEN_URGENT, case_keys, report_case  # noqa: F401
 from tests.chat import Chat
+from tests.conftest import local
 
 PEOPLE = {
     # user: (home unit, role); None = a citizen who reported the case of 28303
@@ -110,3 +114,20 @@ async def test_scope_matrix(make_chat: Callable[..., Chat], demo_db: Database) -
     assert seen_read == READ
     assert seen_list == LIST
     assert seen_compile == COMPILE
+
+
+async def test_the_agency_admin_gets_the_digest_of_the_province(demo_db: Database) -> None:
+    """The daily digest of late units goes to the admins by their scope: the standing
+    agency's admin (home 42-SNV, a sibling of the communes) hears of the province's communes."""
+    async with demo_db.session() as s:
+        agency = await queries.unit_by_code(s, "42-SNV")
+        assert agency is not None
+        officer = Officer(unit_id=agency.id or 0, full_name="SNV", position="x", role="admin")
+        s.add(officer)
+        await s.flush()
+        s.add(ChannelAccount(channel="zalo", user_id="snv", chat_id="snv", officer_id=officer.id))
+    async with demo_db.session() as s:
+        result = await plan(s, local("2026-06-08T08:00"), cal=load_calendar(None))
+    digests = [p for p in result.planned if p.kind == "digest"]
+    assert [p.officer_name for p in digests] == ["SNV"]
+    assert "Xã Thạch Lạc" in digests[0].text and "Xã Đồng Tiến" in digests[0].text

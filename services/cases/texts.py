@@ -173,6 +173,16 @@ def told_line(lang: str, roles: list[str]) -> str:
     return t(lang, "case.told", roles=names)
 
 
+def privacy(lang: str, *, child: bool = False) -> str:
+    """The short privacy notice (Law 91/2025, Decree 356/2025) said before the first personal
+    detail: who receives the data, why, how long it is kept, how to have it deleted; for a
+    child reporter, what happens without a parent's consent."""
+    text = t(lang, "case.privacy", months=config().retention_months)
+    if child:
+        text += "\n" + t(lang, "case.privacy_child")
+    return text
+
+
 def alerted_now(lang: str, case: Case, roles: list[str]) -> str:
     """Told to the reporter when the case went out during the intake (``routing.on_answer``):
     the code and who was told, by role."""
