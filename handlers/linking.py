@@ -31,7 +31,6 @@ CODE_LEN = 8
 # Wrong codes one account may type per hour before being told to wait.
 MAX_FAILURES_PER_HOUR = 5
 ACTION = "account.link"
-CHANNEL_NAMES = {"zalo": "Zalo", "telegram": "Telegram", "terminal": "Terminal"}
 
 
 routes = Routes()
@@ -40,10 +39,6 @@ routes = Routes()
 def new_link_code() -> str:
     raw = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LEN))
     return f"{raw[:4]}-{raw[4:]}"
-
-
-def channel_name(channel: str) -> str:
-    return CHANNEL_NAMES.get(channel, channel)
 
 
 @routes.command(
@@ -153,7 +148,7 @@ async def redeem(ctx: Ctx, text: str) -> None:
     unit = await ctx.s.get(Unit, officer.unit_id)
     ctx.say(
         "link.done",
-        channel=channel_name(ctx.account.channel),
+        channel=ctx.channel_title(ctx.account.channel),
         name=officer.full_name,
         unit=unit.name if unit else "",
     )
@@ -162,7 +157,7 @@ async def redeem(ctx: Ctx, text: str) -> None:
             ctx.s,
             key=f"link:{row.id}",
             account=issuer,
-            text=t(issuer.lang, "link.notice", channel=channel_name(ctx.account.channel)),
+            text=t(issuer.lang, "link.notice", channel=ctx.channel_title(ctx.account.channel)),
             kind="alert",
             now=ctx.now,
         )
