@@ -94,38 +94,49 @@ async def _recent_failures(ctx: Ctx) -> int:
     return int(count.one())
 
 
+async def _usable_code(ctx: Ctx, text: str) -> tuple[LinkCode, Officer] | None:
+    """The code's row and officer when this account may take it; else None after saying why
+    (refusals audited)."""
+    row = (await ctx.s.exec(select(LinkCode).where(LinkCode.code_hash == hash_code(text)))).first()
+    officer = await ctx.s.get(Officer, row.officer_id) if row is not None else None
+    if row is None or officer is None or not officer.active:
+        ctx.audit(ACTION, outcome="refused", detail="bad_code")
+        ctx.say("link.code_unknown")
+        return None
+    target = f"officer:{officer.id}"
+    if row.used_at is not None:
+        ctx.audit(ACTION, target, outcome="refused", detail="bad_code")
+        ctx.say("link.code_used")
+        return None
+    if row.expires_at <= ctx.now:
+        ctx.audit(ACTION, target, outcome="refused", detail="bad_code")
+        ctx.say("link.code_expired", minutes=LINK_MINUTES)
+        return None
+    if row.account_id == ctx.account.id:
+        ctx.say("link.same_account")
+        return None
+    if ctx.account.officer_id == officer.id:
+        ctx.say("link.already", name=officer.full_name)
+        return None
+    if ctx.account.officer_id is not None:
+        current = await ctx.s.get(Officer, ctx.account.officer_id)
+        ctx.audit(ACTION, target, outcome="refused", detail="other_officer")
+        ctx.say("link.other_officer", name=current.full_name if current else "?")
+        return None
+    return row, officer
+
+
 async def redeem(ctx: Ctx, text: str) -> None:
     """Give this account the officer of the code, unless that would merge two officers."""
     if await _recent_failures(ctx) >= MAX_FAILURES_PER_HOUR:
         ctx.audit(ACTION, outcome="refused", detail="too_many")
         ctx.say("link.too_many")
         return
-    row = (await ctx.s.exec(select(LinkCode).where(LinkCode.code_hash == hash_code(text)))).first()
-    officer = await ctx.s.get(Officer, row.officer_id) if row is not None else None
-    if row is None or officer is None or not officer.active:
-        ctx.audit(ACTION, outcome="refused", detail="bad_code")
-        ctx.say("link.code_unknown")
+    found = await _usable_code(ctx, text)
+    if found is None:
         return
+    row, officer = found
     target = f"officer:{officer.id}"
-    if row.used_at is not None:
-        ctx.audit(ACTION, target, outcome="refused", detail="bad_code")
-        ctx.say("link.code_used")
-        return
-    if row.expires_at <= ctx.now:
-        ctx.audit(ACTION, target, outcome="refused", detail="bad_code")
-        ctx.say("link.code_expired", minutes=LINK_MINUTES)
-        return
-    if row.account_id == ctx.account.id:
-        ctx.say("link.same_account")
-        return
-    if ctx.account.officer_id == officer.id:
-        ctx.say("link.already", name=officer.full_name)
-        return
-    if ctx.account.officer_id is not None:
-        current = await ctx.s.get(Officer, ctx.account.officer_id)
-        ctx.audit(ACTION, target, outcome="refused", detail="other_officer")
-        ctx.say("link.other_officer", name=current.full_name if current else "?")
-        return
     # Use the code only if nobody else did in the meantime (single use).
     result = await ctx.s.exec(  # type: ignore[call-overload]
         update(LinkCode)
