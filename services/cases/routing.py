@@ -55,7 +55,7 @@ from services.cases.alerts import (
     reach,
 )
 from services.cases.config import config
-from services.cases.parsers import format_code
+from services.cases.parsers import danger_kinds, format_code
 
 __all__ = ["AGENCY", "KIND", "OFFICER", "Reach", "Recipient", "chain", "is_urgent", "notify"]
 
@@ -113,20 +113,32 @@ async def alert_now(
     return result
 
 
+# Danger in any typed answer that makes a case urgent whatever the choices say.
+URGENT_KINDS = frozenset({"threat", "sexual", "trafficking", "self_harm"})
+
+
 async def on_answer(
-    s: AsyncSession, case: Case, *, now: datetime, officer_id: int | None = None
+    s: AsyncSession,
+    case: Case,
+    *,
+    now: datetime,
+    officer_id: int | None = None,
+    text: str | None = None,
 ) -> Reach | None:
     """After each intake answer: alert at once when the case has become urgent and names a
-    place (returns who was told), else None. Once alerted, later answers only update the case
-    (and make it urgent when they reveal urgency)."""
+    place (returns who was told), else None. ``text`` is what was typed: threats, sexual
+    violence, trafficking or self-harm in it make the case urgent too. Once alerted, later
+    answers only update the case (and make it urgent when they reveal urgency)."""
+    if danger_kinds(text) & URGENT_KINDS:
+        case.urgent = True
     if case.unit_id is None:
         return None
     if case.alerted_at is not None:
         if not case.urgent and is_urgent(case):
             case.urgent = True
-            case.child = case.child or case.age_group == "u16"
+        case.child = case.child or case.age_group == "u16"
         return None
-    if not is_urgent(case):
+    if not (case.urgent or is_urgent(case)):
         return None
     return await alert_now(s, case, now=now, officer_id=officer_id)
 
