@@ -6,16 +6,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from html import escape
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import queries
 from db.models import AuditLog, ChannelAccount, Conversation, Officer, Unit
+from handlers.state import FlowState
 from kernel.clock import to_local
 from kernel.i18n import normalise_lang, t
 from kernel.messages import Choice, Incoming, Reply
 from kernel.settings import Services
+
+S = TypeVar("S", bound=FlowState)
 
 
 class Safe(str):
@@ -93,6 +96,21 @@ class Ctx:
 
     def clear_flow(self) -> None:
         self.set_flow(None)
+
+    def flow_state(self, model: type[S]) -> S:
+        """The running flow's state as its typed model (an older shape is upgraded)."""
+        return model.model_validate(self.conv.state)
+
+    def start_flow(self, state: FlowState) -> None:
+        """Begin ``state.flow`` afresh with ``state`` (the menu of the last flow is dropped)."""
+        self.set_flow(state.flow)
+        self.save_state(state)
+
+    def save_state(self, state: FlowState) -> None:
+        """Store a flow's typed state; the router's own keys (``_menu`` …) are kept."""
+        kept = {k: v for k, v in self.conv.state.items() if k.startswith("_")}
+        self.conv.state = {**kept, **state.dump()}
+        self.conv.updated_at = self.now
 
     def remember_menu(self, choices: list[Choice], numbered: bool = True) -> None:
         """Record the choices just offered so a typed number or word maps back to them."""

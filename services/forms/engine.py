@@ -247,6 +247,8 @@ class Form:
         for o in q.options:
             if folded == o.key or any(folded == p.fold(v) for v in o.label.values()):
                 return o
+            if folded in o.synonyms or (o.label_key and folded == p.fold(o.text("vi"))):
+                return o
         raise p.ParseError("err.choice_unknown", n=len(q.options))
 
     def format_value(self, q: Question, value: Any, lang: str) -> str:
