@@ -13,7 +13,6 @@ renders the session's events.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import date
 from html import escape
@@ -26,7 +25,7 @@ from sqlmodel import col, select
 from db import queries
 from db.models import Report, ReportValue, ReportVersion, Unit
 from handlers.context import Ctx
-from handlers.router import router
+from handlers.router import Deps, Router, Routes
 from handlers.state import ReportState
 from kernel.calendar import ReportPeriod
 from kernel.messages import Choice
@@ -61,28 +60,14 @@ LATER = "later"
 # The engine's messages in this conversation's words.
 MESSAGES = {"err.summary": "report.summary_bad"}
 
-__all__ = ["DONE", "NONE", "SKIP", "SUGGEST", "Suggester", "SUGGESTERS", "start_report"]
+__all__ = ["DONE", "NONE", "SKIP", "SUGGEST", "register", "start_report"]
 
-
-@dataclass(frozen=True)
-class Suggester:
-    """Another feature's suggested answers, offered when a count question has no stored answer
-    (the cases feature: counts of the cases received in the period; docs/cases.md).
-    ``values`` returns {question_id: value}; ``note`` is the catalog key (with ``{value}``)
-    shown under the question; ``use`` and ``alias`` label the choice that takes the value."""
-
-    values: Callable[[Ctx, ReportPeriod], Awaitable[dict[str, Any]]]
-    note: str
-    use: str
-    alias: str
-
-
-SUGGESTERS: list[Suggester] = []
+routes = Routes()
 
 
 async def _suggestions(ctx: Ctx, period: ReportPeriod) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
-    for sg in SUGGESTERS:
+    for sg in ctx.router.suggesters:
         for qid, value in (await sg.values(ctx, period)).items():
             out.setdefault(qid, [value, sg.note, sg.use, sg.alias])
     return out
@@ -203,7 +188,7 @@ async def save_values(ctx: Ctx, report: Report, values: dict[str, Any]) -> None:
 
 
 # -- /baocao ---------------------------------------------------------------------------------
-@router.command("baocao", help="help.baocao", aliases=("report",), order=10)
+@routes.command("baocao", help="help.baocao", aliases=("report",), order=10)
 async def start_report(ctx: Ctx, args: str) -> None:
     """/baocao [period]: open (or resume) the report of the current period."""
     if ctx.officer is None or ctx.unit is None:
@@ -280,7 +265,7 @@ def _days_text(ctx: Ctx, days: int) -> str:
 
 
 # -- every message while a report is open ----------------------------------------------------
-@router.flow("report")
+@routes.flow("report")
 async def report_flow(ctx: Ctx) -> None:
     """Every message while a report is open."""
     if ctx.officer is None:
@@ -291,9 +276,8 @@ async def report_flow(ctx: Ctx) -> None:
     o = await _open(ctx, st)
     session = o.session(ctx, st)
     option = ctx.inc.option
-    if ctx.state.get("_reprompt"):
+    if ctx.reprompt:
         # The user sent something unreadable (a sticker): put the pending step again.
-        ctx.update_state(_reprompt=False)
         await _step(ctx, o, st, session, Again())
     elif st.mode == "revise_confirm":
         await _revise_confirm(ctx, o, st, session)
@@ -369,8 +353,7 @@ def _say_question(
         choices = [Choice(YES, ctx.t("value.yes")), Choice(NO, ctx.t("value.no"))]
     elif q.type in ("choice", "multi"):
         choices = [
-            Choice(op.key, ("✅ " if op.key in ev.selected else "") + op.text(lang))
-            for op in ev.options
+            Choice(op.key, op.text(lang), selected=op.key in ev.selected) for op in ev.options
         ]
         if q.type == "multi":
             choices.append(Choice(DONE, ctx.t("report.multi_done"), alias=ctx.t("alias.done")))
@@ -492,3 +475,7 @@ async def _revise_confirm(ctx: Ctx, o: Open, st: ReportState, session: Session) 
         choices = [Choice(YES, ctx.t("report.revise_yes")), Choice(NO, ctx.t("report.revise_no"))]
         ctx.say("report.revise_ask", choices=choices)
         ctx.remember_menu(choices)
+
+
+def register(router: Router, deps: Deps) -> None:
+    router.include(routes)

@@ -40,8 +40,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hmac
-import json
 import logging
 import re
 import traceback
@@ -53,8 +51,7 @@ from datetime import timedelta
 from html import escape
 from typing import Any, TypeVar
 
-from sqlmodel import select
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from telegram import (
@@ -87,14 +84,13 @@ from bot.telegram.render import (
     buttons,
     is_hashed,
     render,
-    resolve,
     utf16_len,
 )
 from bot.telegram.updates import ALLOWED_UPDATES, CHANNEL, Tap, tap_of, to_incoming
-from db import queries
-from db.models import Conversation
-from handlers.router import router
+from bot.webhooks import ChatSender, WebhookRefused, read_json_update
 from kernel.channel import (
+    TELEGRAM,
+    Capabilities,
     Rejected,
     RetryLater,
     SendError,
@@ -103,7 +99,7 @@ from kernel.channel import (
     reply_with_retries,
 )
 from kernel.i18n import normalise_lang, t
-from kernel.messages import Outcome, Reply
+from kernel.messages import SELECTED_MARK, Outcome, Reply
 
 log = logging.getLogger("bdg.telegram")
 
@@ -123,7 +119,7 @@ BACKOFF = (1.0, 30.0)
 # How many chats' keyboards (and hashed callback keys) are remembered.
 MAX_CHATS = 20_000
 MAX_HASHED = 20_000
-MARK = "✅ "  # how handlers mark the selected options of a multiple choice
+MARK = SELECTED_MARK  # how a selected option of a multiple choice is shown
 
 T = TypeVar("T")
 
@@ -247,6 +243,7 @@ class TelegramChannel:
     tests; ``rate_limit=False`` drops AIORateLimiter (benchmarks)."""
 
     name = CHANNEL
+    capabilities: Capabilities
 
     def __init__(
         self,
@@ -260,6 +257,7 @@ class TelegramChannel:
     ) -> None:
         settings = app.settings
         self.app = app
+        self.capabilities = app.dispatcher.services.channels.get(CHANNEL, TELEGRAM)
         if bot is None:
             if not settings.telegram_bot_token:
                 raise ValueError("TELEGRAM_BOT_TOKEN is not set")
@@ -275,7 +273,7 @@ class TelegramChannel:
         self._ready = False
         self._webhook = False
         self._setup_task: asyncio.Task[None] | None = None
-        self._chains: dict[int, asyncio.Task[None]] = {}
+        self._sender = ChatSender()  # webhook mode: each chat's replies in order
         self._views: OrderedDict[int, _ChatView] = OrderedDict()
         self._hashed: OrderedDict[str, str] = OrderedDict()
         # PTB logs every request's parameters (message texts) at DEBUG; httpx and httpcore log
@@ -355,7 +353,7 @@ class TelegramChannel:
         """The command menu: Vietnamese by default, English for English-speaking users."""
         commands = [
             c
-            for c in router.visible_commands({"public", "officer"})
+            for c in self.app.dispatcher.router.visible_commands({"public", "officer"})
             if c.help and _COMMAND_RE.fullmatch(c.name)
         ][:100]
         for lang, code in (("vi", None), ("en", "en")):
@@ -393,9 +391,7 @@ class TelegramChannel:
             self._setup_task.cancel()
             with contextlib.suppress(BaseException):
                 await self._setup_task
-        chains = [task for task in self._chains.values() if not task.done()]
-        if chains:
-            await asyncio.wait(chains, timeout=10)
+        await self._sender.drain()
         with contextlib.suppress(Exception):
             await self.bot.shutdown()
 
@@ -485,29 +481,13 @@ class TelegramChannel:
         return [Route(WEBHOOK_PATH, self._on_webhook, methods=["POST"])]
 
     async def _on_webhook(self, request: Request) -> Response:
-        given = request.headers.get(SECRET_HEADER)
-        if (
-            not self.secret
-            or given is None
-            or not hmac.compare_digest(given.encode(), self.secret.encode())
-        ):
-            return PlainTextResponse("forbidden", status_code=403)
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            return PlainTextResponse("too large", status_code=413)
-        body = bytearray()
         try:
-            async for part in request.stream():
-                body += part
-                if len(body) > MAX_BODY_BYTES:
-                    return PlainTextResponse("too large", status_code=413)
-        except ClientDisconnect:
-            return PlainTextResponse("disconnected", status_code=400)
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return PlainTextResponse("not JSON", status_code=400)
-        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            data = await read_json_update(
+                request, secret=self.secret, header=SECRET_HEADER, max_bytes=MAX_BODY_BYTES
+            )
+        except WebhookRefused as refused:
+            return PlainTextResponse(refused.reason, status_code=refused.status)
+        if not isinstance(data.get("update_id"), int):
             return PlainTextResponse("not an update", status_code=400)
         try:
             update = Update.de_json(data, self.bot)
@@ -516,27 +496,8 @@ class TelegramChannel:
             return Response(status_code=200)
         job = await self.handle(update)
         if job is not None:
-            self._send_later(job)
+            self._sender.later(job.chat_id, lambda: self._deliver_safely(job))
         return Response(status_code=200)
-
-    def _send_later(self, job: _Job) -> None:
-        """Deliver after the webhook answer, in order with the chat's earlier replies."""
-        previous = self._chains.get(job.chat_id)
-
-        async def chain() -> None:
-            if previous is not None:
-                with contextlib.suppress(BaseException):
-                    await previous
-            await self._deliver_safely(job)
-
-        task = asyncio.create_task(chain())
-        self._chains[job.chat_id] = task
-
-        def forget(done: asyncio.Task[None]) -> None:
-            if self._chains.get(job.chat_id) is done:
-                del self._chains[job.chat_id]
-
-        task.add_done_callback(forget)
 
     # -- incoming --------------------------------------------------------------------------
 
@@ -567,12 +528,10 @@ class TelegramChannel:
             query = update.callback_query
             assert query is not None and query.message is not None
             chat_id = query.message.chat.id
-            option = None
-            if not self._is_stale(chat_id, tap.message_id):
-                option = await self._option(tap.data, str(query.from_user.id))
-            if option is None:
+            if self._is_stale(chat_id, tap.message_id):
                 return _Job(chat_id, update.update_id, lang, tap=tap, stale=True)
-            incoming = to_incoming(update, option=option)
+            option, token = await self._option(tap.data)
+            incoming = to_incoming(update, option=option, option_token=token)
         else:
             if update.callback_query is not None:  # no data or an inline-mode message
                 with contextlib.suppress(TelegramError):
@@ -583,6 +542,8 @@ class TelegramChannel:
             return None
         log.debug("Telegram update %s", update.update_id)
         outcome = await self.app.dispatcher.handle(incoming)
+        if outcome.stale:
+            return _Job(int(incoming.chat_id), update.update_id, lang, tap=tap, stale=True)
         return _Job(int(incoming.chat_id), update.update_id, lang, tap=tap, outcome=outcome)
 
     def _is_stale(self, chat_id: int, message_id: int) -> bool:
@@ -590,24 +551,13 @@ class TelegramChannel:
         view = self._views.get(chat_id)
         return view is not None and message_id not in view.keyboards and message_id <= view.newest
 
-    async def _option(self, data: str, user_id: str) -> str | None:
-        """The choice key of a button's callback data (hashed long keys mapped back)."""
+    async def _option(self, data: str) -> tuple[str | None, str | None]:
+        """The choice key of a button's callback data, or (for a hashed long key this process
+        did not send) the token for the dispatcher to map back against the menu it keeps."""
         if not is_hashed(data):
-            return data
+            return data, None
         key = self._hashed.get(data)
-        if key is not None:
-            return key
-        async with self.app.db.session() as s:  # after a restart: the menu last offered
-            account = await queries.account(s, CHANNEL, user_id)
-            conv = (
-                (
-                    await s.exec(select(Conversation).where(Conversation.account_id == account.id))
-                ).first()
-                if account is not None
-                else None
-            )
-        menu = [str(item[0]) for item in (conv.state.get("_menu") or [])] if conv else []
-        return resolve(data, [*menu, *(m.key for m in router.menu)])
+        return (key, None) if key is not None else (None, data)
 
     # -- delivering the outcome ------------------------------------------------------------
 
