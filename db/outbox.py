@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.models import ChannelAccount, Outbox
@@ -56,20 +60,77 @@ def _insert_for(s: AsyncSession):  # type: ignore[no-untyped-def]
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
+@dataclass(frozen=True)
+class _Positional:
+    """The outbox INSERT compiled once for a dialect with positional parameters (SQLite's
+    ``?``, asyncpg's ``$1``), with each parameter's bind processor (JSON, booleans, dates)."""
+
+    sql: str
+    names: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+
+_COMPILED: dict[tuple[type, str], _Positional | None] = {}
+
+
+def _positional(dialect: Dialect) -> _Positional | None:
+    k = (type(dialect), dialect.paramstyle)
+    if k not in _COMPILED:
+        table = Outbox.__table__  # type: ignore[attr-defined]
+        names = [c.name for c in table.columns if c.name != "id"]
+        insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+        stmt = (
+            insert(Outbox)
+            .values({n: bindparam(n) for n in names})
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        compiled = stmt.compile(dialect=dialect, for_executemany=True)
+        order = compiled.positiontup  # type: ignore[attr-defined]
+        _COMPILED[k] = (
+            _Positional(
+                compiled.string,
+                tuple(order),
+                tuple(table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in order),
+            )
+            if order and sorted(order) == sorted(names)
+            else None  # a named paramstyle: the general path below
+        )
+    return _COMPILED[k]
+
+
+def _params(p: _Positional, rows: Sequence[dict[str, object]]) -> list[tuple[object, ...]]:
+    """Rows as positional tuples, each value through its column's bind processor. Values
+    shared by many rows (the planner's choices, times) are processed once."""
+    memo: dict[int, tuple[object, object]] = {}
+
+    def proc(fn: Callable[[Any], Any], v: object) -> object:
+        hit = memo.get(id(v))
+        if hit is None or hit[0] is not v:
+            hit = memo[id(v)] = (v, fn(v))
+        return hit[1]
+
+    pairs = list(zip(p.names, p.processors, strict=True))
+    return [tuple(row[n] if fn is None else proc(fn, row[n]) for n, fn in pairs) for row in rows]
+
+
 async def enqueue_many(
     s: AsyncSession, rows: Sequence[dict[str, object]], chunk: int = 1000
 ) -> int:
     """Insert many outbox rows (column → value dicts, every column given) with one compiled
     statement executed for each row (executemany), skipping keys that exist; returns how many
     were written (or, where the driver cannot count an executemany, how many were given).
-    Same guarantees as ``enqueue``."""
-    insert = _insert_for(s)
-    stmt = insert(Outbox).on_conflict_do_nothing(index_elements=["key"])
+    Same guarantees as ``enqueue``. On SQLite and asyncpg the statement is compiled once and
+    the driver gets plain tuples (the planner writes ~19,000 rows on a busy morning)."""
     conn = await s.connection()  # Core executemany, in the session's transaction
+    fast = _positional(conn.dialect)
+    stmt = _insert_for(s)(Outbox).on_conflict_do_nothing(index_elements=["key"])
     written = 0
     for i in range(0, len(rows), chunk):
         part = list(rows[i : i + chunk])
-        result = await conn.execute(stmt, part)
+        if fast is not None:
+            result = await conn.exec_driver_sql(fast.sql, _params(fast, part))  # type: ignore[arg-type]
+        else:
+            result = await conn.execute(stmt, part)
         count = int(result.rowcount if result.rowcount is not None else -1)
         written += count if count >= 0 else len(part)
     return written

@@ -102,7 +102,8 @@ async def plan(
     send_at = to_utc(datetime.combine(today, cal.rules.at), tz)
     result = PlanResult(render(cal, today, send_at, decision.messages), decision.existing)
     if result.planned and not dry_run:
-        result.written = await enqueue_many(s, [p.row(now) for p in result.planned])
+        shared: dict[int, object] = {}  # choices lists, each stored once
+        result.written = await enqueue_many(s, [p.row(now, shared) for p in result.planned])
     return result
 
 

@@ -38,7 +38,16 @@ class Planned:
     choices: list[Choice]
     not_before: datetime
 
-    def row(self, now: datetime) -> dict[str, object]:
+    def row(self, now: datetime, shared: dict[int, object] | None = None) -> dict[str, object]:
+        """The outbox row. ``shared`` keeps one stored form of each choices list, so that rows
+        sharing their choices share that value too (it is serialised once)."""
+        choices: object = None
+        if shared is not None:
+            choices = shared.get(id(self.choices))
+        if choices is None:
+            choices = [[c.key, c.label, c.alias] for c in self.choices]
+            if shared is not None:
+                shared[id(self.choices)] = choices
         return dict(
             key=self.key,
             kind=self.kind,
@@ -48,7 +57,7 @@ class Planned:
             unit_id=self.unit_id,
             batch=self.batch,
             text=self.text,
-            choices=[[c.key, c.label, c.alias] for c in self.choices],
+            choices=choices,
             numbered=True,
             status="pending",
             attempts=0,
