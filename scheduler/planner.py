@@ -259,43 +259,45 @@ async def stale_rows(s: AsyncSession, rows: Sequence[Outbox]) -> dict[int, str]:
     mine = [r for r in rows if r.kind in KINDS and r.id is not None]
     if not mine:
         return {}
+    officers = await _officer_states(s, {r.account_id for r in mine if r.account_id})
     out: dict[int, str] = {}
-    acc_ids = {r.account_id for r in mine if r.account_id is not None}
-    officers: dict[int, tuple[bool, bool]] = {}
-    if acc_ids:
-        for acc_id, active, muted in (
-            await s.exec(
-                select(ChannelAccount.id, Officer.active, Officer.mute_action_months)
-                .join(Officer, col(Officer.id) == col(ChannelAccount.officer_id))
-                .where(col(ChannelAccount.id).in_(acc_ids))
-            )
-        ).all():
-            officers[int(acc_id or 0)] = (bool(active), bool(muted))
-    reminder_periods: dict[tuple[int, str], list[int]] = defaultdict(list)
+    reminders: dict[UnitPeriod, list[int]] = defaultdict(list)
     for r in mine:
         assert r.id is not None
-        state = officers.get(r.account_id or -1)
-        if state is None or not state[0]:
+        active, muted = officers.get(r.account_id or -1, (False, False))
+        if not active:
             out[r.id] = "officer inactive"
-        elif r.kind == "alert" and state[1]:
+        elif r.kind == "alert" and muted:
             out[r.id] = "muted"
         elif r.kind == "reminder" and r.unit_id is not None and r.batch:
-            reminder_periods[(r.unit_id, r.batch.split(":")[1])].append(r.id)
-    if reminder_periods:
-        period_ids = {p for _, p in reminder_periods}
-        unit_ids = {u for u, _ in reminder_periods}
-        for unit_id, period_id in (
-            await s.exec(
-                select(Report.unit_id, Report.period).where(
-                    col(Report.period).in_(period_ids),
-                    col(Report.unit_id).in_(unit_ids),
-                    col(Report.version) > 0,
-                )
-            )
-        ).all():
-            for row_id in reminder_periods.get((unit_id, period_id), []):
-                out[row_id] = "submitted"
+            reminders[(r.unit_id, r.batch.split(":")[1])].append(r.id)
+    for pair in await _submitted(s, set(reminders)):
+        out.update((row_id, "submitted") for row_id in reminders[pair])
     return out
+
+
+async def _officer_states(s: AsyncSession, account_ids: set[int]) -> dict[int, tuple[bool, bool]]:
+    """Account id → (officer active, Action Month alerts muted)."""
+    if not account_ids:
+        return {}
+    q = (
+        select(ChannelAccount.id, Officer.active, Officer.mute_action_months)
+        .join(Officer, col(Officer.id) == col(ChannelAccount.officer_id))
+        .where(col(ChannelAccount.id).in_(account_ids))
+    )
+    return {int(a or 0): (bool(act), bool(m)) for a, act, m in (await s.exec(q)).all()}
+
+
+async def _submitted(s: AsyncSession, pairs: set[UnitPeriod]) -> set[UnitPeriod]:
+    """Which of these (unit, period) pairs have a submitted report."""
+    if not pairs:
+        return set()
+    q = select(Report.unit_id, Report.period).where(
+        col(Report.period).in_({p for _, p in pairs}),
+        col(Report.unit_id).in_({u for u, _ in pairs}),
+        col(Report.version) > 0,
+    )
+    return {(u, p) for u, p in (await s.exec(q)).all()} & pairs
 
 
 # -- after sending ---------------------------------------------------------------------------
