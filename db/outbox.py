@@ -13,6 +13,7 @@ from sqlalchemy.engine import Dialect
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.models import ChannelAccount, Outbox
+from db.queries import insert_for
 from kernel.messages import Choice
 
 
@@ -48,16 +49,9 @@ async def enqueue(
         not_before=not_before or now,
         created_at=now,
     )
-    dialect = s.bind.dialect.name if s.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(Outbox).values(**values).on_conflict_do_nothing(index_elements=["key"])
+    stmt = insert_for(s)(Outbox).values(**values).on_conflict_do_nothing(index_elements=["key"])
     result = await s.exec(stmt)  # type: ignore[call-overload]
     return bool(result.rowcount)
-
-
-def _insert_for(s: AsyncSession):  # type: ignore[no-untyped-def]
-    dialect = s.bind.dialect.name if s.bind is not None else "sqlite"
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 @dataclass(frozen=True)
@@ -141,7 +135,7 @@ async def enqueue_many(
     PostgreSQL each chunk is one statement over arrays."""
     conn = await s.connection()  # Core executemany, in the session's transaction
     fast = _positional(conn.dialect)
-    stmt = _insert_for(s)(Outbox).on_conflict_do_nothing(index_elements=["key"])
+    stmt = insert_for(s)(Outbox).on_conflict_do_nothing(index_elements=["key"])
     written = 0
     for i in range(0, len(rows), chunk):
         part = list(rows[i : i + chunk])

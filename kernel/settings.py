@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kernel.channel import STANDARD, Capabilities
 
 DEFAULT_DB_PATH = Path("data") / "bdg.sqlite3"
 
@@ -108,7 +109,10 @@ class Services:
     calendar_file: str | None = None
     invite_days: int = 14
     bot_username: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # The public https root of ``bdg serve`` (PUBLIC_URL), for download links.
+    public_url: str | None = None
+    # What each channel can do (kernel.channel.STANDARD, with the configured rates).
+    channels: dict[str, Capabilities] = field(default_factory=lambda: dict(STANDARD))
 
 
 @lru_cache(maxsize=1)
