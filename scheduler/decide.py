@@ -86,6 +86,9 @@ class Facts:
     existing: frozenset[str] | set[str] = frozenset()  # outbox keys written already
     last_digest: Mapping[int, datetime] = field(default_factory=dict)  # officer → planned at
     names: Mapping[int, str] = field(default_factory=dict)  # noticed officers not recipients
+    # Admin officer → the root of the subtree they answer for (``services.scope``) when it is
+    # not their home unit: a standing agency's admins answer for the agency's parent.
+    scopes: Mapping[int, int] = field(default_factory=dict)
 
 
 # -- decisions ---------------------------------------------------------------------------------
@@ -187,6 +190,7 @@ class Agenda:
     periods: PeriodCache
     period_ids: frozenset[str]  # periods some unit may be reminded of, or late for, today
     months: list[tuple[ActionMonth, str]]  # Action Month occurrences today
+    late_possible: bool = False  # some unit may be late today (a digest day)
 
     @property
     def years(self) -> tuple[int, int]:
@@ -227,7 +231,9 @@ def agenda(cal: Calendar, today: date, overrides: Sequence[DeadlineOverride]) ->
     for (y, k), dates in variants.items():
         for ov in dates:
             p = ag.periods.get(y, k, ov)
-            if ag.reminded(y, k, ov) or ag.late(p):
+            late = ag.late(p)
+            ag.late_possible |= late
+            if late or ag.reminded(y, k, ov):
                 ids.add(p.period)
     ag.period_ids = frozenset(ids)
     ag.months = [
@@ -376,15 +382,15 @@ def _digests(b: _Builder, ag: Agenda, tg: Targets, facts: Facts) -> None:
     for r in facts.recipients:
         if r.role != "admin" or b.known(f"{batch}:off:{r.officer_id}"):
             continue
-        admin_unit = facts.units.get(r.unit_id)
-        if admin_unit is None:
+        root_id = facts.scopes.get(r.officer_id, r.unit_id)  # the subtree they answer for
+        root = facts.units.get(root_id)
+        if root is None:
             continue
-        lost = (
-            _lost(admin_unit, facts.last_digest.get(r.officer_id), facts) if facts.notices else []
-        )
-        lines = late_under.get(r.unit_id, [])
+        lost = _lost(root, facts.last_digest.get(r.officer_id), facts) if facts.notices else []
+        lines = late_under.get(root_id, [])
         if lines or lost:
-            b.add("digest", batch, r, admin_unit, Digest(tuple(lines), tuple(lost)))
+            home = facts.units.get(r.unit_id, root)
+            b.add("digest", batch, r, home, Digest(tuple(lines), tuple(lost)))
 
 
 def messages(ag: Agenda, tg: Targets, facts: Facts) -> Decision:

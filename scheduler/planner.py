@@ -57,6 +57,7 @@ from scheduler.decide import (
     within_hours,
 )
 from scheduler.render import START_REPORT, Planned, render
+from services.scope import scope_of
 
 __all__ = ["KINDS", "REMINDER_FLOW", "START_REPORT", "PlanResult", "Planned", "plan"]
 
@@ -131,6 +132,9 @@ async def load(
         known = {r.officer_id for r in facts.recipients}
         wanted = {n.officer_id for n in notices if n.officer_id is not None} - known
         facts.names = await _officer_names(s, wanted)
+    if ag.digest_day and (ag.late_possible or notices):
+        admins = [r.officer_id for r in facts.recipients if r.role == "admin"]
+        facts.scopes = await _scope_roots(s, admins)
     return facts
 
 
@@ -220,6 +224,17 @@ async def _recipients(s: AsyncSession) -> list[Recipient]:
                 Recipient(oid, uid, name, role, muted, acc_id, channel, chat_id, langs[lang]),
             )
     return [r for _, r in sorted(best.values(), key=lambda x: x[1].officer_id)]
+
+
+async def _scope_roots(s: AsyncSession, officer_ids: list[int]) -> dict[int, int]:
+    """Officer id → the id of the root of the subtree they answer for (``services.scope``)."""
+    out: dict[int, int] = {}
+    for oid in officer_ids:
+        officer = await s.get(Officer, oid)
+        if officer is not None:
+            scope = await scope_of(s, officer)
+            out[oid] = scope.root.id or officer.unit_id
+    return out
 
 
 async def _officer_names(s: AsyncSession, ids: Iterable[int]) -> dict[int, str]:

@@ -354,3 +354,18 @@ def test_no_submitted_unit_is_reminded_and_keys_are_unique(
         if day in CAL.deadline_days(p)
     }
     assert reminded == {(u, p) for u in COMMUNES for p in due_today if (u, p) not in submitted}
+
+
+def test_an_agency_admin_hears_of_the_subtree_they_answer_for() -> None:
+    agency = UnitInfo(6, "Sở Nội vụ", "/1/6/", False)  # beside the communes, under P
+    units = {**UNITS, 6: agency}
+    admin = rcp(16, 6, "admin")
+    given = facts(recipients=[*RECIPIENTS, admin])
+    given.units = units
+    assert keys(decide(CAL, at("2026-06-08T08:00"), given)) >= digest("2026-06-08", 14, 15)
+    assert not keys(decide(CAL, at("2026-06-08T08:00"), given)) & digest("2026-06-08", 16)
+    given.scopes = {16: 1}  # services.scope: the agency's admins answer for the province
+    decision = decide(CAL, at("2026-06-08T08:00"), given)
+    (msg,) = [m for m in decision.messages if m.to.officer_id == 16]
+    assert isinstance(msg.content, Digest) and msg.unit == agency
+    assert sorted(x.unit.name for x in msg.content.late) == ["Xã C1", "Xã C2", "Xã C3"]
