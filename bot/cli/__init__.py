@@ -39,7 +39,7 @@ def run() -> None:
     """Start the bot: the messengers whose tokens are set, with the scheduler. Without any
     token, open the terminal chat on the demo data so there is always something to see."""
     settings = get_settings()
-    if settings.telegram_bot_token or settings.zalo_bot_token:
+    if settings.telegram_bot_token or settings.zalo_bot_token or settings.zalo_oa.enabled:
         asyncio.run(run_channels(settings))
         return
     asyncio.run(_demo_chat(settings, user="demo"))
