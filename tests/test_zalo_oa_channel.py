@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from bot.app import App
 from bot.web import create_web_app
 from bot.zalo_oa.channel import WEBHOOK_PATH, ZaloOAChannel
-from bot.zalo_oa.client import OAAuthError, OAClient
+from bot.zalo_oa.client import CS_PATH, OAAuthError, OAClient
 from bot.zalo_oa.tokens import TokenStore
 from db.crypto import Keyring, new_key_spec
 from db.engine import Database
@@ -28,13 +28,14 @@ from db.outbox import enqueue
 from db.schedule import UnreachableNotice
 from db.zalo_oa import ZaloOAToken, ZaloOAUser, touch_user
 from handlers.dispatch import Dispatcher
-from kernel.channel import Unreachable
+from kernel.channel import Rejected, RetryLater, Transient, Unreachable
 from kernel.clock import utcnow
 from kernel.messages import Choice, Reply
 from kernel.settings import SchedulerSettings, Settings, ZaloOASettings
 from scheduler.dispatcher import OutboxDispatcher
-from tests.chat import Clock
+from tests.chat import Chat, Clock
 from tests.fakes.zalo_oa import FakeZaloOA
+from tests.test_linking import get_code
 
 OFFICER = "8812345678901"
 REPORTER = "9912345678902"
@@ -317,3 +318,42 @@ async def test_zns_to_a_phone_given_with_consent(
 async def _get(db: Database, key: str) -> Outbox:
     async with db.session() as s:
         return (await s.exec(select(Outbox).where(col(Outbox.key) == key))).one()
+
+
+async def test_errors_on_http_200_map_to_channel_errors_and_expired_token_is_renewed(
+    channel: ZaloOAChannel, oa: FakeZaloOA
+) -> None:
+    oa.interact(OFFICER)
+    oa.inject(CS_PATH, -32)
+    with pytest.raises(RetryLater):
+        await channel.send(OFFICER, Reply("a"))
+    oa.inject(CS_PATH, -201)
+    with pytest.raises(Rejected):
+        await channel.send(OFFICER, Reply("b"))
+    oa.inject(CS_PATH, -500)
+    with pytest.raises(Transient):
+        await channel.send(OFFICER, Reply("c"))
+    before = len(oa.token_calls)
+    oa.expire_access_tokens()
+    assert await channel.send(OFFICER, Reply("d"))  # refused token: renewed, sent once
+    assert len(oa.token_calls) == before + 1
+    assert oa.texts(OFFICER)[-1] == "d" and oa.texts(OFFICER).count("d") == 1
+
+
+async def test_lienket_links_an_oa_follower_to_the_officer(
+    make_chat: Callable[..., Chat], demo_db: Database
+) -> None:
+    zalo = make_chat("7f3a9c0e51b2d4a6", channel="zalo")
+    await zalo.register(demo_db)
+    code = await get_code(zalo)
+    follower = make_chat(OFFICER, channel="zalo_oa")
+    out = await follower.send(f"/lienket {code}")
+    assert "Đã liên kết: tài khoản Zalo OA này" in out
+    async with demo_db.session() as s:
+        rows = (await s.exec(select(ChannelAccount).order_by(ChannelAccount.channel))).all()
+        notice = (await s.exec(select(Outbox))).one()
+    assert [(a.channel, a.officer_id) for a in rows] == [
+        ("zalo", rows[0].officer_id),
+        ("zalo_oa", rows[0].officer_id),
+    ] and rows[0].officer_id is not None
+    assert "Zalo OA vừa được liên kết" in notice.text
