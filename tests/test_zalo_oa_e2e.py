@@ -2,10 +2,10 @@
 
 An OA follower registers with an invite and answers the whole annual report by signed webhook
 events; a citizen notifies a case and gets its code; reminders go out as consultation messages
-inside the window and as transaction templates outside it; and two processes share one OA
-while its access token dies in the middle of a fan-out: one refresh (the single-use refresh
-token is never spent twice), every message sent once. On PostgreSQL too when
-BDG_TEST_DATABASE_URL is set.
+inside the window and as transaction templates outside it; and two processes (PostgreSQL;
+one on SQLite, which serves a single bot process) share one OA while its access token dies in
+the middle of a fan-out: one refresh (the single-use refresh token is never spent twice),
+every message sent once. On PostgreSQL too when BDG_TEST_DATABASE_URL is set.
 """
 
 from __future__ import annotations
@@ -244,11 +244,13 @@ async def test_two_processes_one_refresh_mid_fan_out_and_the_window(
         )
         for port in ports
     ]
-    bots = [Bot("serve", envs[0], tmp_path / "a.log")]
+    # SQLite serves one bot process (bot.single): two processes need PostgreSQL.
+    processes = 2 if db_config["backend"] == "postgresql" else 1
+    bots: list[Bot] = []
     try:
-        await wait_healthy(bots[0], ports[0])
-        bots.append(Bot("serve", envs[1], tmp_path / "b.log"))
-        await wait_healthy(bots[1], ports[1])
+        for i in range(processes):
+            bots.append(Bot("serve", envs[i], tmp_path / f"bot{i}.log"))
+            await wait_healthy(bots[i], ports[i])
         assert [c.ok for c in oa.token_calls] == [True]  # the second process used the stored one
 
         await _fan_out(demo_db, accounts, "ann:e2e")
@@ -258,7 +260,10 @@ async def test_two_processes_one_refresh_mid_fan_out_and_the_window(
             await asyncio.sleep(0.02)
         oa.expire_access_tokens()
         # Meanwhile people write to both processes: their replies need a token too.
-        talkers = [OAUser(oa, demo_db, users[i], ports[i % 2], bots[i % 2]) for i in (0, 2)]
+        talkers = [  # users 0 and 2 are inside the window; one writes to each process
+            OAUser(oa, demo_db, users[2 * k], ports[k % processes], bots[k % processes])
+            for k in range(2)
+        ]
         await asyncio.gather(*(t.say("/trogiup", "/baovuviec") for t in talkers))
 
         counts = await _until_done(demo_db, "ann:e2e", n, bots)
