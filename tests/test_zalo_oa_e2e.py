@@ -287,3 +287,33 @@ async def test_two_processes_one_refresh_mid_fan_out_and_the_window(
     finally:
         for bot in bots:
             bot.ensure_dead()
+
+
+async def test_cli_login_with_an_oauth_code(
+    oa: FakeZaloOA, demo_db: Database, db_config: dict[str, Any], tmp_path: Path
+) -> None:
+    env = oa_env(db_config, oa, free_port(), BDG_CASE_KEYS=new_key_spec("e2e"))
+
+    def bdg(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot", "zalo-oa", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    url = await asyncio.to_thread(bdg, "url", "--redirect", "https://xa.example/cb")
+    assert url.returncode == 0 and f"app_id={oa.app_id}" in url.stdout
+    code = oa.issue_code()
+    done = await asyncio.to_thread(bdg, "login", code)
+    assert done.returncode == 0, done.stderr
+    assert "generation 1" in done.stdout
+    again = await asyncio.to_thread(bdg, "login", code)  # a code is single use too
+    assert again.returncode != 0 and "Traceback" not in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
+    info = await asyncio.to_thread(bdg, "info")
+    assert "generation 1" in info.stdout and "/zalo-oa/webhook" in info.stdout
+    issued = {c.refresh_token for c in oa.token_calls} | set(oa.texts(USER))
+    assert not any(tok and tok in info.stdout for tok in issued)

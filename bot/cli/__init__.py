@@ -15,6 +15,7 @@ from bot.cli import cases as cases_cli
 from bot.cli import compile as compile_cli
 from bot.cli import reminders as reminders_cli
 from bot.cli import zalo as zalo_cli
+from bot.cli import zalo_oa as zalo_oa_cli
 from bot.cli.common import run_async
 from bot.runner import run_channels
 from bot.single import AlreadyServed
@@ -200,5 +201,5 @@ def db_upgrade() -> None:
 
 
 # Each feature's commands, added explicitly: a missing module fails at start.
-for _feature in (reminders_cli, cases_cli, compile_cli, zalo_cli):
+for _feature in (reminders_cli, cases_cli, compile_cli, zalo_cli, zalo_oa_cli):
     _feature.register(main)

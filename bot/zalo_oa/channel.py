@@ -34,6 +34,7 @@ from bot.webhooks import ChatSender, WebhookRefused, read_signed_update
 from bot.zalo.client import split_text
 from bot.zalo_oa.client import (
     Button,
+    OAAuthError,
     OABadRequest,
     OAClient,
     OAError,
@@ -44,7 +45,7 @@ from bot.zalo_oa.client import (
     OATemplateRefused,
     OATokenInvalid,
 )
-from bot.zalo_oa.tokens import TokenStore
+from bot.zalo_oa.tokens import TokenStore, TokenUnavailable
 from db.crypto import Keyring
 from db.models import ChannelAccount, Unit
 from db.zalo_oa import oa_user, touch_user
@@ -223,8 +224,16 @@ class ZaloOAChannel:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self, *, webhook: bool) -> None:
-        await self.tokens.seed(self.cfg.refresh_token)
-        info = await self._call(lambda token: self.client.oa_info(token))
+        try:
+            await self.tokens.seed(self.cfg.refresh_token)
+            info = await self._call(lambda token: self.client.oa_info(token))
+        except TokenUnavailable as exc:
+            raise RuntimeError(str(exc)) from None
+        except OAAuthError as exc:
+            raise RuntimeError(
+                f"Zalo OA refused the stored refresh token ({exc.code}): set a new "
+                "ZALO_OA_REFRESH_TOKEN or run `bdg zalo-oa login`"
+            ) from None
         log.info("Zalo OA %s (%s)", info.get("name") or "?", info.get("oa_id") or "?")
         if not webhook:
             log.warning("Zalo OA pushes events only: run `bdg serve` to receive them")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.zalo_oa.client import OAClient
+from bot.zalo_oa.client import OAClient, Tokens
 from db.crypto import Keyring
 from db.engine import Database
 from db.zalo_oa import ZaloOAToken, locked_token, seed_token
@@ -123,3 +123,24 @@ class TokenStore:
             return None
         token = self.keyring.decrypt(row.access_token, self._aad("access"))
         return _Current(token, row.access_expires_at, row.generation)
+
+    async def adopt(self, tokens: Tokens) -> int:
+        """Store tokens obtained outside a refresh (``bdg zalo-oa login`` with an OAuth code),
+        replacing what was stored; returns the new generation."""
+        now = self.clock()
+        async with self.db.session() as s:
+            row = await locked_token(s, self.app_id)
+            if row is None:
+                row = ZaloOAToken(app_id=self.app_id, refresh_token="", seed_hash="")
+            row.access_token = self.keyring.encrypt(tokens.access_token, self._aad("access"))
+            row.refresh_token = self.keyring.encrypt(tokens.refresh_token, self._aad("refresh"))
+            row.access_expires_at = now + timedelta(seconds=tokens.expires_in)
+            row.generation += 1
+            row.updated_at = now
+            s.add(row)
+            return row.generation
+
+    async def status(self) -> ZaloOAToken | None:
+        """The stored row (encrypted values), for ``bdg zalo-oa info``."""
+        async with self.db.session() as s:
+            return await s.get(ZaloOAToken, self.app_id)
