@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiolimiter import AsyncLimiter
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
@@ -220,6 +221,11 @@ class ZaloOAChannel:
         self.retry_delays = retry_delays
         self.now = now  # wall time: the window is the platform's
         self._sender = ChatSender()
+        # The outbox's gate paces the start of each row, but a row first reads the database
+        # (the window, the account), and rows that waited there together would reach Zalo in
+        # a burst: the API calls of outbox rows are paced again right before they go out.
+        sched = app.settings.scheduler
+        self._pace = AsyncLimiter(1, 1.0 / (sched.zalo_oa_rate * (1.0 - sched.rate_margin)))
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -370,6 +376,7 @@ class ZaloOAChannel:
                 if user is not None and user.phone and user.zns_consent
                 else None
             )
+        await self._pace.acquire()
         window = timedelta(hours=self.cfg.window_hours)
         last = user.last_interaction_at if user is not None else None
         if last is not None and last > self.now() - window and (user is None or user.followed):
