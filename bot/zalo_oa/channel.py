@@ -20,6 +20,7 @@ import hmac
 import logging
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,7 +50,7 @@ from bot.zalo_oa.client import (
 from bot.zalo_oa.tokens import TokenStore, TokenUnavailable
 from db.crypto import Keyring
 from db.models import ChannelAccount, Unit
-from db.zalo_oa import oa_user, touch_user
+from db.zalo_oa import ZaloOAUser, oa_user, touch_user
 from kernel.channel import (
     ZALO_OA,
     Capabilities,
@@ -74,6 +75,8 @@ WEBHOOK_PATH = "/zalo-oa/webhook"
 SIGNATURE_HEADER = "X-ZEvent-Signature"
 MAX_BODY_BYTES = 64 * 1024
 RETRY_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0)
+# Set while an outbox row is sent: every API call it makes waits for the channel's pace.
+_PACED: ContextVar[bool] = ContextVar("zalo_oa_paced", default=False)
 MEDIA_EVENTS = {
     "user_send_image": "image",
     "user_send_gif": "image",
@@ -223,7 +226,9 @@ class ZaloOAChannel:
         self._sender = ChatSender()
         # The outbox's gate paces the start of each row, but a row first reads the database
         # (the window, the account), and rows that waited there together would reach Zalo in
-        # a burst: the API calls of outbox rows are paced again right before they go out.
+        # a burst; a row may also make a second call (a template after the platform closed
+        # the window, a retry with a renewed token). So every API call of an outbox row is
+        # paced again right before it goes out.
         sched = app.settings.scheduler
         self._pace = AsyncLimiter(1, 1.0 / (sched.zalo_oa_rate * (1.0 - sched.rate_margin)))
 
@@ -255,10 +260,14 @@ class ZaloOAChannel:
         """Call the API with the current access token; a token refused as invalid is
         refreshed (by one process, see TokenStore) and the call made once more."""
         token = await self.tokens.access_token()
+        if _PACED.get():
+            await self._pace.acquire()
         try:
             return await fn(token)
         except OATokenInvalid:
             token = await self.tokens.refresh(stale=token)
+            if _PACED.get():
+                await self._pace.acquire()
             return await fn(token)
 
     # -- incoming --------------------------------------------------------------------------
@@ -376,7 +385,21 @@ class ZaloOAChannel:
                 if user is not None and user.phone and user.zns_consent
                 else None
             )
-        await self._pace.acquire()
+        token = _PACED.set(True)
+        try:
+            return await self._route(item, reply, user, account, unit, phone)
+        finally:
+            _PACED.reset(token)
+
+    async def _route(
+        self,
+        item: OutboxItem,
+        reply: Reply,
+        user: ZaloOAUser | None,
+        account: ChannelAccount | None,
+        unit: Unit | None,
+        phone: str | None,
+    ) -> list[str]:
         window = timedelta(hours=self.cfg.window_hours)
         last = user.last_interaction_at if user is not None else None
         if last is not None and last > self.now() - window and (user is None or user.followed):
