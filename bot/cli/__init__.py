@@ -12,6 +12,7 @@ import click
 from sqlmodel import select
 
 from bot.app import App, open_app
+from bot.cli import calendar as calendar_cli
 from bot.cli import cases as cases_cli
 from bot.cli import compile as compile_cli
 from bot.cli import reminders as reminders_cli
@@ -239,5 +240,5 @@ def db_upgrade() -> None:
 
 
 # Each feature's commands, added explicitly: a missing module fails at start.
-for _feature in (reminders_cli, cases_cli, compile_cli, zalo_cli, zalo_oa_cli):
+for _feature in (reminders_cli, cases_cli, compile_cli, zalo_cli, zalo_oa_cli, calendar_cli):
     _feature.register(main)
