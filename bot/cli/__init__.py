@@ -15,6 +15,7 @@ from bot.app import App, open_app
 from bot.cli import calendar as calendar_cli
 from bot.cli import cases as cases_cli
 from bot.cli import compile as compile_cli
+from bot.cli import forms as forms_cli
 from bot.cli import reminders as reminders_cli
 from bot.cli import zalo as zalo_cli
 from bot.cli import zalo_oa as zalo_oa_cli
@@ -240,5 +241,6 @@ def db_upgrade() -> None:
 
 
 # Each feature's commands, added explicitly: a missing module fails at start.
-for _feature in (reminders_cli, cases_cli, compile_cli, zalo_cli, zalo_oa_cli, calendar_cli):
+for _feature in (reminders_cli, cases_cli, compile_cli, zalo_cli, calendar_cli, forms_cli):
     _feature.register(main)
+zalo_oa_cli.register(main)
