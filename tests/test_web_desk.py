@@ -12,6 +12,7 @@ from pathlib import Path
 from openpyxl import load_workbook
 from sqlmodel import select
 
+from bot.web import pages
 from db.engine import Database
 from db.models import AuditLog
 from db.web import WebLogin, WebSession
@@ -225,8 +226,11 @@ def test_every_template_text_is_in_both_catalogs() -> None:
     keys = {
         k
         for page in folder.glob("*.html")
-        for k in re.findall(r"""t\(["']((?:web|admin)\.[a-z_]+)["']""", page.read_text())
+        for k in re.findall(r"""t\(["']((?:web|admin)\.[a-z_]+)["']\s*[,)]""", page.read_text())
     }
+    # Keys built from a value: every status, chart and level the pages can show.
+    keys |= {f"web.st_{s}" for s in pages.STATUSES} | {f"web.chart_{c}" for c in pages.CHARTS}
+    keys |= {f"admin.kind_{k}" for k in ("commune", "ward", "department", "district", "town")}
     assert "web.login_button" in keys
     missing = sorted(k for k in keys if k not in catalog("vi") or k not in catalog("en"))
     assert not missing, missing
