@@ -142,12 +142,15 @@ def table_rows(
         and (not search or search in fold(u.name) or search in u.code.lower())
     ]
     units.sort(key=_sort_key(sort, lang), reverse=desc)
+    labels = {st: t(lang, f"web.st_{st}") for st in STATUSES}
     rows = [
         {
             "code": u.code,
             "name": u.name,
             "fold": fold(u.name),
             "status": status_of(u),
+            "label": labels[status_of(u)],
+            "href": quote(u.code, safe=""),
             "date": to_local(u.submitted_at, c.timezone).strftime("%d/%m/%Y")
             if u.submitted_at
             else "",
