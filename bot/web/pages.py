@@ -25,12 +25,10 @@ from compile.build import FORMATS, admin_may_compile, render
 from compile.data import (
     Compilation,
     UnitStatus,
-    admin_scope,
     default_period,
     fmt_int,
     fmt_pct,
     gather,
-    in_subtree,
 )
 from db import queries
 from db.models import Officer, Report, ReportVersion, Unit
@@ -38,8 +36,10 @@ from kernel.calendar import PERIOD_RE
 from kernel.clock import to_local
 from kernel.i18n import t
 from services import periods
+from services import scope as services_scope
 from services.forms.engine import load_form
 from services.forms.parsers import fold
+from services.scope import Scope
 from services.websessions import Who
 
 if TYPE_CHECKING:
@@ -53,21 +53,10 @@ SORTS = ("name", "code", "status", "date", "version")
 CHARTS = ("status", "violence", "participants")
 
 
-@dataclass
-class Scope:
-    root: Unit
-    agency: Unit | None
-
-    def holds(self, unit: Unit) -> bool:
-        return in_subtree(self.root, unit)
-
-
 async def scope_of(s: AsyncSession, who: Who) -> Scope:
-    """An admin's subtree as the chat desk computes it; an officer's own unit."""
-    if who.officer.role == "admin":
-        root, agency = await admin_scope(s, who.unit)
-        return Scope(root, agency)
-    return Scope(who.unit, None)
+    """The officer's scope as every chat command computes it (``services.scope``): an
+    admin's subtree (the standing agency's province), or an officer's own unit."""
+    return await services_scope.scope_of(s, who.officer, who.unit)
 
 
 def status_of(u: UnitStatus) -> str:
