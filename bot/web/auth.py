@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from bot.web.templating import page
-from db.models import AuditLog
+from db.models import AuditLog, ChannelAccount
 from db.web import WebLogin
 from services import websessions
 from services.websessions import Who
@@ -79,7 +79,9 @@ def secure_cookies(app: App) -> bool:
 
 
 def lang_of(request: Request) -> str:
-    return "en" if request.headers.get("accept-language", "").lower().startswith("en") else "vi"
+    """Pages before sign-in are Vietnamese (office browsers are often set to English); a
+    visitor who asked for English through ``?lang=en`` gets English."""
+    return "en" if request.query_params.get("lang") == "en" else "vi"
 
 
 def refused(request: Request, status: int = 410) -> Response:
@@ -95,7 +97,10 @@ async def login_form(app: App, request: Request) -> Response:
     now = app.clock()
     if login is None or login.used_at is not None or login.expires_at <= now:
         return refused(request)
-    return page("login.html", lang_of(request), token=token)
+    async with app.db.session() as s:
+        account = await s.get(ChannelAccount, login.account_id)
+    # The language of the chat that asked for the link.
+    return page("login.html", account.lang if account else lang_of(request), token=token)
 
 
 async def login(app: App, request: Request) -> Response:
