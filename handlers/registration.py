@@ -22,6 +22,7 @@ from db.engine import Database
 from db.models import Invite, Officer, Unit
 from handlers.context import Ctx
 from handlers.router import Deps, Router, Routes, welcome
+from kernel.text import clean_name
 from services.forms.parsers import ParseError, parse_text
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud over the phone
@@ -125,7 +126,8 @@ async def register_flow(ctx: Ctx) -> None:
         ctx.say("reg.code_used")
         return
     try:
-        value = parse_text(text, max_length=120)
+        # Shown to admins and in lists: no bidirectional overrides or zero-width characters.
+        value = clean_name(parse_text(text, max_length=120))
         if len(value) < 2:
             raise ParseError("err.too_short")
     except ParseError as e:
