@@ -7,12 +7,20 @@ import io
 import json
 from typing import Any
 
+import httpx
 import pytest
 from sqlmodel import select
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from telegram import Update
 
+from bot.telegram.channel import SECRET_HEADER, WEBHOOK_PATH
 from bot.telegram.updates import to_incoming as telegram_incoming
 from bot.terminal import run_terminal
+from bot.web import create_web_app
+from bot.webhooks import WebhookRefused, read_json_update, too_deep
 from bot.zalo.channel import to_incoming as zalo_incoming
 from bot.zalo.client import parse_event
 from db.engine import Database
@@ -21,7 +29,12 @@ from handlers.dispatch import Dispatcher
 from handlers.registration import new_invite
 from kernel.i18n import t
 from kernel.text import InvalidIncoming, clean_incoming, clean_name, valid_text
-from tests.chat import Chat
+from services.forms.parsers import is_number
+from tests.chat import Chat, Clock
+from tests.fakes.telegram_api import FakeTelegram
+from tests.test_telegram_channel import SECRET, USER, count_keys, make_channel, tg
+
+__all__ = ["tg"]  # the fixture, imported for the webhook tests
 
 SURROGATE_JSON = '"Nguy\\u1ec5n \\ud800 Lan"'
 
@@ -113,3 +126,72 @@ def test_over_long_identifiers_are_refused_at_the_edge() -> None:
     assert clean_incoming(ok).user_id == "x" * 64
     with pytest.raises(InvalidIncoming):
         clean_incoming(ok.__class__(channel="zalo", chat_id="c" * 65, user_id="u"))
+
+
+# -- defect 7: deep JSON, huge digit strings, wrong types ---------------------------------------
+
+
+def nested(depth: int) -> bytes:
+    return ('{"update_id": 1, "message": ' + '{"a": [' * depth + "1" + "]}" * depth + "}").encode()
+
+
+async def test_deep_json_is_refused_before_parsing() -> None:
+    async def endpoint(request: Request) -> Response:
+        try:
+            await read_json_update(request, secret="s", header="x-s", max_bytes=MAX_BODY)
+        except WebhookRefused as refused:
+            return Response(refused.reason, status_code=refused.status)
+        return Response("ok")
+
+    web = Starlette(routes=[Route("/hook", endpoint, methods=["POST"])])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=web), base_url="http://bot"
+    ) as http:
+        for depth in (10, 300, 5_000, 100_000):
+            body = nested(depth)[:MAX_BODY]
+            response = await http.post("/hook", content=body, headers={"x-s": "s"})
+            assert response.status_code == (200 if depth == 10 else 400), depth
+        strings = b'{"a": "' + b"[{" * 1000 + b'", "b": "\\"[[[["}'
+        assert (await http.post("/hook", content=strings, headers={"x-s": "s"})).status_code == 200
+    assert too_deep(b'["\\"[[[[", [[1]]]', 3) is False
+    assert too_deep(b'["\\"[[[[", [[[1]]]]', 3) is True
+
+
+MAX_BODY = 1_000_000
+
+
+async def test_telegram_webhook_refuses_a_boolean_update_id(
+    tg: FakeTelegram, demo_db: Database, clock: Clock
+) -> None:
+    channel = make_channel(tg, demo_db, clock)
+    web = create_web_app(channel.app, channel.web_routes())
+    update = tg.push_message(USER, "/trogiup")
+    ok = {SECRET_HEADER: SECRET, "Content-Type": "application/json"}
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=web), base_url="http://bot"
+        ) as http:
+            for bad in (True, False, "1", 1.5, None):
+                body = json.dumps({**update, "update_id": bad}).encode()
+                response = await http.post(WEBHOOK_PATH, content=body, headers=ok)
+                assert response.status_code == 400, bad
+            body = nested(5_000)
+            assert (await http.post(WEBHOOK_PATH, content=body, headers=ok)).status_code == 400
+        assert await count_keys(demo_db) == 0
+    finally:
+        await channel.stop()
+
+
+def test_huge_digit_strings_are_not_numbers() -> None:
+    assert is_number("7") and is_number("9" * 18)
+    assert not is_number("1" * 19) and not is_number("1" * 5000)
+
+
+async def test_huge_digit_strings_in_a_menu_and_an_id(make_chat: Any, demo_db: Database) -> None:
+    chat = make_chat("u9")
+    await chat.send("xin chào")  # the first message shows the numbered menu
+    for text in ("1" * 4301, "2" * 100_000):
+        assert t("vi", "err.internal") not in await chat.send(text)
+    admin = make_chat("a9")
+    await admin.register(demo_db, unit_code="42", role="admin")
+    assert t("vi", "err.internal") not in await admin.send("/canbo ngung " + "9" * 30)
