@@ -45,7 +45,11 @@ async def writer(
     s: AsyncSession, channel: str, user_id: str
 ) -> tuple[ChannelAccount | None, Conversation | None, Officer | None, Unit | None]:
     """Who is writing, in one query: the account, its conversation, its active officer and the
-    officer's unit (each None when absent)."""
+    officer's unit (each None when absent).
+
+    The account row is locked for the rest of the transaction (``FOR UPDATE``; SQLite has one
+    writer anyway), so with several workers on PostgreSQL two updates of the same person are
+    applied one after the other and never overwrite each other's conversation state."""
     stmt = (
         select(ChannelAccount, Conversation, Officer, Unit)
         .select_from(ChannelAccount)
@@ -56,6 +60,7 @@ async def writer(
         )
         .outerjoin(Unit, col(Unit.id) == col(Officer.unit_id))
         .where(ChannelAccount.channel == channel, ChannelAccount.user_id == user_id)
+        .with_for_update(of=ChannelAccount)  # type: ignore[arg-type]
     )
     row = (await s.exec(stmt)).first()
     if row is None:

@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from db import queries
 from db.engine import Database
@@ -39,6 +39,10 @@ _PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
 
 class _Duplicate(Exception):
     pass
+
+
+class _Retry(Exception):
+    """The transaction lost a race with another worker and should run again."""
 
 
 class Dispatcher:
@@ -71,11 +75,11 @@ class Dispatcher:
             try:
                 try:
                     return await self._handle(inc)
-                except DBAPIError as exc:
-                    # A pooled connection that died while idle (a database restart): the
-                    # pool drops it and the whole transaction runs once more on a fresh one,
-                    # instead of pinging the server before every transaction.
-                    if not exc.connection_invalidated:
+                except (DBAPIError, _Retry) as exc:
+                    # A pooled connection that died while idle (a database restart), or a race
+                    # that another worker won: the whole transaction runs once more (on a fresh
+                    # connection) instead of pinging the server before every transaction.
+                    if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
                         raise
                     return await self._handle(inc)
             except _Duplicate:
@@ -115,7 +119,10 @@ class Dispatcher:
                     lang=normalise_lang(inc.lang or self.services.default_lang),
                 )
                 s.add(account)
-                await s.flush()
+                try:
+                    await s.flush()
+                except IntegrityError:  # the same person's first message on another worker
+                    raise _Retry from None
             elif inc.chat_type == "private":
                 if account.chat_id != inc.chat_id:
                     account.chat_id = inc.chat_id
