@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,7 +24,7 @@ from bot.webhooks import WebhookRefused, read_json_update, too_deep
 from bot.zalo.channel import to_incoming as zalo_incoming
 from bot.zalo.client import parse_event
 from db.engine import Database
-from db.models import Officer
+from db.models import AuditLog, Officer
 from handlers.dispatch import Dispatcher
 from handlers.registration import new_invite
 from kernel.i18n import t
@@ -195,3 +195,53 @@ async def test_huge_digit_strings_in_a_menu_and_an_id(make_chat: Any, demo_db: D
     admin = make_chat("a9")
     await admin.register(demo_db, unit_code="42", role="admin")
     assert t("vi", "err.internal") not in await admin.send("/canbo ngung " + "9" * 30)
+
+
+# -- defect 8: /start attempt limit, invite expiry at completion ------------------------------
+
+
+async def refused_audit_rows(db: Database) -> list[AuditLog]:
+    async with db.session() as s:
+        query = select(AuditLog).where(
+            col(AuditLog.action) == "invite.redeem", col(AuditLog.outcome) == "refused"
+        )
+        return list((await s.exec(query)).all())
+
+
+async def test_start_locks_after_five_wrong_codes_an_hour(
+    make_chat: Any, demo_db: Database, clock: Clock
+) -> None:
+    chat = make_chat("guesser")
+    code = await new_invite(demo_db, "28303", now=clock())
+    unknown = t("vi", "reg.code_unknown")
+    for i in range(5):
+        assert unknown in await chat.send(f"/start AAAAA-BBBB{i}")
+    locked = t("vi", "reg.too_many")
+    for _ in range(30):
+        assert locked in await chat.send("/start CCCCC-DDDDD")
+    # Even the right code waits: guessing must not pay off.
+    assert locked in await chat.send(f"/start {code}")
+    rows = await refused_audit_rows(demo_db)
+    assert len(rows) == 1  # aggregated, not one row per attempt
+    assert rows[0].detail is not None and "36" in rows[0].detail
+    # Another account is not affected.
+    other = make_chat("other")
+    assert t("vi", "reg.ask_name") in await other.send(f"/start {code}")
+    # An hour later the account may try again.
+    clock.advance(hours=1, minutes=1)
+    assert unknown in await chat.send("/start AAAAA-BBBBB")
+
+
+async def test_an_invite_that_expires_during_registration_cannot_be_completed(
+    make_chat: Any, demo_db: Database, clock: Clock
+) -> None:
+    chat = make_chat("late")
+    code = await new_invite(demo_db, "28303", days=1, now=clock())
+    await chat.send(f"/start {code}")
+    await chat.send("Nguyễn Thị Lan")
+    clock.advance(days=1, minutes=1)
+    out = await chat.send("Công chức VH-XH")
+    assert t("vi", "reg.done", name="Nguyễn Thị Lan", unit="Xã Thạch Lạc")[:10] not in out
+    assert "hết hạn" in out
+    async with demo_db.session() as s:
+        assert (await s.exec(select(Officer))).first() is None
