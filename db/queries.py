@@ -41,9 +41,7 @@ async def mark_processed(
         stmt = insert_for(s)(ProcessedUpdate).values(key=key, at=at)
     else:
         known = sa.exists().where(col(ProcessedUpdate.key) == legacy)
-        row = sa.select(
-            sa.literal(key, sa.String()), sa.literal(at, UTCDateTime())
-        ).where(~known)
+        row = sa.select(sa.literal(key, sa.String()), sa.literal(at, UTCDateTime())).where(~known)
         stmt = insert_for(s)(ProcessedUpdate).from_select(["key", "at"], row)
     stmt = stmt.on_conflict_do_nothing(index_elements=["key"]).returning(col(ProcessedUpdate.key))
     return (await s.exec(stmt)).first() is not None  # type: ignore[call-overload]

@@ -26,6 +26,7 @@ from db.engine import Database
 from db.models import ChannelAccount, Conversation
 from handlers.context import Ctx
 from handlers.features import build_router
+from handlers.lifeline import numbers_reply, wants_numbers
 from handlers.router import Deps, Router, welcome
 from kernel.clock import coarse, utcnow
 from kernel.i18n import normalise_lang, t
@@ -102,9 +103,16 @@ class Dispatcher:
                     frame.filename,
                     frame.lineno,
                 )
-                return Outcome(
-                    replies=[Reply(t(normalise_lang(inc.lang), "err.internal"))], failed=True
-                )
+                apology = Reply(t(normalise_lang(inc.lang), "err.internal"))
+                # Someone who may be in danger gets the emergency numbers whatever failed.
+                first = [numbers_reply(inc)] if self._wants_numbers(inc) else []
+                return Outcome(replies=[*first, apology], failed=True)
+
+    def _wants_numbers(self, inc: Incoming) -> bool:
+        try:
+            return wants_numbers(inc, self.router)
+        except Exception:  # noqa: BLE001 - when unsure, the numbers
+            return True
 
     async def _handle(self, inc: Incoming) -> Outcome:
         now = self.clock()
