@@ -7,13 +7,19 @@ from __future__ import annotations
 import base64
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from bot.app import StartupRefused, check_case_keys
 from db.crypto import new_key_spec
+from db.engine import Database
+from kernel.i18n import t
 from kernel.settings import Settings
+from services.cases.config import CaseConfig, configure
+from tests.cases_helpers import DESCRIPTION, report_case
+from tests.chat import Chat
 
 GOOD = new_key_spec("k1")
 SHORT = "k1:" + base64.urlsafe_b64encode(b"x" * 16).decode()
@@ -76,3 +82,22 @@ def test_bdg_stops_at_start_with_one_line(command: str, tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "BDG_CASE_KEYS" in lines[0], done.stderr
+
+
+async def test_text_that_does_not_decrypt_is_said_so_never_empty(
+    make_chat: Callable[..., Chat], demo_db: Database
+) -> None:
+    """Another process with another key (defect 5) must not show a description as absent."""
+    configure(CaseConfig(keys=new_key_spec("a1")))
+    officer = make_chat("lan")
+    await officer.register(demo_db, "28303")
+    code = await report_case(make_chat("citizen"))
+    configure(CaseConfig(keys=new_key_spec("b1")))
+    out = await officer.send(f"/vuviec {code}")
+    assert DESCRIPTION not in out
+    assert out.count(t("vi", "case.undecryptable")) == 2  # the description and the contact
+    assert t("vi", "case.value_none") not in out
+    english = make_chat("en-officer", lang="en")
+    await english.register(demo_db, "28303", name="Trần Văn Minh")
+    await english.send("/ngonngu en")
+    assert t("en", "case.undecryptable") in await english.send(f"/vuviec {code}")
