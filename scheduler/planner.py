@@ -43,6 +43,7 @@ from kernel.clock import to_local, to_utc
 from kernel.i18n import normalise_lang, t
 from kernel.messages import Choice
 from services import overrides as overrides_mod
+from services.scope import scope_of
 
 START_REPORT = "start_report"  # the option that opens /baocao at the first unanswered question
 REMINDER_FLOW = "reminder"  # the conversation a sent reminder leaves, so "1" means START_REPORT
@@ -534,10 +535,14 @@ async def plan(
             {notice.officer_id for notice in notices if notice.officer_id is not None}
             - set(officers),
         )
+        # An admin's digest covers the subtree they answer for (services.scope), which for
+        # the standing agency's admins is the agency's parent, not their home unit.
+        roots = await _scope_roots(s, [r.officer_id for r in recipients if r.role == "admin"])
         for rcp in recipients:
             if rcp.role != "admin" or known(f"{batch}:off:{rcp.officer_id}"):
                 continue
-            admin_unit = units.get(rcp.unit_id)
+            root_id = roots.get(rcp.officer_id, rcp.unit_id)
+            admin_unit = units.get(root_id)
             if admin_unit is None:
                 continue
             since = last_digest.get(rcp.officer_id)
@@ -551,7 +556,7 @@ async def plan(
                 who = officers.get(notice.officer_id) if notice.officer_id is not None else None
                 name = who.name if who else notice_officers.get(notice.officer_id or 0, "?")
                 lost.append((name, n_unit.name, notice.channel.capitalize()))
-            lines = late_under.get(rcp.unit_id, [])
+            lines = late_under.get(root_id, [])
             if not lines and not lost:
                 continue
             add(
@@ -602,6 +607,17 @@ async def _recipients(s: AsyncSession) -> list[_Recipient]:
                 _Recipient(oid, uid, name, role, muted, acc_id, channel, chat_id, langs[lang]),
             )
     return [r for _, r in sorted(best.values(), key=lambda x: x[1].officer_id)]
+
+
+async def _scope_roots(s: AsyncSession, officer_ids: list[int]) -> dict[int, int]:
+    """Officer id → the id of the root of the subtree they answer for."""
+    out: dict[int, int] = {}
+    for oid in officer_ids:
+        officer = await s.get(Officer, oid)
+        if officer is not None:
+            scope = await scope_of(s, officer)
+            out[oid] = scope.root.id or officer.unit_id
+    return out
 
 
 async def _officer_names(s: AsyncSession, ids: Iterable[int]) -> dict[int, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from db.units import UnitFileError, import_units, read_units_csv, seed_demo
 from handlers.registration import ROLES, create_invite
 from kernel.i18n import t
 from kernel.settings import Settings, get_settings
+from services.scope import seed_demo_agency_admin
 
 
 @click.group(invoke_without_command=True)
@@ -60,8 +62,26 @@ def run() -> None:
         raise click.ClickException(str(exc)) from None
 
 
-async def _demo_chat(settings: Settings, user: str) -> None:
+DEMO_AGENCY_USER = "thuongtruc"  # `bdg chat --user thuongtruc`: the demo's agency admin
 
+
+def _log_to_file(settings: Settings) -> None:
+    """The terminal chat prints replies on stdout and the terminal shows stderr too: logs go
+    to a file (BDG_LOG_FILE, default data/bdg.log), never between the chat's lines."""
+    path = settings.log_file or Path("data/bdg.log")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    logging.basicConfig(
+        filename=str(path),
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+async def _demo_chat(settings: Settings, user: str) -> None:
+    _log_to_file(settings)
     app = await open_app(settings)
     lang = settings.locale
     banner = [t(lang, "terminal.banner")]
@@ -69,6 +89,7 @@ async def _demo_chat(settings: Settings, user: str) -> None:
         async with app.db.session() as s:
             if (await s.exec(select(Unit).limit(1))).first() is None:
                 await seed_demo(s)
+                await seed_demo_agency_admin(s, CHANNEL, DEMO_AGENCY_USER)
             acc = await queries.account(s, CHANNEL, user)
             if acc is None or acc.officer_id is None:
                 unit = (
@@ -101,6 +122,7 @@ def chat(user: str) -> None:
     async def go(app: App) -> None:
         await run_terminal(app.dispatcher, user, lang=app.settings.locale)
 
+    _log_to_file(get_settings())
     run_async(go)
 
 
@@ -108,12 +130,19 @@ def chat(user: str) -> None:
 @click.argument("unit_code")
 @click.option("--role", type=click.Choice(ROLES), default="officer", show_default=True)
 @click.option(
+    "--scope",
+    "scope_code",
+    default=None,
+    help="Unit whose subtree the new officer answers for (default: their unit; an admin of "
+    "the standing agency: the agency's parent).",
+)
+@click.option(
     "--days",
     type=click.IntRange(1, 365),
     default=None,
     help="Days until the code expires (default BDG_INVITE_DAYS, 14).",
 )
-def invite(unit_code: str, role: str, days: int | None) -> None:
+def invite(unit_code: str, role: str, days: int | None, scope_code: str | None) -> None:
     """Create a one-time invite for UNIT_CODE; the code is printed alone on the last line."""
 
     async def go(app: App) -> str | None:
@@ -121,13 +150,22 @@ def invite(unit_code: str, role: str, days: int | None) -> None:
             unit = await queries.unit_by_code(s, unit_code)
             if unit is None:
                 return None
+            scope = await queries.unit_by_code(s, scope_code) if scope_code else None
+            if scope_code and scope is None:
+                return "?scope"
             return await create_invite(
-                s, unit, role=role, days=days or app.settings.invite_days, now=app.clock()
+                s,
+                unit,
+                role=role,
+                days=days or app.settings.invite_days,
+                now=app.clock(),
+                scope=scope,
             )
 
     code = run_async(go)
-    if code is None:
-        click.echo(f"Unknown unit code: {unit_code} (see `bdg units list`)", err=True)
+    if code is None or code == "?scope":
+        bad = unit_code if code is None else scope_code
+        click.echo(f"Unknown unit code: {bad} (see `bdg units list`)", err=True)
         sys.exit(2)
     username = get_settings().telegram_bot_username
     if username:
