@@ -50,8 +50,9 @@ _INCARNATION = uuid.uuid4().hex[:8]
 
 
 def holder_id() -> str:
-    """``host:pid:incarnation`` — which process holds the lease, and which start of it."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{_INCARNATION}"
+    """``host:pid:start.lock`` — which process holds the lease, which start of that process
+    (a restarted container reuses its pid), and which lock object in it."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{_INCARNATION}.{uuid.uuid4().hex[:8]}"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -74,7 +75,7 @@ def holder_is_stale(holder: str) -> bool:
         return False
     pid = int(pid_text)
     if pid == os.getpid():
-        return incarnation != _INCARNATION
+        return incarnation.partition(".")[0] != _INCARNATION
     return pid > 0 and not _pid_alive(pid)
 
 

@@ -19,7 +19,7 @@ from db.outbox import enqueue
 from db.schedule import SchedulerLease
 from kernel.clock import utcnow
 from scheduler.dispatcher import DispatchStats, OutboxDispatcher
-from scheduler.lock import LeaseLock, holder_is_stale, make_lock
+from scheduler.lock import LeaseLock, holder_id, holder_is_stale, make_lock
 
 
 def dead_pid() -> int:
@@ -36,7 +36,8 @@ def test_which_holders_are_stale() -> None:
     assert not holder_is_stale(f"{HOST}:{os.getppid()}:abcd1234")  # alive
     assert not holder_is_stale(f"elsewhere:{dead_pid()}:abcd1234")  # cannot tell: wait
     # This very process restarted (pid 1 in a container): an earlier incarnation's lease.
-    assert holder_is_stale(f"{HOST}:{os.getpid()}:00000000")
+    assert holder_is_stale(f"{HOST}:{os.getpid()}:00000000.abcd1234")
+    assert not holder_is_stale(holder_id())  # another lock of this very process
     assert not holder_is_stale("garbage")
 
 
