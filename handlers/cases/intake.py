@@ -36,6 +36,8 @@ from services.cases.parsers import (
     Place,
     best_match,
     choice_from_text,
+    choices_from_text,
+    danger_kinds,
     is_danger_text,
     parse_age,
     parse_when,
@@ -148,7 +150,7 @@ def audit_private(ctx: Ctx, action: str, target: str | None, outcome: str = "ok"
 )
 async def start_intake(ctx: Ctx, _args: str) -> None:
     """/baovuviec: the numbers first, then "is someone in danger right now?"."""
-    numbers = ctx.t("case.numbers_line")
+    numbers = texts.numbers_line(ctx.lang)
     if ctx.conv.flow == FLOW and ctx.state.get("step") not in (None, "resume"):
         case = await _case(ctx)
         if case is not None or ctx.state.get("step") == "danger":
@@ -178,7 +180,7 @@ async def danger_welcome(ctx: Ctx) -> bool:
     the offer to report. Returns True when it said something (the menu follows as usual)."""
     if ctx.officer is not None or not is_danger_text(ctx.inc.text):
         return False
-    ctx.say_text(ctx.t("case.danger_welcome", numbers=Safe(ctx.t("case.numbers"))))
+    ctx.say_text(ctx.t("case.danger_welcome", numbers=Safe(texts.numbers(ctx.lang))))
     return True
 
 
@@ -319,7 +321,11 @@ async def intake_flow(ctx: Ctx) -> None:
     if step.id not in case.steps_done:
         case.steps_done = [*case.steps_done, step.id]
     case.updated_at = ctx.now
-    reached = await routing.on_answer(ctx.s, case, now=ctx.now, officer_id=_officer_id(ctx))
+    if step.id != "danger" and danger_kinds(ctx.inc.text):
+        ack = texts.numbers_line(ctx.lang) + "\n" + ack  # danger words: the numbers again
+    reached = await routing.on_answer(
+        ctx.s, case, now=ctx.now, officer_id=_officer_id(ctx), text=ctx.inc.text
+    )
     ack += "\n\n" + texts.alerted_now(ctx.lang, case, reached.roles) if reached is not None else ""
     await advance(ctx, case, prefix=ack)
 
@@ -382,7 +388,8 @@ async def _answer_danger(ctx: Ctx, case: Case | None) -> tuple[Case, str]:
         return case, "✓ " + ctx.t("case.danger_no_ack")
     unit = await ctx.s.get(Unit, case.unit_id) if case.unit_id else None
     block = await texts.emergency_block(ctx.s, ctx.lang, unit)
-    return case, block + "\n" + ctx.t("case.safety_tip")
+    late = texts.after_hours(ctx.lang, ctx.now)
+    return case, block + "\n" + ctx.t("case.safety_tip") + ("\n\n" + late if late else "")
 
 
 async def _answer_choice(ctx: Ctx, case: Case, step: Step) -> str | None:
@@ -401,7 +408,10 @@ async def _answer_age(ctx: Ctx, case: Case, step: Step) -> str | None:
     option = ctx.inc.option
     key = option if option in OPTIONS["age"] else parse_age(ctx.inc.text)
     case.age_group = key
-    return "✓ " + texts.label(ctx.lang, "age", key)
+    ack = "✓ " + texts.label(ctx.lang, "age", key)
+    if key == "u16" and case.affected == "self":  # a child reporter: without a parent's consent
+        ack += "\n\n" + texts.privacy_child(ctx.lang)
+    return ack
 
 
 async def _answer_when(ctx: Ctx, case: Case, step: Step) -> str | None:
@@ -431,9 +441,14 @@ async def _answer_multi(ctx: Ctx, case: Case, step: Step) -> str | None:
             raise ParseError("case.err.choose_one")
         selected = []
         for item in split_list(text):
-            one = match_choice(ctx.lang, step.group, keys, None, item)
-            if one not in selected:
-                selected.append(one)
+            # Words that name options ("bị đánh và chửi" → physical, psychological), else a
+            # number or a label.
+            found = choices_from_text(step.group, item, keys) or [
+                match_choice(ctx.lang, step.group, keys, None, item)
+            ]
+            for one in found:
+                if one not in selected:
+                    selected.append(one)
     if not selected:
         raise ParseError("case.err.choose_one")
     if len(selected) > 1:
@@ -489,12 +504,15 @@ async def _answer_unit(ctx: Ctx, case: Case, step: Step) -> str | None:
             return None
     if unit is None:
         raise ParseError("case.err.search_none", query="")
+    first_time = case.unit_id is None
     case.unit_id = unit.id
     ack = "✓ " + ctx.t("case.unit_chosen", unit=unit.name)
     if case.danger_now:
         local = await texts.duty_contacts(ctx.s, unit)
         if local is not None:
             ack += "\n" + ctx.t("case.numbers_local", unit=local[0].name, numbers=local[1])
+    if first_time:
+        ack += "\n\n" + texts.privacy(ctx.lang)  # before the first personal detail
     return ack
 
 
@@ -620,7 +638,7 @@ async def _resume_answer(ctx: Ctx) -> None:
         if case is not None:
             await _delete_draft(ctx, case)
         ctx.set_flow(FLOW, step="danger")
-        await ask(ctx, None, BY_ID["danger"], prefix=ctx.t("case.numbers_line"))
+        await ask(ctx, None, BY_ID["danger"], prefix=texts.numbers_line(ctx.lang))
         return
     choices = [Choice(RESUME, ctx.t("case.resume_yes")), Choice(RESTART, ctx.t("case.resume_no"))]
     ctx.say_text(ctx.t("case.resume_ask"), choices=choices)
