@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     case_escalate_minutes: int = Field(default=30, ge=1, alias="BDG_CASE_ESCALATE_MINUTES")
     case_retention_months: int = Field(default=24, ge=1, alias="BDG_CASE_RETENTION_MONTHS")
     case_keys: str | None = Field(default=None, alias="BDG_CASE_KEYS")
+    # An unfinished intake that names a place reaches the commune after this quiet time.
+    case_quiet_minutes: int = Field(default=120, ge=5, alias="BDG_CASE_QUIET_MINUTES")
+    # When officers read the bot: "07:30-17:00" on working days; outside, intake says so.
+    case_office_hours: str = Field(default="07:30-17:00", alias="BDG_CASE_OFFICE_HOURS")
+    # A province's own hotline file (YAML, like services/cases/data/hotlines.yaml).
+    case_hotlines_file: Path | None = Field(default=None, alias="BDG_CASE_HOTLINES_FILE")
+    # Where logs go (besides stderr for the bots); the terminal chat logs only there.
+    log_file: Path | None = Field(default=None, alias="BDG_LOG_FILE")
 
     telegram_bot_token: str | None = Field(default=None, alias="TELEGRAM_BOT_TOKEN")
     telegram_api_url: str = Field(default="https://api.telegram.org", alias="TELEGRAM_API_URL")

@@ -471,8 +471,10 @@ class TelegramChannel:
             for update in chat_updates:
                 job = await self.handle(update)
                 if job is not None:
-                    await self._deliver_safely(job)
+                    self._sender.later(job.chat_id, functools.partial(self._deliver_safely, job))
 
+        # Returns once every update is committed: the next getUpdates goes out at once while
+        # the replies are sent, each chat's in order, after their commits.
         await asyncio.gather(*(run(group) for group in by_chat.values()))
 
     # -- webhook ---------------------------------------------------------------------------
@@ -588,13 +590,21 @@ class TelegramChannel:
         if outcome is None or outcome.duplicate:
             return
         replies = list(outcome.replies)
+        edits: list[Awaitable[Any]] = []
         if not outcome.failed:
-            replies = await self._settle(job, outcome, replies)
+            replies = await self._settle(job, outcome, replies, edits)
+        # The earlier questions are edited before the next one is sent: a person (and the
+        # transcript tests) sees the answer recorded before the next question appears.
+        for edit in edits:
+            await edit
         await self.send_replies(job.chat_id, replies, update_id=job.update_id, lang=job.lang)
 
-    async def _settle(self, job: _Job, outcome: Outcome, replies: list[Reply]) -> list[Reply]:
+    async def _settle(
+        self, job: _Job, outcome: Outcome, replies: list[Reply], edits: list[Awaitable[Any]]
+    ) -> list[Reply]:
         """Retire the keyboards the user has moved past: the tapped (or typed-at) question
-        shows the chosen answer. Returns the replies still to send."""
+        shows the chosen answer (the edits are added to ``edits``). Returns the replies still
+        to send."""
         view = self._view(job.chat_id)
         retired = list(view.keyboards.values())
         view.keyboards.clear()
@@ -634,11 +644,11 @@ class TelegramChannel:
                 answered = max(conversational, key=lambda k: k.message_id)
                 retired = [k for k in retired if k is not answered]
         if answered is not None:
-            await self._show_answer(job.chat_id, answered, label)
-        for keyboard in retired:
-            await self._quietly(
-                self.bot.edit_message_reply_markup(job.chat_id, keyboard.message_id)
-            )
+            edits.append(self._show_answer(job.chat_id, answered, label))
+        edits.extend(
+            self._quietly(self.bot.edit_message_reply_markup(job.chat_id, keyboard.message_id))
+            for keyboard in retired
+        )
         return replies
 
     async def _show_answer(self, chat_id: int, keyboard: _Keyboard, label: str | None) -> None:

@@ -38,6 +38,7 @@ from services.cases.parsers import (
     MAX_MATCHES,
     Place,
     best_match,
+    choice_from_text,
     is_danger_text,
     parse_age,
     parse_when,
@@ -181,11 +182,17 @@ def _when(text: str | None, today: date) -> str:
     return day.isoformat() if day is not None else key
 
 
+def _meaning(q: Question, text: str, keys: list[str]) -> str | None:
+    """Words that mean an option: "có, đang bị đánh" → yes, "chong" → partner."""
+    group = (q.options[0].label_key or "").split(".")[1] if q.options else ""
+    return choice_from_text(group, text, keys)
+
+
 async def _case(ctx: Ctx, st: CaseState) -> Case | None:
     if st.case_id is None:
         return None
     case = await ctx.s.get(Case, st.case_id)
-    return case if case is not None and case.status == DRAFT else None
+    return case if case is not None and routing.still_in_intake(case) else None
 
 
 def _session(ctx: Ctx, st: CaseState, case: Case | None) -> Session:
@@ -199,6 +206,7 @@ def _session(ctx: Ctx, st: CaseState, case: Case | None) -> Session:
         hooks=Hooks(
             parsers={"age": lambda text, _today: parse_age(text), "when": _when},
             place=_place_lookup(ctx, st),
+            meaning=_meaning,
         ),
     )
 
@@ -285,13 +293,23 @@ async def _step(ctx: Ctx, st: CaseState, case: Case | None, inp: Input, prefix: 
     """Run the session one step, store what it accepted in the case row, say the rest."""
     session = _session(ctx, st, case)
     pos, events = await session.resume(st.position(), inp)
+    alert = ""
     for ev in events:
         if isinstance(ev, Accepted):
             case = await _accept(ctx, st, case, ev)
+            reached = await routing.on_answer(ctx.s, case, now=ctx.now, officer_id=_officer_id(ctx))
+            if reached is not None:  # urgent with a place: told at once, before "gửi"
+                alert = "\n\n" + texts.alerted_now(ctx.lang, case, reached.roles)
     for ev in events:
         prefix = await _render(ctx, case, session, ev, prefix)
+        if isinstance(ev, Accepted):
+            prefix += alert
     if ctx.conv.flow == FLOW:
         ctx.save_state(st.moved_to(pos))
+
+
+def _officer_id(ctx: Ctx) -> int | None:
+    return ctx.officer.id if ctx.officer else None
 
 
 async def _accept(ctx: Ctx, st: CaseState, case: Case | None, ev: Accepted) -> Case:
@@ -488,9 +506,7 @@ async def _submit(ctx: Ctx, case: Case) -> None:
     unit = await ctx.s.get(Unit, case.unit_id) if case.unit_id else None
     assert unit is not None
     officer_id = ctx.officer.id if ctx.officer else None
-    told = await routing.submit(
-        ctx.s, case, unit, now=ctx.now, tz=ctx.services.timezone, officer_id=officer_id
-    )
+    told = await routing.submit(ctx.s, case, unit, now=ctx.now, officer_id=officer_id)
     assert case.code is not None
     if ctx.officer is not None:
         ctx.audit("cases.create", target=case.code)
@@ -498,10 +514,17 @@ async def _submit(ctx: Ctx, case: Case) -> None:
         audit_private(ctx, "cases.create", case.code)
     ctx.clear_flow()
     block = await texts.emergency_block(ctx.s, ctx.lang, unit)
-    ctx.say("case.receipt", code=case.code, time=ctx.fmt_date(ctx.now))
-    ctx.say("case.receipt_told" if told else "case.receipt_nobody")
-    ctx.say_text(block)
-    ctx.say("case.receipt_after", code=case.code)
+    ctx.say_text(
+        texts.receipt(
+            ctx.lang,
+            code=case.code,
+            time=ctx.fmt_date(case.alerted_at or ctx.now),
+            roles=told.roles,
+            block=block,
+            now=ctx.now,
+            acknowledged=case.acknowledged_at is not None,
+        )
+    )
 
 
 async def _resume_answer(ctx: Ctx, st: CaseState) -> None:
@@ -528,6 +551,8 @@ async def _resume_answer(ctx: Ctx, st: CaseState) -> None:
 
 # -- erasing -----------------------------------------------------------------------------------
 async def _delete_draft(ctx: Ctx, case: Case) -> None:
+    if case.status != DRAFT:
+        return  # alerted already: it stays with the people told (services.cases.routing)
     await ctx.s.exec(delete(CaseEvent).where(col(CaseEvent.case_id) == case.id))  # type: ignore[call-overload]
     await ctx.s.delete(case)
     await ctx.s.flush()
@@ -544,6 +569,7 @@ async def erase(ctx: Ctx, _args: str) -> None:
     ).all()
     for case in drafts:
         await _delete_draft(ctx, case)
+    await routing.reporter_erased(ctx.s, tags, ctx.now)
     await ctx.s.exec(  # type: ignore[call-overload]
         update(Case)
         .where(col(Case.reporter_tag).in_(tags), col(Case.status) != DRAFT)
