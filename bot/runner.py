@@ -1,5 +1,5 @@
 """Runs the messenger channels that have tokens, the scheduler, and (for ``bdg serve``) the
-web server that receives webhooks. Telegram and Zalo can run in the same process."""
+web server that receives webhooks. Telegram, Zalo and the Zalo OA can run in the same process."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import uvicorn
 from bot import downloads
 from bot.app import URGENT_JOBS, App, open_app
 from bot.single import only_process
-from bot.web import create_web_app
+from bot.web import create_web_app, desk
 from kernel.channel import Channel
 from kernel.settings import Settings
 from scheduler.service import SchedulerService
@@ -33,6 +33,10 @@ def make_channels(app: App) -> dict[str, Channel]:
         from bot.zalo.channel import ZaloChannel
 
         channels["zalo"] = ZaloChannel(app)
+    if s.zalo_oa.enabled:
+        from bot.zalo_oa.channel import ZaloOAChannel
+
+        channels["zalo_oa"] = ZaloOAChannel(app)
     return channels
 
 
@@ -104,6 +108,7 @@ async def _run_channels(settings: Settings, *, serve: bool) -> None:
 async def _serve(app: App, channels: dict[str, Channel], stop: asyncio.Event) -> None:
     routes = [r for ch in channels.values() for r in ch.web_routes()]
     routes += downloads.routes(app)
+    routes += desk.routes(app)
     web = create_web_app(app, routes)
     config = uvicorn.Config(
         web, host=app.settings.host, port=app.settings.port, log_level="warning", access_log=False

@@ -18,6 +18,7 @@ from bot.cli import compile as compile_cli
 from bot.cli import forms as forms_cli
 from bot.cli import reminders as reminders_cli
 from bot.cli import zalo as zalo_cli
+from bot.cli import zalo_oa as zalo_oa_cli
 from bot.cli.common import run_async
 from bot.runner import run_channels
 from bot.single import AlreadyServed
@@ -53,7 +54,7 @@ def run() -> None:
     """Start the bot: the messengers whose tokens are set, with the scheduler. Without any
     token, open the terminal chat on the demo data so there is always something to see."""
     settings = get_settings()
-    if settings.telegram_bot_token or settings.zalo_bot_token:
+    if settings.telegram_bot_token or settings.zalo_bot_token or settings.zalo_oa.enabled:
         _serve_channels(settings, serve=False)
         return
     asyncio.run(_demo_chat(settings, user="demo"))
@@ -242,3 +243,4 @@ def db_upgrade() -> None:
 # Each feature's commands, added explicitly: a missing module fails at start.
 for _feature in (reminders_cli, cases_cli, compile_cli, zalo_cli, calendar_cli, forms_cli):
     _feature.register(main)
+zalo_oa_cli.register(main)

@@ -39,6 +39,8 @@ from services.cases.parsers import (
     Place,
     best_match,
     choice_from_text,
+    choices_from_text,
+    danger_kinds,
     is_danger_text,
     parse_age,
     parse_when,
@@ -182,10 +184,19 @@ def _when(text: str | None, today: date) -> str:
     return day.isoformat() if day is not None else key
 
 
+def _group(q: Question) -> str:
+    """The catalog group of a question's options (case.rel.partner → rel)."""
+    return (q.options[0].label_key or "").split(".")[1] if q.options else ""
+
+
 def _meaning(q: Question, text: str, keys: list[str]) -> str | None:
     """Words that mean an option: "có, đang bị đánh" → yes, "chong" → partner."""
-    group = (q.options[0].label_key or "").split(".")[1] if q.options else ""
-    return choice_from_text(group, text, keys)
+    return choice_from_text(_group(q), text, keys)
+
+
+def _meanings(q: Question, text: str, keys: list[str]) -> list[str]:
+    """Words that name options of a multiple choice: "bị đánh và chửi" → two forms."""
+    return list(choices_from_text(_group(q), text, keys) or [])
 
 
 async def _case(ctx: Ctx, st: CaseState) -> Case | None:
@@ -207,6 +218,7 @@ def _session(ctx: Ctx, st: CaseState, case: Case | None) -> Session:
             parsers={"age": lambda text, _today: parse_age(text), "when": _when},
             place=_place_lookup(ctx, st),
             meaning=_meaning,
+            meanings=_meanings,
         ),
     )
 
@@ -221,7 +233,7 @@ def _session(ctx: Ctx, st: CaseState, case: Case | None) -> Session:
 )
 async def start_intake(ctx: Ctx, _args: str) -> None:
     """/baovuviec: the numbers first, then "is someone in danger right now?"."""
-    numbers = ctx.t("case.numbers_line")
+    numbers = texts.numbers_line(ctx.lang)
     if ctx.conv.flow == FLOW:
         st = ctx.flow_state(CaseState)
         if st.mode == "summary" or (st.mode == "ask" and st.q is not None):
@@ -260,7 +272,7 @@ async def danger_welcome(ctx: Ctx) -> bool:
     the offer to report. Returns True when it said something (the menu follows as usual)."""
     if ctx.officer is not None or not is_danger_text(ctx.inc.text):
         return False
-    ctx.say_text(ctx.t("case.danger_welcome", numbers=Safe(ctx.t("case.numbers"))))
+    ctx.say_text(ctx.t("case.danger_welcome", numbers=Safe(texts.numbers(ctx.lang))))
     return True
 
 
@@ -293,19 +305,36 @@ async def _step(ctx: Ctx, st: CaseState, case: Case | None, inp: Input, prefix: 
     """Run the session one step, store what it accepted in the case row, say the rest."""
     session = _session(ctx, st, case)
     pos, events = await session.resume(st.position(), inp)
-    alert = ""
+    before, after = "", ""
     for ev in events:
         if isinstance(ev, Accepted):
+            first_place = ev.question.id == "unit" and (case is None or case.unit_id is None)
             case = await _accept(ctx, st, case, ev)
-            reached = await routing.on_answer(ctx.s, case, now=ctx.now, officer_id=_officer_id(ctx))
-            if reached is not None:  # urgent with a place: told at once, before "gửi"
-                alert = "\n\n" + texts.alerted_now(ctx.lang, case, reached.roles)
+            before, after = await _around_answer(ctx, case, ev, first_place)
     for ev in events:
         prefix = await _render(ctx, case, session, ev, prefix)
         if isinstance(ev, Accepted):
-            prefix += alert
+            prefix = before + prefix + after
     if ctx.conv.flow == FLOW:
         ctx.save_state(st.moved_to(pos))
+
+
+async def _around_answer(ctx: Ctx, case: Case, ev: Accepted, first_place: bool) -> tuple[str, str]:
+    """What is said before and after the "✓ …" of an answer: the numbers again when the
+    typed words speak of danger, the privacy notices, and who was alerted during the intake."""
+    before, after = "", ""
+    if ev.question.id != "danger" and danger_kinds(ctx.inc.text):
+        before = texts.numbers_line(ctx.lang) + "\n"
+    if ev.question.id == "age" and ev.value == "u16" and case.affected == "self":
+        after += "\n\n" + texts.privacy_child(ctx.lang)  # a child reporter
+    if first_place:
+        after += "\n\n" + texts.privacy(ctx.lang)  # before the first personal detail
+    reached = await routing.on_answer(
+        ctx.s, case, now=ctx.now, officer_id=_officer_id(ctx), text=ctx.inc.text
+    )
+    if reached is not None:  # urgent with a place: told at once, before "gửi"
+        after += "\n\n" + texts.alerted_now(ctx.lang, case, reached.roles)
+    return before, after
 
 
 def _officer_id(ctx: Ctx) -> int | None:
@@ -388,7 +417,8 @@ async def _after_danger(ctx: Ctx, case: Case, value: Any) -> str:
         return "✓ " + ctx.t("case.danger_no_ack")
     unit = await ctx.s.get(Unit, case.unit_id) if case.unit_id else None
     block = await texts.emergency_block(ctx.s, ctx.lang, unit)
-    return block + "\n" + ctx.t("case.safety_tip")
+    late = texts.after_hours(ctx.lang, ctx.now)
+    return block + "\n" + ctx.t("case.safety_tip") + ("\n\n" + late if late else "")
 
 
 async def _after_place(ctx: Ctx, case: Case, value: Any) -> str:
@@ -542,7 +572,7 @@ async def _resume_answer(ctx: Ctx, st: CaseState) -> None:
     if option == RESTART or case is None:
         if case is not None:
             await _delete_draft(ctx, case)
-        await _begin(ctx, ctx.t("case.numbers_line"))
+        await _begin(ctx, texts.numbers_line(ctx.lang))
         return
     choices = [Choice(RESUME, ctx.t("case.resume_yes")), Choice(RESTART, ctx.t("case.resume_no"))]
     ctx.say_text(ctx.t("case.resume_ask"), choices=choices)

@@ -162,6 +162,8 @@ PlaceLookup = Callable[
 TextParser = Callable[[str | None, date], Any]
 # The option key free words mean ("chồng" → partner), among the keys offered; None if unclear.
 Meaning = Callable[[Question, str, list[str]], str | None]
+# The options words name in one item of a multiple choice ("bị đánh và chửi" → two).
+Meanings = Callable[[Question, str, list[str]], list[str]]
 
 
 @dataclass
@@ -174,6 +176,7 @@ class Hooks:
     parsers: Mapping[str, TextParser] = field(default_factory=dict)
     place: PlaceLookup | None = None
     meaning: Meaning | None = None
+    meanings: Meanings | None = None
 
 
 # -- the session -----------------------------------------------------------------------------
@@ -376,10 +379,12 @@ class Session:
         if q.type == "choice":
             return self._loose_one(q, options, text)
         keys: list[str] = []
+        offered = [o.key for o in options]
         for item in p.split_list(text):
-            key = self._loose_one(q, options, item)
-            if key not in keys:
-                keys.append(key)
+            named = self.hooks.meanings(q, item, offered) if self.hooks.meanings else []
+            for key in named or [self._loose_one(q, options, item)]:
+                if key not in keys:
+                    keys.append(key)
         return self._multi_value(q, keys)
 
     def _loose_one(self, q: Question, options: list[Option], text: str) -> str:
