@@ -6,7 +6,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from bot.app import App, open_app
+import click
+
+from bot.app import App, StartupRefused, open_app
 from kernel.settings import get_settings
 
 T = TypeVar("T")
@@ -22,4 +24,7 @@ def run_async(fn: Callable[[App], Awaitable[T]]) -> T:
         finally:
             await app.db.dispose()
 
-    return asyncio.run(go())
+    try:
+        return asyncio.run(go())
+    except StartupRefused as exc:
+        raise click.ClickException(str(exc)) from None
