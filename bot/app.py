@@ -57,6 +57,7 @@ def make_services(settings: Settings) -> Services:
         invite_days=settings.invite_days,
         bot_username=settings.telegram_bot_username,
         public_url=settings.public_url,
+        files_secret=settings.files_secret,
         channels=channel_capabilities(settings),
     )
 

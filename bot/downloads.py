@@ -32,7 +32,8 @@ def routes(app: App) -> list[Route]:
     async def download(request: Request) -> Response:
         token = request.path_params["token"]
         try:
-            claims = links.read_token(token, now=app.clock())
+            key = links.secret(configured=services.files_secret)
+            claims = links.read_token(token, now=app.clock(), key=key)
         except links.ExpiredToken:
             return PlainTextResponse("This link has expired; ask the bot again.", 410)
         except links.BadToken:

@@ -37,10 +37,12 @@ class ExpiredToken(ValueError):
     """A genuine token whose validity has ended."""
 
 
-def secret(path: Path = SECRET_FILE) -> bytes:
-    env = os.environ.get(ENV)
-    if env:
-        return env.encode()
+def secret(path: Path | None = None, *, configured: str | None = None) -> bytes:
+    """The signing key: ``configured`` (BDG_FILES_SECRET, passed in from the settings), else
+    one generated once into ``path`` (``data/files.secret``)."""
+    if configured:
+        return configured.encode()
+    path = path or SECRET_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         value = secrets.token_urlsafe(32).encode()

@@ -140,6 +140,8 @@ class Settings(BaseSettings):
     zalo_api_url: str = Field(default="https://bot-api.zaloplatforms.com", alias="ZALO_API_URL")
     zalo_webhook_secret: str | None = Field(default=None, alias="ZALO_WEBHOOK_SECRET")
     public_url: str | None = Field(default=None, alias="PUBLIC_URL")
+    # Signing key of download links; unset = generated once into data/files.secret.
+    files_secret: str | None = Field(default=None, alias="BDG_FILES_SECRET")
     # Zalo Official Account (docs/zalo-oa.md): enabled when the app id, the secret key and a
     # refresh token (or one already stored in the database) are there.
     zalo_oa: ZaloOASettings = Field(default_factory=lambda: ZaloOASettings())
@@ -162,6 +164,8 @@ class Services:
     bot_username: str | None = None
     # The public https root of ``bdg serve`` (PUBLIC_URL), for download links.
     public_url: str | None = None
+    # BDG_FILES_SECRET, the signing key of download links (None: the generated key file).
+    files_secret: str | None = None
     # What each channel can do (kernel.channel.STANDARD, with the configured rates).
     channels: dict[str, Capabilities] = field(default_factory=lambda: dict(STANDARD))
 

@@ -37,8 +37,10 @@ KEY = b"test-secret"
 
 
 @pytest.fixture(autouse=True)
-def files_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(links.ENV, KEY.decode())
+def files_secret(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    secret_file = tmp_path / "files.secret"
+    secret_file.write_bytes(KEY)
+    monkeypatch.setattr(links, "SECRET_FILE", secret_file)
 
 
 def test_token_round_trip_expiry_and_tampering() -> None:
@@ -66,13 +68,11 @@ def test_token_round_trip_expiry_and_tampering() -> None:
 def test_secret_is_generated_once_into_a_private_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(links.ENV)
     path = tmp_path / "data" / "files.secret"
     first = links.secret(path)
     assert len(first) >= 32 and links.secret(path) == first
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    monkeypatch.setenv(links.ENV, "from-env")
-    assert links.secret(path) == b"from-env"
+    assert links.secret(path, configured="from-settings") == b"from-settings"
 
 
 @pytest.fixture

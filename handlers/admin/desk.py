@@ -171,7 +171,8 @@ def _send_links(ctx: Ctx, c: Compilation, head: str) -> None:
     until = ctx.now + links.VALID_FOR
     lines = [head, ctx.t("admin.th_links_head", until=ctx.fmt_date(until))]
     for key, extra in items:
-        token = links.make_token({**claims, **extra}, now=ctx.now)
+        signing_key = links.secret(configured=ctx.services.files_secret)
+        token = links.make_token({**claims, **extra}, now=ctx.now, key=signing_key)
         lines.append(ctx.t(key, url=links.download_url(base, token)))
     ctx.say_text("\n".join(lines))
 
