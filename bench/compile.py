@@ -37,12 +37,12 @@ import compile.docx  # noqa: E402, F401
 import compile.xlsx  # noqa: E402, F401
 from compile.build import render  # noqa: E402
 from compile.data import Compilation, gather  # noqa: E402
-from db.clock import to_utc  # noqa: E402
 from db.engine import Database  # noqa: E402
 from db.models import Report, ReportVersion, Unit  # noqa: E402
 from db.units import import_units  # noqa: E402
-from handlers.context import Services  # noqa: E402
-from handlers.forms.engine import Form, load_form  # noqa: E402
+from kernel.clock import to_utc  # noqa: E402
+from kernel.settings import Services  # noqa: E402
+from services.forms.engine import Form, load_form  # noqa: E402
 
 OUT = Path("out") / "bench"
 TZ = "Asia/Ho_Chi_Minh"

@@ -27,12 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import text  # noqa: E402
 
 from bench.common import commune_code, flat_province  # noqa: E402
-from db.clock import to_utc  # noqa: E402
 from db.engine import Database  # noqa: E402
-from handlers.context import Services  # noqa: E402
-from handlers.core import Incoming  # noqa: E402
 from handlers.dispatch import Dispatcher  # noqa: E402
 from handlers.registration import new_invite  # noqa: E402
+from kernel.clock import to_utc  # noqa: E402
+from kernel.messages import Incoming  # noqa: E402
+from kernel.settings import Services  # noqa: E402
 from tests.answers import ANSWERS, current_question  # noqa: E402
 
 

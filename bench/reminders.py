@@ -44,11 +44,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert, text  # noqa: E402
 
-from db.clock import to_utc  # noqa: E402
 from db.engine import Database  # noqa: E402
 from db.models import ChannelAccount, Conversation, Officer, Report, Unit  # noqa: E402
 from db.schedule import DeadlineOverride  # noqa: E402
-from scheduler.calendar import load_calendar  # noqa: E402
+from kernel.calendar import load_calendar  # noqa: E402
+from kernel.clock import to_utc  # noqa: E402
 from scheduler.planner import plan  # noqa: E402
 
 TZ = "Asia/Ho_Chi_Minh"
@@ -258,11 +258,10 @@ async def bench_plan(url: str, schema: str | None, days: int, step: int, first_d
 
 async def bench_dispatch(count: int, inject_every: int, scope: str, use_fake: bool) -> None:
     from bot.app import App
-    from bot.settings import Settings
+    from db.outbox import enqueue_many
     from handlers.dispatch import Dispatcher
+    from kernel.settings import SchedulerSettings, Settings
     from scheduler.dispatcher import OutboxDispatcher
-    from scheduler.outbox import enqueue_many
-    from scheduler.settings import SchedulerSettings
     from tests.fakes.telegram_api import FakeTelegram
 
     tmp = tempfile.mkdtemp()
@@ -398,8 +397,8 @@ class ProtocolFake:
         self.fail_next = 0
 
     async def send(self, chat_id: str, reply: Any) -> list[str]:
-        from bot.channel import RetryLater
         from bot.render import to_plain
+        from kernel.channel import RetryLater
 
         await asyncio.sleep(0.005)
         if self.fail_next:

@@ -48,14 +48,16 @@ from telegram.ext import (  # noqa: E402
 
 from bench.common import commune_code, flat_province  # noqa: E402
 from bot.app import App  # noqa: E402
-from bot.settings import Settings  # noqa: E402
 from bot.telegram.channel import TelegramChannel  # noqa: E402
-from db.clock import to_utc  # noqa: E402
 from db.engine import Database  # noqa: E402
-from handlers.context import Services  # noqa: E402
 from handlers.dispatch import Dispatcher  # noqa: E402
-from handlers.forms.engine import load_form  # noqa: E402
 from handlers.registration import new_invite  # noqa: E402
+from kernel.clock import to_utc  # noqa: E402
+from kernel.settings import (
+    Services,  # noqa: E402
+    Settings,  # noqa: E402
+)
+from services.forms.engine import load_form  # noqa: E402
 from tests.answers import ANSWERS  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 

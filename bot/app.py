@@ -8,11 +8,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.settings import Settings
-from db.clock import to_utc, utcnow
 from db.engine import Database
-from handlers.context import Services
 from handlers.dispatch import Dispatcher
+from kernel.clock import to_utc, utcnow
+from kernel.settings import Services, Settings
+from scheduler.service import UrgentJob
+from services.cases.routing import escalate_due
+
+# Work that cannot wait for the planner's tick, run by the scheduler every minute. Imported, not
+# named: a rename fails at start instead of silently switching escalation off.
+URGENT_JOBS: tuple[UrgentJob, ...] = (escalate_due,)
 
 
 def make_clock(settings: Settings) -> Callable[[], datetime]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import html
 import re
 
-from handlers.core import Reply
-from handlers.i18n import t
+from kernel.i18n import t
+from kernel.messages import Reply
 
 _TAG = re.compile(r"</?(?:b|i|u|s|code|pre|a)(?:\s[^>]*)?>")
 

@@ -7,26 +7,18 @@ import asyncio
 import contextlib
 import logging
 import signal
-from importlib import import_module
-from importlib.util import find_spec
-from typing import Any
+from collections.abc import Awaitable, Callable
 
-from bot.app import App, open_app
-from bot.channel import Channel
-from bot.settings import Settings
+import uvicorn
+
+from bot import downloads
+from bot.app import URGENT_JOBS, App, open_app
+from bot.web import create_web_app
+from kernel.channel import Channel
+from kernel.settings import Settings
+from scheduler.service import SchedulerService
 
 log = logging.getLogger("bdg.runner")
-
-# Features that run beside the channels (scheduler, outbox dispatcher …) provide
-# ``async def start(app: App, channels: dict[str, Channel]) -> Callable[[], Awaitable[None]]``
-# returning a stop function. Missing modules are skipped.
-BACKGROUND = ("scheduler.service",)
-
-
-def available(name: str) -> bool:
-    """True when module ``name`` can be imported (its parent packages too)."""
-    parts = name.split(".")
-    return all(find_spec(".".join(parts[: i + 1])) is not None for i in range(len(parts)))
 
 
 def make_channels(app: App) -> dict[str, Channel]:
@@ -43,13 +35,29 @@ def make_channels(app: App) -> dict[str, Channel]:
     return channels
 
 
-async def start_background(app: App, channels: dict[str, Channel]) -> list[Any]:
-    stops = []
-    for name in BACKGROUND:
-        if not available(name):
-            continue
-        stops.append(await import_module(name).start(app, channels))
-    return stops
+async def _nothing() -> None:
+    return None
+
+
+async def start_scheduler(app: App, channels: dict[str, Channel]) -> Callable[[], Awaitable[None]]:
+    """Start the planner, the urgent jobs and the outbox dispatcher; returns the function that
+    stops them."""
+    settings = app.settings.scheduler
+    if not settings.enabled:
+        log.info("scheduler disabled (BDG_SCHEDULER=0)")
+        return _nothing
+    services = app.dispatcher.services
+    service = SchedulerService(
+        app.db,
+        channels,
+        clock=app.clock,
+        timezone=services.timezone,
+        calendar_file=services.calendar_file,
+        settings=settings,
+        urgent_jobs=URGENT_JOBS,
+    )
+    await service.start()
+    return service.stop
 
 
 def _stop_event() -> asyncio.Event:
@@ -68,7 +76,7 @@ async def run_channels(settings: Settings, *, serve: bool = False) -> None:
     try:
         for ch in channels.values():
             await ch.start(webhook=serve)
-        stops = await start_background(app, channels)
+        stop_scheduler = await start_scheduler(app, channels)
         log.info(
             "running %s (%s)",
             ", ".join(channels) or "no channel",
@@ -78,8 +86,7 @@ async def run_channels(settings: Settings, *, serve: bool = False) -> None:
             await _serve(app, channels, stop)
         else:
             await asyncio.gather(*(ch.run_polling(stop) for ch in channels.values()))
-        for fn in stops:
-            await fn()
+        await stop_scheduler()
     finally:
         for ch in channels.values():
             await ch.stop()
@@ -87,14 +94,8 @@ async def run_channels(settings: Settings, *, serve: bool = False) -> None:
 
 
 async def _serve(app: App, channels: dict[str, Channel], stop: asyncio.Event) -> None:
-    import uvicorn
-
-    from bot.web import create_web_app
-
     routes = [r for ch in channels.values() for r in ch.web_routes()]
-    for name in ("compile.web",):
-        if available(name):
-            routes += import_module(name).routes(app)
+    routes += downloads.routes(app)
     web = create_web_app(app, routes)
     config = uvicorn.Config(
         web, host=app.settings.host, port=app.settings.port, log_level="warning", access_log=False

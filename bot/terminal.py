@@ -11,9 +11,9 @@ import sys
 from typing import TextIO
 
 from bot.render import render_plain
-from handlers.core import Incoming
 from handlers.dispatch import Dispatcher
-from handlers.i18n import t
+from kernel.i18n import t
+from kernel.messages import Incoming
 
 CHANNEL = "terminal"
 

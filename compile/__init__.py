@@ -3,6 +3,6 @@ workbook (``xlsx``), a DOCX draft report (``docx``), PNG charts (``charts``), si
 links (``links``) served by ``bdg serve`` (``web``) and ``bdg export`` (``cli``).
 
 Compiled numbers come from the latest submitted version of each unit's report only; drafts
-never count. Headings come from the report form (``handlers/forms/data/bdg_report.yaml``),
+never count. Headings come from the report form (``services/forms/data/bdg_report.yaml``),
 so a province that changes its indicators changes its compiled tables too.
 """

@@ -18,7 +18,7 @@ import yaml
 
 from compile.data import Compilation, UnitStatus
 from compile.indicators import Column, applies
-from handlers.i18n import t
+from kernel.i18n import t
 
 SPEC = Path(__file__).parent / "charts.yaml"
 CHARTS = ("status", "violence", "participants")

@@ -21,12 +21,12 @@ from sqlalchemy import and_, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.clock import to_local
 from db.models import Officer, Report, ReportVersion, Unit
-from handlers import periods
-from handlers.context import Services
-from handlers.forms.engine import Form, load_form
-from scheduler.calendar import ReportPeriod
+from kernel.calendar import ReportPeriod
+from kernel.clock import to_local
+from kernel.settings import Services
+from services import overrides, periods
+from services.forms.engine import Form, load_form
 
 AGENCY_KIND = "agency"
 
@@ -178,7 +178,6 @@ async def _overrides_of_subtree(
     in one query through the reminders feature's ``list_overrides`` and ``resolve`` (nearest
     override up the tree wins, as ``overrides.for_unit`` decides for one unit). None when
     that module offers no bulk lookup: the caller then asks unit by unit."""
-    from scheduler import overrides
 
     if not (hasattr(overrides, "list_overrides") and hasattr(overrides, "resolve")):
         return None

@@ -41,8 +41,8 @@ from compile.indicators import (
     section_title,
     text_questions,
 )
-from handlers.forms.engine import Question, Section
-from handlers.i18n import t
+from kernel.i18n import t
+from services.forms.engine import Question, Section
 
 FONT = "Times New Roman"
 BODY_PT = 14

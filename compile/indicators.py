@@ -19,9 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from handlers.forms.engine import Form, Question, Section
-from handlers.forms.expr import Unanswered, evaluate
-from handlers.i18n import t
+from kernel.i18n import t
+from services.forms.engine import Form, Question, Section
+from services.forms.expr import Unanswered, evaluate
 
 NUMERIC_TYPES = {"integer", "money"}
 TABLE_TYPES = {"integer", "money", "sex_count", "yes_no", "choice", "multi", "date"}

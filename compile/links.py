@@ -20,9 +20,11 @@ import hmac
 import json
 import os
 import secrets
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from kernel.settings import get_settings
 
 ENV = "BDG_FILES_SECRET"
 SECRET_FILE = Path("data") / "files.secret"
@@ -101,7 +103,6 @@ def read_token(token: str, *, now: datetime, key: bytes | None = None) -> dict[s
 
 
 def expires_at(claims: dict[str, Any]) -> datetime:
-    from datetime import UTC
 
     return datetime.fromtimestamp(int(claims["exp"]), UTC)
 
@@ -112,7 +113,6 @@ def public_url(extra: dict[str, Any]) -> str | None:
     if "public_url" in extra:
         value = extra["public_url"]
         return str(value) if value else None
-    from bot.settings import get_settings
 
     return get_settings().public_url or None
 

@@ -23,8 +23,8 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from compile.data import Compilation, UnitStatus, fmt_int, fmt_pct
 from compile.indicators import Column, columns, section_title, text_questions
-from db.clock import to_local
-from handlers.i18n import t
+from kernel.clock import to_local
+from kernel.i18n import t
 
 FIXED = (
     "admin.col_no",

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.clock import utcnow
 from db.models import Officer, Unit
+from kernel.clock import utcnow
 
 DRAFT = "draft"
 NEW = "new"

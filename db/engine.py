@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from db.migrate import upgrade
 
 SQLITE_BUSY_TIMEOUT_MS = 15000
 
@@ -92,9 +94,6 @@ class Database:
             yield s
 
     async def upgrade(self) -> None:
-        from sqlalchemy import text
-
-        from db.migrate import upgrade
 
         if self.schema and not is_sqlite(self.url):
             async with self.engine.begin() as conn:

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Field, SQLModel
 
-from db.clock import utcnow
+from kernel.clock import utcnow
 
 
 class LinkCode(SQLModel, table=True):

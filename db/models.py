@@ -2,7 +2,7 @@
 conversation state, reports with their versions and values, the audit log and the keys of
 processed updates.
 
-All datetimes are timezone-aware UTC (``db.clock.utcnow``); handlers show them in local time.
+All datetimes are timezone-aware UTC (``kernel.clock.utcnow``); handlers show them in local time.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from db.clock import utcnow
+from kernel.clock import utcnow
 
 
 class Unit(SQLModel, table=True):

@@ -10,7 +10,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from db.clock import utcnow
+from kernel.clock import utcnow
 
 
 class DeadlineOverride(SQLModel, table=True):

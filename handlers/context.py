@@ -11,10 +11,11 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import queries
-from db.clock import to_local
 from db.models import AuditLog, ChannelAccount, Conversation, Officer, Unit
-from handlers.core import Choice, Incoming, Reply
-from handlers.i18n import normalise_lang, t
+from kernel.clock import to_local
+from kernel.i18n import normalise_lang, t
+from kernel.messages import Choice, Incoming, Reply
+from kernel.settings import Services
 
 
 class Safe(str):
@@ -23,19 +24,6 @@ class Safe(str):
 
 def _esc(v: object) -> object:
     return v if isinstance(v, Safe) or not isinstance(v, str) else escape(v)
-
-
-@dataclass
-class Services:
-    """Process-wide things handlers need; built once by the entry point."""
-
-    timezone: str = "Asia/Ho_Chi_Minh"
-    default_lang: str = "vi"
-    form_dir: str | None = None
-    calendar_file: str | None = None
-    invite_days: int = 14
-    bot_username: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

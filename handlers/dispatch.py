@@ -15,6 +15,7 @@ import asyncio
 import logging
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -23,14 +24,15 @@ from sqlmodel import select
 
 import handlers.features  # noqa: F401  (registers every command and flow on the router)
 from db import queries
-from db.clock import utcnow
 from db.engine import Database
 from db.models import ChannelAccount, Conversation, ProcessedUpdate
-from handlers.context import Ctx, Services
-from handlers.core import Incoming, Outcome, Reply
-from handlers.forms.parsers import fold, is_number
-from handlers.i18n import normalise_lang, t
+from handlers.context import Ctx
 from handlers.router import Router, router, welcome
+from kernel.clock import utcnow
+from kernel.i18n import normalise_lang, t
+from kernel.messages import Incoming, Outcome, Reply
+from kernel.settings import Services
+from services.forms.parsers import fold, is_number
 
 log = logging.getLogger("bdg.dispatch")
 _PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
@@ -184,6 +186,5 @@ class Dispatcher:
 
 
 def _with_option(inc: Incoming, option: str) -> Incoming:
-    from dataclasses import replace
 
     return replace(inc, option=option)

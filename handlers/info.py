@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from db import queries
-from handlers import periods
 from handlers.context import Ctx
-from handlers.core import Choice
-from handlers.i18n import LANGS
 from handlers.router import router
+from kernel.i18n import LANGS
+from kernel.messages import Choice
+from services import periods
 
 
 @router.command("huy", help="help.huy", roles=("public", "officer"), aliases=("cancel",), order=90)

@@ -20,11 +20,11 @@ from sqlmodel import col, select
 
 from db.linking import LinkCode
 from db.models import AuditLog, ChannelAccount, Officer, Unit
+from db.outbox import enqueue
 from handlers.context import Ctx
-from handlers.i18n import t
 from handlers.registration import ALPHABET, hash_code
 from handlers.router import router
-from scheduler.outbox import enqueue
+from kernel.i18n import t
 
 LINK_MINUTES = 10
 CODE_LEN = 8

@@ -21,8 +21,8 @@ from db import queries
 from db.engine import Database
 from db.models import Invite, Officer, Unit
 from handlers.context import Ctx
-from handlers.forms.parsers import ParseError, parse_text
 from handlers.router import router, welcome
+from services.forms.parsers import ParseError, parse_text
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud over the phone
 CODE_LEN = 10

@@ -18,13 +18,13 @@ from sqlmodel import select
 
 from db import queries
 from db.models import Report, ReportValue, ReportVersion, Unit
-from handlers import periods
 from handlers.context import Ctx
-from handlers.core import Choice
-from handlers.forms.engine import COUNT_TYPES, Form, Question, load_form
-from handlers.forms.parsers import ParseError, fold, is_number
 from handlers.router import router
-from scheduler.calendar import ReportPeriod
+from kernel.calendar import ReportPeriod
+from kernel.messages import Choice
+from services import periods
+from services.forms.engine import COUNT_TYPES, Form, Question, load_form
+from services.forms.parsers import ParseError, fold, is_number
 
 NONE = "__none__"  # the whole section had no activity
 SKIP = "__skip__"

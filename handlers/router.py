@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from handlers.context import Ctx
-from handlers.forms.parsers import fold
+from kernel.messages import Choice
+from services.forms.parsers import fold
 
 Handler = Callable[[Ctx, str], Awaitable[None]]
 FlowHandler = Callable[[Ctx], Awaitable[None]]
@@ -105,7 +106,6 @@ router = Router()
 
 async def welcome(ctx: Ctx) -> None:
     """What someone sees who writes outside any conversation."""
-    from handlers.core import Choice
 
     if ctx.officer is not None:
         ctx.say("welcome.officer", name=ctx.officer.full_name)

@@ -41,13 +41,13 @@ from aiolimiter import AsyncLimiter
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.channel import Channel, Rejected, RetryLater, SendError, Transient, Unreachable
-from db.clock import utcnow
 from db.engine import Database
 from db.models import ChannelAccount, Officer, Outbox
 from db.schedule import UnreachableNotice
-from handlers.core import Choice, Reply
-from scheduler.settings import SchedulerSettings
+from kernel.channel import Channel, Rejected, RetryLater, SendError, Transient, Unreachable
+from kernel.clock import utcnow
+from kernel.messages import Choice, Reply
+from kernel.settings import SchedulerSettings
 
 log = logging.getLogger("bdg.outbox")
 

@@ -26,9 +26,9 @@ from typing import Protocol
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.clock import utcnow
 from db.engine import Database, is_sqlite
 from db.schedule import SchedulerLease
+from kernel.clock import utcnow
 
 log = logging.getLogger("bdg.scheduler")
 

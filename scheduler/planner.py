@@ -35,14 +35,14 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.clock import to_local, to_utc
 from db.models import ChannelAccount, Conversation, Officer, Outbox, Report, ReportValue, Unit
+from db.outbox import enqueue_many
 from db.schedule import DeadlineOverride, UnreachableNotice
-from handlers.core import Choice
-from handlers.i18n import normalise_lang, t
-from scheduler import overrides as overrides_mod
-from scheduler.calendar import ActionMonth, Calendar, ReportPeriod, is_working_day
-from scheduler.outbox import enqueue_many
+from kernel.calendar import ActionMonth, Calendar, ReportPeriod, is_working_day
+from kernel.clock import to_local, to_utc
+from kernel.i18n import normalise_lang, t
+from kernel.messages import Choice
+from services import overrides as overrides_mod
 
 START_REPORT = "start_report"  # the option that opens /baocao at the first unanswered question
 REMINDER_FLOW = "reminder"  # the conversation a sent reminder leaves, so "1" means START_REPORT

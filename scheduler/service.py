@@ -17,32 +17,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from importlib import import_module
-from importlib.util import find_spec
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.app import App
-from bot.channel import Channel
-from db.clock import utcnow
 from db.engine import Database
-from scheduler.calendar import load_calendar
+from kernel.calendar import load_calendar
+from kernel.channel import Channel
+from kernel.clock import utcnow
+from kernel.settings import SchedulerSettings
 from scheduler.dispatcher import OutboxDispatcher
 from scheduler.lock import SchedulerLock, make_lock
 from scheduler.planner import PlanResult, plan, remember_start_menu, stale_rows
-from scheduler.settings import SchedulerSettings
 
 log = logging.getLogger("bdg.scheduler")
 
 LOCK_RENEW_SECONDS = 30
-# Other features' periodic work, run under the scheduler lock every ``urgent_tick_seconds``
-# when the module exists: ``async def fn(s: AsyncSession, now: datetime) -> int`` (outbox rows
-# written). Case escalation counts in minutes, so it cannot wait for the 15-minute planner.
-URGENT_JOBS: tuple[tuple[str, str], ...] = (("handlers.cases.routing", "escalate_due"),)
+# Other features' periodic work, run under the scheduler lock every ``urgent_tick_seconds``:
+# ``async def fn(s: AsyncSession, now: datetime) -> int`` (outbox rows written). Case escalation
+# counts in minutes, so it cannot wait for the 15-minute planner. The composition root passes
+# the functions themselves (imported, never looked up by name), so a missing one fails at start.
+UrgentJob = Callable[[AsyncSession, datetime], Awaitable[int]]
 STOP_GRACE_SECONDS = 10.0
 
 
@@ -57,6 +56,7 @@ class SchedulerService:
         calendar_file: str | None = None,
         settings: SchedulerSettings | None = None,
         lock: SchedulerLock | None = None,
+        urgent_jobs: Sequence[UrgentJob] = (),
     ) -> None:
         self.db = db
         self.clock = clock
@@ -64,6 +64,7 @@ class SchedulerService:
         self.calendar_file = calendar_file
         self.settings = settings or SchedulerSettings()
         self.lock = lock or make_lock(db)
+        self.urgent_jobs = tuple(urgent_jobs)
         self.dispatcher = OutboxDispatcher(
             db,
             channels,
@@ -110,17 +111,12 @@ class SchedulerService:
         except Exception as exc:  # noqa: BLE001
             log.error("scheduler lock failed: %s", type(exc).__name__)
             return 0
-        for module, name in URGENT_JOBS:
-            if find_spec(module.rsplit(".", 1)[0]) is None or find_spec(module) is None:
-                continue
-            fn = getattr(import_module(module), name, None)
-            if fn is None:
-                continue
+        for fn in self.urgent_jobs:
             try:
                 async with self.db.session() as s:
                     written += int(await fn(s, self.clock()) or 0)
             except Exception as exc:  # noqa: BLE001 - log and try again at the next run
-                log.error("%s.%s failed: %s", module, name, type(exc).__name__)
+                log.error("%s.%s failed: %s", fn.__module__, fn.__name__, type(exc).__name__)
         if written:
             self.dispatcher.wakeup.set()
         return written
@@ -181,26 +177,3 @@ class SchedulerService:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         await self.lock.release()
-
-
-async def _nothing() -> None:
-    return None
-
-
-async def start(app: App, channels: dict[str, Channel]) -> Callable[[], Awaitable[None]]:
-    """Start the planner and the outbox dispatcher; returns the function that stops them."""
-    settings = SchedulerSettings()
-    if not settings.enabled:
-        log.info("scheduler disabled (BDG_SCHEDULER=0)")
-        return _nothing
-    services = app.dispatcher.services
-    service = SchedulerService(
-        app.db,
-        channels,
-        clock=app.clock,
-        timezone=services.timezone,
-        calendar_file=services.calendar_file,
-        settings=settings,
-    )
-    await service.start()
-    return service.stop

@@ -14,7 +14,7 @@ from db.cases import Case, CaseEvent
 from db.crypto import new_key_spec
 from db.engine import Database
 from db.models import AuditLog, Outbox
-from handlers.cases.config import CaseConfig, configure
+from services.cases.config import CaseConfig, configure
 from tests.chat import Chat
 
 # Distinctive words, so a search of raw bytes or logs cannot match by accident.

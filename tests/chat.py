@@ -9,9 +9,9 @@ from typing import Any
 
 from bot.render import render_plain
 from db.engine import Database
-from handlers.core import Incoming, Outcome
 from handlers.dispatch import Dispatcher
 from handlers.registration import new_invite
+from kernel.messages import Incoming, Outcome
 
 _ids = itertools.count(1)
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from db.clock import to_utc
 from db.engine import Database
 from db.units import seed_demo
-from handlers.context import Services
 from handlers.dispatch import Dispatcher
+from kernel.clock import to_utc
+from kernel.settings import Services
 from tests.chat import Chat, Clock
 
 PG_URL = os.environ.get("BDG_TEST_DATABASE_URL")

@@ -13,15 +13,15 @@ from datetime import date, datetime, timedelta
 from sqlmodel import select
 
 from bot.render import render_plain
-from db.clock import to_local
 from db.engine import Database
 from db.models import ChannelAccount, Conversation, Officer, Outbox, Report, Unit
 from db.queries import child_path
-from handlers.core import Reply
-from scheduler.calendar import Calendar, load_calendar
+from kernel.calendar import Calendar, load_calendar
+from kernel.clock import to_local
+from kernel.messages import Reply
+from kernel.settings import SchedulerSettings
 from scheduler.dispatcher import DispatchStats, OutboxDispatcher
 from scheduler.planner import PlanResult, plan, remember_start_menu, stale_rows
-from scheduler.settings import SchedulerSettings
 from tests.chat import Clock
 from tests.conftest import local
 
@@ -41,7 +41,7 @@ class Sent:
 
 
 class FakeChannel:
-    """Implements ``bot.channel.Channel`` for the dispatcher: records sends; ``fail(chat,
+    """Implements ``kernel.channel.Channel`` for the dispatcher: records sends; ``fail(chat,
     exc, ...)`` makes the next sends to a chat raise; ``fail_any`` the next sends to any chat;
     ``block(chat)`` makes every send to it raise ``Unreachable``."""
 
@@ -78,7 +78,7 @@ class FakeChannel:
         return None
 
     async def send(self, chat_id: str, reply: Reply) -> list[str]:
-        from bot.channel import Unreachable
+        from kernel.channel import Unreachable
 
         self.calls += 1
         self.call_times.append(time.monotonic())

@@ -260,7 +260,7 @@ async def test_unlock_and_lock_a_report_with_a_reason(
 async def test_admin_calendar_sets_the_subtrees_deadline(
     make_chat: Callable[..., Chat], demo_db: Database
 ) -> None:
-    from scheduler.overrides import for_unit
+    from services.overrides import for_unit
 
     lan = make_chat(user="lan")
     await lan.register(demo_db, "28303")

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from db.engine import Database
-from handlers.forms import parsers as p
-from handlers.forms.engine import format_number, load_form
+from services.forms import parsers as p
+from services.forms.engine import format_number, load_form
 from tests.answers import ANSWERS, current_question
 from tests.chat import Chat
 from tests.test_report_flow import stored
@@ -146,7 +146,7 @@ def test_sex_count_accepts_grouped_thousands(m: int, f: int) -> None:
 @given(st.text(max_size=60))
 def test_parsers_never_crash(text: str) -> None:
     """Any text either parses to a valid value or raises ParseError with a catalog key."""
-    from handlers.i18n import catalog
+    from kernel.i18n import catalog
 
     for fn in (
         p.parse_integer,

@@ -12,11 +12,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from db.cases import DRAFT, NEW
 from db.engine import Database
 from db.models import ChannelAccount, Conversation
-from handlers.cases.config import keyring
 from handlers.cases.intake import danger_welcome
-from handlers.context import Ctx, Services
-from handlers.core import Incoming
+from handlers.context import Ctx
 from handlers.dispatch import Dispatcher
+from kernel.messages import Incoming
+from kernel.settings import Services
+from services.cases.config import keyring
 from tests.cases_helpers import (
     CITIZEN_CALM,
     CITIZEN_URGENT,

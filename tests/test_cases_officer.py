@@ -8,7 +8,7 @@ from collections.abc import Callable
 from db.cases import CLOSED
 from db.engine import Database
 from db.models import Officer
-from handlers.cases.config import keyring
+from services.cases.config import keyring
 from tests.cases_helpers import (
     CITIZEN_CALM,
     CONTACT,

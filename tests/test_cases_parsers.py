@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from db.crypto import CryptoError, Keyring, new_key_spec
-from handlers.cases.parsers import (
+from services.cases.parsers import (
     MAX_AGE,
     Place,
     age_group,
@@ -22,7 +22,7 @@ from handlers.cases.parsers import (
     parse_when,
     search_places,
 )
-from handlers.forms.parsers import ParseError, fold
+from services.forms.parsers import ParseError, fold
 
 PLACES = [
     Place(1, "Tỉnh Hà Tĩnh", "42", "province", None),

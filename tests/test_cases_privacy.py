@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from db.crypto import Keyring
 from db.engine import Database
 from handlers.cases import intake
-from handlers.cases.routing import escalate_due
+from services.cases.routing import escalate_due
 from tests.cases_helpers import (
     CITIZEN_URGENT,
     MARKERS,

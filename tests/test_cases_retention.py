@@ -17,8 +17,8 @@ from db import queries
 from db.crypto import Keyring, new_key_spec
 from db.engine import Database
 from handlers.cases import case_counts
-from handlers.cases.config import CaseConfig, config, configure, keyring
-from handlers.cases.retention import months_before, purge, rekey
+from services.cases.config import CaseConfig, config, configure, keyring
+from services.cases.retention import months_before, purge, rekey
 from tests.cases_helpers import (
     CITIZEN_URGENT,
     NOTE,
@@ -150,7 +150,7 @@ async def test_cli_commands(
         pytest.skip("the CLI is exercised once, on SQLite")
     current = config()
     from bot.cli import main
-    from bot.settings import get_settings
+    from kernel.settings import get_settings
 
     await make_chat("agency").register(demo_db, "42", role="admin", name="Võ Thị Thường Trực")
     code = await report_case(make_chat("citizen"))

@@ -12,10 +12,10 @@ import pytest
 from db.engine import Database
 from db.models import ChannelAccount, Officer
 from db.units import import_units
-from handlers.cases.routing import escalate_due
-from handlers.context import Services
 from handlers.dispatch import Dispatcher
-from handlers.i18n import t
+from kernel.i18n import t
+from kernel.settings import Services
+from services.cases.routing import escalate_due
 from tests.cases_helpers import (
     CITIZEN_CALM,
     CITIZEN_URGENT,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from handlers.forms.engine import TYPES
-from handlers.i18n import catalog
+from kernel.i18n import catalog
+from services.forms.engine import TYPES
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = re.compile(r"[\"']((?:[a-z_]+)\.[a-z_]+(?:\.[a-z_]+)?)[\"']")
@@ -40,7 +40,7 @@ PREFIXES = {
 
 def keys_in_code() -> set[str]:
     found = set()
-    for folder in ("bot", "handlers", "scheduler", "db", "compile"):
+    for folder in ("kernel", "db", "services", "scheduler", "compile", "handlers", "bot"):
         for path in (ROOT / folder).rglob("*.py") if (ROOT / folder).exists() else []:
             if "migrations" in path.parts:
                 continue

@@ -15,11 +15,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from compile.data import Compilation, fmt_pct, gather
 from db import queries
-from db.clock import to_utc
 from db.engine import Database
 from db.models import Report, ReportValue, ReportVersion, Unit
-from handlers import periods
-from handlers.context import Services
+from kernel.clock import to_utc
+from kernel.settings import Services
+from services import periods
 from tests.conftest import local
 
 TZ = "Asia/Ho_Chi_Minh"
@@ -150,7 +150,7 @@ async def test_rates_on_a_known_case(demo_db: Database) -> None:
 
 
 async def test_a_deadline_override_moves_one_units_due_date(demo_db: Database) -> None:
-    from scheduler.overrides import set_override
+    from services.overrides import set_override
 
     await seed_known_case(demo_db)
     async with demo_db.session() as s:
@@ -180,7 +180,7 @@ def test_every_message_key_of_the_desk_is_in_both_catalogs() -> None:
     import re
     from pathlib import Path
 
-    from handlers.i18n import catalog
+    from kernel.i18n import catalog
 
     root = Path(__file__).resolve().parent.parent
     used = set()

@@ -16,7 +16,7 @@ from compile.docx import INLINE_MISSING_MAX, build_docx, place_name
 from compile.indicators import applies
 from db.engine import Database
 from db.units import import_units
-from handlers.forms.engine import load_form
+from services.forms.engine import load_form
 from tests.test_compile_data import compile_demo, seed_known_case, submit, unit
 
 FORM = load_form("bdg_report")

@@ -19,17 +19,16 @@ from docx import Document
 from openpyxl import load_workbook
 
 from bot.app import App
-from bot.settings import Settings
+from bot.cli.compile import output_paths
+from bot.downloads import routes
 from bot.web import create_web_app
 from compile import links
 from compile.build import OutFile
-from compile.cli import output_paths
-from compile.web import routes
 from db.engine import Database
 from db.models import Officer
 from db.units import import_units
-from handlers.context import Services
 from handlers.dispatch import Dispatcher
+from kernel.settings import Services, Settings
 from tests.chat import Clock
 from tests.conftest import local
 from tests.test_compile_data import seed_known_case, unit

@@ -22,8 +22,8 @@ from compile.xlsx import FIRST_DATA_ROW, HEADER_ROWS, build_xlsx
 from db.engine import Database
 from db.models import ReportValue
 from db.units import import_units
-from handlers.context import Services
-from handlers.forms.engine import Question, load_form
+from kernel.settings import Services
+from services.forms.engine import Question, load_form
 from tests.conftest import local
 from tests.test_compile_data import (
     DEMO_EXPECTED,

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from bot.app import open_app
-from bot.settings import Settings
 from db.units import seed_demo
 from handlers.registration import new_invite
+from kernel.settings import Settings
 from tests.chat import Chat
 
 

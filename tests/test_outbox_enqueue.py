@@ -6,7 +6,7 @@ from sqlmodel import select
 
 from db.engine import Database
 from db.models import ChannelAccount, Outbox
-from scheduler.outbox import enqueue
+from db.outbox import enqueue
 from tests.conftest import local
 
 

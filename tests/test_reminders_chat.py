@@ -17,8 +17,8 @@ from sqlmodel import select
 from db import queries
 from db.engine import Database
 from db.models import Conversation, Officer, Outbox
-from scheduler.calendar import load_calendar, override_fits
-from scheduler.overrides import OverrideError, for_unit, set_override, validate
+from kernel.calendar import load_calendar, override_fits
+from services.overrides import OverrideError, for_unit, set_override, validate
 from tests.answers import conversation_state
 from tests.chat import Chat, Clock
 from tests.conftest import local
@@ -218,7 +218,7 @@ def test_any_real_date_of_the_year_is_accepted(d: date) -> None:
 
 def test_cli_deadline_and_remind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from bot.cli import main
-    from bot.settings import get_settings
+    from kernel.settings import get_settings
 
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
     monkeypatch.setenv("BDG_LOG_LEVEL", "WARNING")

@@ -11,13 +11,14 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from bot.channel import Rejected, RetryLater, Transient
+from bot.app import URGENT_JOBS
 from db.engine import Database
 from db.models import ChannelAccount, Outbox
+from db.outbox import enqueue
 from db.schedule import UnreachableNotice
+from kernel.channel import Rejected, RetryLater, Transient
 from scheduler.dispatcher import OutboxDispatcher
 from scheduler.lock import make_lock
-from scheduler.outbox import enqueue
 from scheduler.service import SchedulerService
 from tests.chat import Clock
 from tests.conftest import local
@@ -330,9 +331,14 @@ async def test_the_service_plans_at_start_and_sends(db: Database) -> None:
 async def test_the_urgent_job_runs_the_case_escalation_without_error(
     db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Other features' minute-by-minute work (``URGENT_JOBS``) runs under the lock."""
+    """Other features' minute-by-minute work (the composition root's urgent jobs) runs under
+    the lock."""
     service = SchedulerService(
-        db, {}, clock=Clock(local("2026-12-04T09:00")), settings=fast_settings()
+        db,
+        {},
+        clock=Clock(local("2026-12-04T09:00")),
+        settings=fast_settings(),
+        urgent_jobs=URGENT_JOBS,
     )
     with caplog.at_level(logging.ERROR, logger="bdg.scheduler"):
         assert await service.urgent() == 0

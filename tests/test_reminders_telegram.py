@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from bot.app import App
-from bot.settings import Settings
 from db.engine import Database
 from db.models import ChannelAccount
+from db.outbox import enqueue
 from handlers.dispatch import Dispatcher
+from kernel.settings import Settings
 from scheduler.dispatcher import OutboxDispatcher
-from scheduler.outbox import enqueue
 from tests.chat import Clock
 from tests.conftest import local
 from tests.reminders_support import fast_settings

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from db.engine import Database
 from db.models import Outbox
-from scheduler.calendar import is_working_day, load_calendar
-from scheduler.overrides import set_override
+from kernel.calendar import is_working_day, load_calendar
+from services.overrides import set_override
 from tests.chat import Clock
 from tests.conftest import local
 from tests.reminders_support import World, build_tree, days, each_day, submit

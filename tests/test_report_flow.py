@@ -261,7 +261,7 @@ async def test_late_override_keeps_last_years_report_open_in_january(
 ) -> None:
     """An override moved the 2026 annual report to 20/12/2026: it locks 25 days later, so on
     05/01/2027 /baocao still opens the 2026 report (not 2027S1)."""
-    from scheduler.overrides import set_override
+    from services.overrides import set_override
 
     async with demo_db.session() as s:
         from db.queries import unit_by_code

@@ -17,18 +17,18 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from bot.app import App
-from bot.channel import Rejected, RetryLater, Transient, Unreachable
-from bot.settings import Settings
 from bot.telegram.channel import SECRET_HEADER, WEBHOOK_PATH, TelegramChannel, make_bot
 from bot.telegram.render import MAX_CALLBACK_BYTES, hashed
 from bot.web import create_web_app
 from db.engine import Database
 from db.models import ProcessedUpdate
-from handlers.context import Ctx, Services
-from handlers.core import Choice, Reply
+from handlers.context import Ctx
 from handlers.dispatch import Dispatcher
 from handlers.registration import new_invite
 from handlers.router import Router
+from kernel.channel import Rejected, RetryLater, Transient, Unreachable
+from kernel.messages import Choice, Reply
+from kernel.settings import Services, Settings
 from tests.answers import current_question
 from tests.chat import Clock
 from tests.fakes.telegram_api import Call, FakeTelegram

@@ -21,7 +21,7 @@ from bot.telegram.render import (
     split_html,
     utf16_len,
 )
-from handlers.core import Choice, Reply
+from kernel.messages import Choice, Reply
 from tests.fakes.telegram_markup import parse_text
 
 

@@ -18,8 +18,6 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from bot.app import App
-from bot.channel import Rejected, RetryLater, SendError, Transient, Unreachable
-from bot.settings import Settings
 from bot.web import create_web_app
 from bot.zalo.channel import (
     SECRET_HEADER,
@@ -31,8 +29,10 @@ from bot.zalo.channel import (
 from bot.zalo.client import MAX_TEXT_LENGTH, ZaloClient, parse_event
 from db.engine import Database
 from db.models import ChannelAccount, ProcessedUpdate
-from handlers.core import Choice, Reply
 from handlers.dispatch import Dispatcher
+from kernel.channel import Rejected, RetryLater, SendError, Transient, Unreachable
+from kernel.messages import Choice, Reply
+from kernel.settings import Settings
 from tests.answers import ANSWERS, current_question
 from tests.chat import Chat, Clock
 from tests.fakes.zalo_api import FakeZalo
@@ -471,7 +471,7 @@ def test_cli_info_shows_bot_and_webhook_without_the_token(
     from click.testing import CliRunner
 
     from bot.cli import main
-    from bot.settings import get_settings
+    from kernel.settings import get_settings
 
     monkeypatch.setenv("ZALO_BOT_TOKEN", zalo.token)
     monkeypatch.setenv("ZALO_API_URL", zalo.url)

@@ -15,7 +15,7 @@ from pathlib import Path
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
 
-LOCALES = Path(__file__).resolve().parent.parent / "handlers" / "locales"
+LOCALES = Path(__file__).resolve().parent.parent / "kernel" / "locales"
 
 
 def main(domain: str, table: str) -> None:

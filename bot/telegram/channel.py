@@ -79,14 +79,6 @@ from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
 from bot.app import App
-from bot.channel import (
-    Rejected,
-    RetryLater,
-    SendError,
-    Transient,
-    Unreachable,
-    reply_with_retries,
-)
 from bot.render import to_plain
 from bot.telegram.render import (
     MAX_TEXT_LENGTH,
@@ -101,9 +93,17 @@ from bot.telegram.render import (
 from bot.telegram.updates import ALLOWED_UPDATES, CHANNEL, Tap, tap_of, to_incoming
 from db import queries
 from db.models import Conversation
-from handlers.core import Outcome, Reply
-from handlers.i18n import normalise_lang, t
 from handlers.router import router
+from kernel.channel import (
+    Rejected,
+    RetryLater,
+    SendError,
+    Transient,
+    Unreachable,
+    reply_with_retries,
+)
+from kernel.i18n import normalise_lang, t
+from kernel.messages import Outcome, Reply
 
 log = logging.getLogger("bdg.telegram")
 

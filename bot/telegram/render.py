@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.render import to_plain
-from handlers.core import Choice, Reply
+from kernel.messages import Choice, Reply
 
 MAX_TEXT_LENGTH = 4096  # characters after entity parsing (UTF-16 code units)
 MAX_CALLBACK_BYTES = 64

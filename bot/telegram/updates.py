@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from telegram import CallbackQuery, Chat, Message, Update, User
 
-from handlers.core import Incoming
+from kernel.messages import Incoming
 
 CHANNEL = "telegram"
 ALLOWED_UPDATES = ("message", "callback_query")

@@ -32,14 +32,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from bot.app import App
-from bot.channel import (
-    Rejected,
-    RetryLater,
-    SendError,
-    Transient,
-    Unreachable,
-    reply_with_retries,
-)
 from bot.render import render_plain
 from bot.zalo.client import (
     MAX_TEXT_LENGTH,
@@ -56,8 +48,16 @@ from bot.zalo.client import (
     poll_forever,
     split_text,
 )
-from handlers.core import Incoming, Outcome, Reply
-from handlers.i18n import t
+from kernel.channel import (
+    Rejected,
+    RetryLater,
+    SendError,
+    Transient,
+    Unreachable,
+    reply_with_retries,
+)
+from kernel.i18n import t
+from kernel.messages import Incoming, Outcome, Reply
 
 log = logging.getLogger("bdg.zalo")
 

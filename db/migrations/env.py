@@ -33,7 +33,7 @@ def run_migrations_online() -> None:
 
     url = context.config.get_main_option("sqlalchemy.url")
     if not url:
-        from bot.settings import get_settings
+        from kernel.settings import get_settings
 
         url = get_settings().database_url
 

@@ -21,13 +21,13 @@ from sqlmodel import col, select
 
 from compile.data import display_name
 from db.models import AuditLog, ChannelAccount, Officer, Outbox, Unit
+from db.outbox import enqueue
 from handlers.admin.common import NO, YES, Scope, require_admin, say_lines, unit_in_scope
 from handlers.context import Ctx
-from handlers.core import Choice
-from handlers.forms.parsers import ParseError, parse_text
-from handlers.i18n import t
 from handlers.router import router
-from scheduler.outbox import enqueue
+from kernel.i18n import t
+from kernel.messages import Choice
+from services.forms.parsers import ParseError, parse_text
 
 ACTION = "desk.announce"
 FLOW = "admin_announce"

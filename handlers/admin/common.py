@@ -9,8 +9,9 @@ from compile.data import admin_scope, default_period, in_subtree
 from db import queries
 from db.models import Unit
 from handlers.context import Ctx
-from handlers.core import Choice
-from scheduler.calendar import PERIOD_RE, ReportPeriod
+from kernel.calendar import PERIOD_RE, ReportPeriod
+from kernel.messages import Choice
+from services import periods
 
 REPLY_LIMIT = 3500  # characters per reply; Telegram allows 4096, Zalo channels split at 2000
 YES = "yes"
@@ -62,7 +63,6 @@ def is_period(word: str) -> bool:
 async def period_or_default(ctx: Ctx, scope: Scope, word: str) -> ReportPeriod | None:
     """The period typed (``2026S1``, ``2026``) or the one that opened last; None after telling
     the admin what a period looks like."""
-    from handlers import periods
 
     pid = word.strip().upper() or default_period(ctx.services, ctx.today)
     try:

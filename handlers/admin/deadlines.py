@@ -1,5 +1,5 @@
 """/lich for an admin: the usual calendar, then the deadline overrides of the subtree and a way
-to set one (through the reminders feature's ``scheduler.overrides.set_override``).
+to set one (through the reminders feature's ``services.overrides.set_override``).
 
     /lich → deadlines …  + "Hạn riêng cho Tỉnh Hà Tĩnh: chọn báo cáo"  [1] [2]
     1     → "Hạn nộp mới (dd/mm/yyyy)?"   27/11/2026 → "Lý do?"   KH 12/KH-UBND → "Đã đặt …"
@@ -13,12 +13,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from handlers import periods
 from handlers.admin.common import period_title, require_admin
 from handlers.context import Ctx
-from handlers.core import Choice
-from handlers.forms.parsers import ParseError, is_number, is_skip, parse_text
 from handlers.router import Handler, router, welcome
+from kernel.messages import Choice
+from services import overrides, periods
+from services.forms.parsers import ParseError, is_number, is_skip, parse_text
 
 FLOW = "admin_deadline"
 CLEAR = "clear"
@@ -27,7 +27,6 @@ MAX_REASON = 300
 
 def _overrides() -> Any:
     """The reminders feature's override module when it offers ``set_override``."""
-    from scheduler import overrides
 
     return overrides if hasattr(overrides, "set_override") else None
 

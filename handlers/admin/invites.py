@@ -15,9 +15,9 @@ from sqlmodel import col, select
 from db.models import Invite, Officer, Unit
 from handlers.admin.common import Scope, require_admin, say_lines, unit_in_scope
 from handlers.context import Ctx
-from handlers.forms.parsers import fold
 from handlers.registration import create_invite
 from handlers.router import router
+from services.forms.parsers import fold
 
 ACTION = "desk.invite"
 MAX_PER_COMMAND = 100

@@ -4,7 +4,7 @@ reason goes to the audit log.
     /mokhoa 28303 2026 Xã xin bổ sung số liệu   → open for 7 days (Report.unlocked_until)
     /khoa 28303 2026 Đã bổ sung xong            → close the opening now
 
-Reports lock by themselves on the calendar's lock date (``handlers.periods.is_locked``); an
+Reports lock by themselves on the calendar's lock date (``services.periods.is_locked``); an
 unlock is the only exception to it. /khoa therefore ends an unlock; before the lock date a
 report stays open to its unit (the calendar decides), which /khoa says. Without a reason the
 bot asks for one. The unit's officers hear of an unlock through the outbox.
@@ -15,9 +15,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from db import queries
-from db.clock import to_local
 from db.models import Report, Unit
-from handlers import periods
+from db.outbox import enqueue
 from handlers.admin.common import (
     Scope,
     is_period,
@@ -27,10 +26,12 @@ from handlers.admin.common import (
     unit_in_scope,
 )
 from handlers.context import Ctx
-from handlers.forms.parsers import ParseError, parse_text
 from handlers.router import router
-from scheduler.calendar import ReportPeriod
-from scheduler.outbox import enqueue
+from kernel.calendar import ReportPeriod
+from kernel.clock import to_local
+from kernel.i18n import t
+from services import periods
+from services.forms.parsers import ParseError, parse_text
 
 UNLOCK_DAYS = 7
 MAX_REASON = 300
@@ -165,7 +166,6 @@ async def _apply(
 
 async def _tell_unit(ctx: Ctx, unit: Unit, report: Report, period: ReportPeriod) -> None:
     """A message to each active officer of the unit that the report is open again."""
-    from handlers.i18n import t
 
     assert unit.id is not None
     stamp = int(ctx.now.timestamp())

@@ -16,8 +16,8 @@ from sqlmodel import col, select
 from db.models import ChannelAccount, Officer, Outbox, Unit
 from handlers.admin.common import NO, YES, Scope, require_admin, say_lines, unit_in_scope, yes_no
 from handlers.context import Ctx
-from handlers.forms.parsers import fold, is_number
 from handlers.router import router
+from services.forms.parsers import fold, is_number
 
 ACTION_LIST = "desk.officers"
 ACTION_OFF = "desk.deactivate"

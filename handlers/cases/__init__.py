@@ -7,10 +7,10 @@ Modules: ``intake`` (the conversation), ``officer`` (/vuviec), ``routing`` (aler
 """
 
 from handlers import report
-from handlers.cases import intake, officer, routing, stats  # noqa: F401  (registers routes)
-from handlers.cases.routing import escalate_due
+from handlers.cases import intake, officer, stats  # noqa: F401  (registers routes)
 from handlers.cases.stats import case_counts
 from handlers.router import router
+from services.cases.routing import escalate_due
 
 if stats.SUGGESTER not in report.SUGGESTERS:
     report.SUGGESTERS.append(stats.SUGGESTER)

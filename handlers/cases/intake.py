@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from html import escape
 
 from sqlalchemy import delete, update
 from sqlmodel import col, select
@@ -24,9 +25,12 @@ from sqlmodel import col, select
 from db import cases as store
 from db.cases import DRAFT, Case, CaseEvent
 from db.models import AuditLog, Unit
-from handlers.cases import routing, texts
-from handlers.cases.config import keyring
-from handlers.cases.parsers import (
+from handlers.context import Ctx, Safe
+from handlers.router import router
+from kernel.messages import Choice
+from services.cases import routing, texts
+from services.cases.config import keyring
+from services.cases.parsers import (
     COMMUNE_KINDS,
     MAX_MATCHES,
     Place,
@@ -36,10 +40,8 @@ from handlers.cases.parsers import (
     parse_when,
     search_places,
 )
-from handlers.cases.texts import OPTIONS
-from handlers.context import Ctx, Safe
-from handlers.core import Choice
-from handlers.forms.parsers import (
+from services.cases.texts import OPTIONS
+from services.forms.parsers import (
     NO_WORDS,
     YES_WORDS,
     ParseError,
@@ -48,7 +50,6 @@ from handlers.forms.parsers import (
     is_skip,
     split_list,
 )
-from handlers.router import router
 
 FLOW = "case"
 SKIP = "__skip__"
@@ -532,7 +533,6 @@ async def _value_text(ctx: Ctx, case: Case, step: Step) -> str:
 
 async def show_summary(ctx: Ctx, case: Case, prefix: str = "") -> None:
     """Everything answered, numbered: a number edits that answer, "gửi" sends."""
-    from html import escape
 
     lines = [prefix, ""] if prefix else []
     lines.append(ctx.t("case.summary_title"))

@@ -29,14 +29,14 @@ from db.cases import (
 )
 from db.crypto import CryptoError
 from db.models import Officer, Unit
-from handlers.cases import routing, texts
-from handlers.cases.config import config, keyring
 from handlers.cases.intake import audit_private, reporter_id
-from handlers.cases.parsers import parse_code
 from handlers.context import Ctx
-from handlers.core import Choice
-from handlers.forms.parsers import fold, is_skip
 from handlers.router import router
+from kernel.messages import Choice
+from services.cases import routing, texts
+from services.cases.config import config, keyring
+from services.cases.parsers import parse_code
+from services.forms.parsers import fold, is_skip
 
 log = logging.getLogger("bdg.cases")
 

@@ -13,10 +13,10 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.cases import submitted_between
-from db.clock import to_utc
 from handlers.context import Ctx
 from handlers.report import Suggester
-from scheduler.calendar import ReportPeriod
+from kernel.calendar import ReportPeriod
+from kernel.clock import to_utc
 
 # Form of violence (intake option) → question of the report form.
 FORM_QUESTIONS = {

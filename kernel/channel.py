@@ -14,7 +14,7 @@ from typing import Protocol, TypeVar
 
 from starlette.routing import BaseRoute
 
-from handlers.core import Reply
+from kernel.messages import Reply
 
 
 class SendError(Exception):

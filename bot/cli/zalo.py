@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from bot.settings import get_settings
 from bot.zalo.client import ZaloClient, ZaloError
+from kernel.settings import get_settings
 
 
 def register(main: click.Group) -> None:

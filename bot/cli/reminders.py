@@ -6,19 +6,23 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
+from bot.app import App
+from bot.cli.common import run_async
 from bot.render import render_plain
-from db.clock import to_utc
-from handlers.core import Reply
-from handlers.i18n import t
-from scheduler.calendar import Calendar, load_calendar
-from scheduler.overrides import OverrideError, clear_override, list_overrides, set_override
-
-if TYPE_CHECKING:
-    from bot.app import App
+from bot.runner import make_channels
+from db import queries
+from kernel.calendar import Calendar, load_calendar
+from kernel.clock import to_utc
+from kernel.i18n import t
+from kernel.messages import Reply
+from scheduler.dispatcher import OutboxDispatcher
+from scheduler.lock import make_lock
+from scheduler.planner import plan, remember_start_menu, stale_rows
+from services.overrides import OverrideError, clear_override, list_overrides, set_override
 
 
 def _calendar(app: App) -> Calendar:
@@ -27,7 +31,6 @@ def _calendar(app: App) -> Calendar:
 
 
 def _run(fn: Callable[[App], Any]) -> Any:
-    from bot.cli import run_async
 
     return run_async(fn)
 
@@ -50,7 +53,6 @@ def deadline() -> None:
 def deadline_set(unit_code: str, year: int, kind: str, due: str, reason: str | None) -> None:
     """Set the due date of a report for a unit's subtree, e.g.
     `bdg deadline set --unit 42 --year 2026 --kind annual --due 27/11/2026`."""
-    from db import queries
 
     async def go(app: App) -> str:
         cal = _calendar(app)
@@ -79,7 +81,6 @@ def deadline_set(unit_code: str, year: int, kind: str, due: str, reason: str | N
 @click.option("--unit", "unit_code", default=None, help="Only overrides that affect this unit.")
 def deadline_list(year: int | None, unit_code: str | None) -> None:
     """Print the deadline overrides."""
-    from db import queries
 
     async def go(app: App) -> list[str]:
         cal = _calendar(app)
@@ -111,7 +112,6 @@ def deadline_list(year: int | None, unit_code: str | None) -> None:
 @click.option("--kind", default=None, help="Only this report (default: all of that year).")
 def deadline_clear(unit_code: str, year: int, kind: str | None) -> None:
     """Remove the overrides set on a unit for a year (units below keep their own)."""
-    from db import queries
 
     async def go(app: App) -> int:
         async with app.db.session() as s:
@@ -162,9 +162,6 @@ def remind(at: str | None, dry_run: bool, brief: bool) -> None:
     to terminal users are printed)."""
 
     async def go(app: App) -> None:
-        from scheduler.dispatcher import OutboxDispatcher
-        from scheduler.lock import make_lock
-        from scheduler.planner import plan, remember_start_menu, stale_rows
 
         tz = app.settings.timezone
         now = to_utc(datetime.fromisoformat(at), tz) if at else app.clock()
@@ -190,7 +187,6 @@ def remind(at: str | None, dry_run: bool, brief: bool) -> None:
         if not await lock.acquire():
             click.echo("A running bot holds the scheduler lock: it sends them.")
             return
-        from bot.runner import make_channels
 
         channels: dict[str, Any] = dict(make_channels(app))
         channels.setdefault("terminal", PrintChannel())

@@ -20,12 +20,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import queries
 from db.cases import NEW, Case, CaseEvent, child_cases_on_clock, unacknowledged_urgent
-from db.clock import to_local
 from db.models import Officer, Unit
-from handlers.cases import texts
-from handlers.cases.config import config
-from handlers.cases.parsers import format_code
-from scheduler.outbox import enqueue
+from db.outbox import enqueue
+from kernel.clock import to_local
+from services.cases import texts
+from services.cases.config import config
+from services.cases.parsers import format_code
 
 log = logging.getLogger("bdg.cases")
 

@@ -9,7 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.models import ChannelAccount, Outbox
-from handlers.core import Choice
+from kernel.messages import Choice
 
 
 async def enqueue(

@@ -1,6 +1,6 @@
 """Settings of the cases feature and its encryption keys, read once per process.
 
-They come from ``bot.settings`` (BDG_CASE_ESCALATE_MINUTES, BDG_CASE_RETENTION_MONTHS,
+They come from ``kernel.settings`` (BDG_CASE_ESCALATE_MINUTES, BDG_CASE_RETENTION_MONTHS,
 BDG_CASE_KEYS). Tests and other entry points may call ``configure`` instead.
 """
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from db.crypto import Keyring, load_key_file
+from kernel.settings import get_settings
 
 KEY_FILE = Path("data/case.key")  # only when BDG_CASE_KEYS is not set (demo, terminal)
 
@@ -36,7 +37,6 @@ def config() -> CaseConfig:
     global _config
     if _config is None:
         # Imported here: handlers do not depend on the edge, except for its settings.
-        from bot.settings import get_settings
 
         s = get_settings()
         _config = CaseConfig(

@@ -12,8 +12,15 @@ import asyncio
 from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from bot.app import open_app
 from compile.build import CHART_SLUGS, FORMATS, OutFile, render
+from compile.data import default_period, gather
+from db import queries
+from kernel.clock import to_local
+from kernel.settings import get_settings
 
 
 def output_paths(files: list[OutFile], where: str | Path) -> list[Path]:
@@ -58,14 +65,6 @@ def register(main: click.Group) -> None:
 
 
 async def _export(unit_code: str, period: str | None, fmt: str, lang: str) -> list[OutFile]:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from bot.app import open_app
-    from bot.settings import get_settings
-    from compile.data import default_period, gather
-    from db import queries
-    from db.clock import to_local
 
     app = await open_app(get_settings())
     services = app.dispatcher.services

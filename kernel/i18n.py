@@ -1,6 +1,6 @@
 """Message catalogs (gettext PO files read with Babel), Vietnamese first.
 
-Catalogs live in ``handlers/locales/<lang>/LC_MESSAGES/*.po``; every feature keeps its own
+Catalogs live in ``kernel/locales/<lang>/LC_MESSAGES/*.po``; every feature keeps its own
 domain file (core.po, telegram.po, cases.po …) and all are merged per language. Message ids
 are stable keys such as ``report.saved``; texts use ``str.format`` placeholders.
 A missing translation falls back to Vietnamese, then to the key itself (and a test checks

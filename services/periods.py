@@ -7,8 +7,9 @@ from datetime import date, datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.models import Report, Unit
-from handlers.context import Services
-from scheduler.calendar import Calendar, ReportPeriod, load_calendar
+from kernel.calendar import Calendar, ReportPeriod, load_calendar
+from kernel.settings import Services
+from services import overrides
 
 
 def calendar(services: Services) -> Calendar:
@@ -21,7 +22,6 @@ async def overrides_for(s: AsyncSession, unit: Unit, year: int) -> dict[str, dat
     The nearest override up the tree wins. Overrides are stored by the reminders feature;
     until a deployment sets one, the calendar file alone decides.
     """
-    from scheduler import overrides
 
     return await overrides.for_unit(s, unit, year)
 

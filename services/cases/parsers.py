@@ -1,7 +1,7 @@
 """Parsers for what a reporter types during the intake: the place (part of a commune's or a
 village's name), the victim's age, when it happened, a case code, and danger words.
 
-Like ``handlers.forms.parsers`` they raise ``ParseError`` with a catalog key and accept what
+Like ``services.forms.parsers`` they raise ``ParseError`` with a catalog key and accept what
 people type on phones: no diacritics (``thach lac``), ``14 tuổi``, ``hôm qua``, ``vv 2026 12``.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from handlers.forms.parsers import ParseError, fold
+from services.forms.parsers import ParseError, fold
 
 # Kinds of units a case can happen in; a village's case goes to its commune. A deployment
 # whose tree uses none of these kinds gets every unit offered instead.

@@ -14,9 +14,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import queries
 from db.cases import Case
-from db.clock import to_local
 from db.models import Unit
-from handlers.i18n import t
+from kernel.clock import to_local
+from kernel.i18n import t
 
 CHILD_CLOCK = timedelta(hours=12)  # Decree 56/2017, art. 26: emergency intervention
 CHILD_WARN = timedelta(hours=8)  # a reminder when 4 hours are left

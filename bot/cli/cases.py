@@ -6,14 +6,16 @@ Output never contains case details: counts and codes only.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import click
 
+from bot.app import App
+from bot.cli.common import run_async
+from db import queries
 from db.crypto import new_key_spec
-
-if TYPE_CHECKING:
-    from bot.app import App
+from services.cases.retention import PurgeResult, purge, rekey
+from services.cases.routing import escalate_due
 
 
 def register(main: click.Group) -> None:
@@ -24,7 +26,6 @@ T = TypeVar("T")
 
 
 def _run(fn: Callable[[App], Awaitable[T]]) -> T:
-    from bot.cli import run_async
 
     return run_async(fn)
 
@@ -37,7 +38,6 @@ def cases() -> None:
 @cases.command("tick")
 def tick_cmd() -> None:
     """Run the escalation check once (the scheduler does it on every tick)."""
-    from handlers.cases.routing import escalate_due
 
     async def go(app: App) -> int:
         async with app.db.session() as s:
@@ -57,7 +57,6 @@ def tick_cmd() -> None:
 def purge_cmd(months: int | None) -> None:
     """Remove descriptions, contacts and notes of cases closed more than N months ago (the
     counts stay), and delete intake drafts nobody finished."""
-    from handlers.cases.retention import PurgeResult, purge
 
     async def go(app: App) -> PurgeResult:
         async with app.db.session() as s:
@@ -79,7 +78,6 @@ def keygen_cmd(key_id: str) -> None:
 @cases.command("rekey")
 def rekey_cmd() -> None:
     """Re-encrypt every stored text with the first key of BDG_CASE_KEYS."""
-    from handlers.cases.retention import rekey
 
     async def go(app: App) -> int:
         async with app.db.session() as s:
@@ -95,7 +93,6 @@ def rekey_cmd() -> None:
 def duty_cmd(unit_code: str, text: str | None, clear: bool) -> None:
     """Show or set the duty numbers and trusted addresses of a unit, shown to a person in
     danger (one per line; use \\n between lines)."""
-    from db import queries
 
     async def go(app: App) -> str | None:
         async with app.db.session() as s:

@@ -18,7 +18,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.cases import CLOSED, DRAFT, Case, CaseEvent
-from handlers.cases.config import config, keyring
+from services.cases.config import config, keyring
 
 DRAFT_DAYS = 3
 

@@ -18,11 +18,11 @@ from datetime import date, datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.clock import utcnow
 from db.models import AuditLog, Unit
 from db.schedule import DeadlineOverride
-from handlers.forms.parsers import ParseError, parse_date
-from scheduler.calendar import Calendar, load_calendar, override_fits
+from kernel.calendar import Calendar, load_calendar, override_fits
+from kernel.clock import utcnow
+from services.forms.parsers import ParseError, parse_date
 
 MAX_REASON = 300
 YEARS = range(2000, 2101)
@@ -122,7 +122,7 @@ async def set_override(
     unit below it. ``due`` is a date or ``dd/mm/yyyy``; it must be a real date in ``year`` or
     in the next January. Raises :class:`OverrideError` (a ``ValueError``) with a catalog key.
     Writes an audit entry; the caller's transaction commits it. Pass the deployment's
-    calendar (``handlers.periods.calendar(ctx.services)``) when it is not the built-in one.
+    calendar (``services.periods.calendar(ctx.services)``) when it is not the built-in one.
     """
     if unit is None or unit.id is None:
         raise OverrideError("deadline.bad_unit")

@@ -4,32 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from sqlmodel import select
 
 from bot.app import App, open_app
-from bot.settings import Settings, get_settings
+from bot.cli import cases as cases_cli
+from bot.cli import compile as compile_cli
+from bot.cli import reminders as reminders_cli
+from bot.cli import zalo as zalo_cli
+from bot.cli.common import run_async
+from bot.runner import run_channels
+from bot.terminal import CHANNEL, run_terminal
 from db import queries
 from db.models import Unit
 from db.units import UnitFileError, import_units, read_units_csv, seed_demo
 from handlers.registration import ROLES, create_invite
-
-T = TypeVar("T")
-
-
-def run_async(fn: Callable[[App], Awaitable[T]]) -> T:
-    async def go() -> T:
-        app = await open_app(get_settings())
-        try:
-            return await fn(app)
-        finally:
-            await app.db.dispose()
-
-    return asyncio.run(go())
+from kernel.i18n import t
+from kernel.settings import Settings, get_settings
 
 
 @click.group(invoke_without_command=True)
@@ -46,16 +40,12 @@ def run() -> None:
     token, open the terminal chat on the demo data so there is always something to see."""
     settings = get_settings()
     if settings.telegram_bot_token or settings.zalo_bot_token:
-        from bot.runner import run_channels
-
         asyncio.run(run_channels(settings))
         return
     asyncio.run(_demo_chat(settings, user="demo"))
 
 
 async def _demo_chat(settings: Settings, user: str) -> None:
-    from bot.terminal import CHANNEL, run_terminal
-    from handlers.i18n import t
 
     app = await open_app(settings)
     lang = settings.locale
@@ -84,7 +74,6 @@ async def _demo_chat(settings: Settings, user: str) -> None:
 def serve() -> None:
     """Start the web server that receives messenger webhooks (PUBLIC_URL + secrets), with the
     scheduler; also serves /healthz and download links."""
-    from bot.runner import run_channels
 
     asyncio.run(run_channels(get_settings(), serve=True))
 
@@ -93,7 +82,6 @@ def serve() -> None:
 @click.option("--user", default="demo", help="Who you are in the terminal chat.")
 def chat(user: str) -> None:
     """The terminal chat (reads stdin line by line when it is not a terminal)."""
-    from bot.terminal import run_terminal
 
     async def go(app: App) -> None:
         await run_terminal(app.dispatcher, user, lang=app.settings.locale)
@@ -201,18 +189,6 @@ def db_upgrade() -> None:
     click.echo("Database is up to date.")
 
 
-# Feature modules add their own commands: each listed module defines ``register(main)``.
-CLI_EXTENSIONS = ("scheduler.cli", "handlers.cases.cli", "compile.cli", "bot.zalo.cli")
-
-
-def _register_extensions() -> None:
-    from importlib import import_module
-
-    from bot.runner import available
-
-    for name in CLI_EXTENSIONS:
-        if available(name):
-            import_module(name).register(main)
-
-
-_register_extensions()
+# Each feature's commands, added explicitly: a missing module fails at start.
+for _feature in (reminders_cli, cases_cli, compile_cli, zalo_cli):
+    _feature.register(main)

@@ -12,9 +12,9 @@ from typing import Any
 
 import yaml
 
-from handlers.forms import parsers as p
-from handlers.forms.expr import ExprError, Unanswered, compile_expr, evaluate, names_in
-from handlers.i18n import normalise_lang, t
+from kernel.i18n import normalise_lang, t
+from services.forms import parsers as p
+from services.forms.expr import ExprError, Unanswered, compile_expr, evaluate, names_in
 
 DATA_DIR = Path(__file__).parent / "data"
 TYPES = {"integer", "sex_count", "yes_no", "choice", "multi", "date", "money", "text"}

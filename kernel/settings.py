@@ -1,0 +1,116 @@
+"""Process settings, read from the environment and an optional `.env` file, built once by the
+entry point (``Settings()``) and passed inward; nothing else reads the environment.
+
+Every external address is a setting so that loopback stand-ins can replace the real servers
+in tests. See the README for the full list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DB_PATH = Path("data") / "bdg.sqlite3"
+
+
+class SchedulerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Run the planner and the outbox dispatcher in this process (`bdg run`, `bdg serve`).
+    enabled: bool = Field(default=True, alias="BDG_SCHEDULER")
+    # Planner tick, minutes (a cron on the quarter hours by default).
+    tick_minutes: int = Field(default=15, ge=1, le=60, alias="BDG_PLANNER_MINUTES")
+    # Other features' urgent periodic work (case escalation), seconds between runs.
+    urgent_tick_seconds: int = Field(default=60, ge=5, le=3600, alias="BDG_URGENT_TICK_SECONDS")
+
+    # Messages per second: overall per channel, and per chat.
+    telegram_rate: float = Field(default=30.0, gt=0, alias="BDG_RATE_TELEGRAM")
+    telegram_chat_rate: float = Field(default=1.0, gt=0, alias="BDG_RATE_TELEGRAM_CHAT")
+    zalo_rate: float = Field(default=10.0, gt=0, alias="BDG_RATE_ZALO")
+    zalo_chat_rate: float = Field(default=1.0, gt=0, alias="BDG_RATE_ZALO_CHAT")
+    other_rate: float = Field(default=10.0, gt=0, alias="BDG_RATE_OTHER")
+    # Aim this fraction below each limit, so network jitter never pushes the rate over it.
+    rate_margin: float = Field(default=0.05, ge=0, lt=0.5, alias="BDG_RATE_MARGIN")
+    # A 429 pauses the whole channel (`channel`, like python-telegram-bot's rate limiter)
+    # or only the chat that got it (`chat`).
+    retry_after_scope: str = Field(default="channel", alias="BDG_RETRY_AFTER_SCOPE")
+
+    # Sends in flight at once per channel.
+    concurrency: int = Field(default=16, ge=1, le=256, alias="BDG_OUTBOX_CONCURRENCY")
+    # 5xx / network errors: attempts before a row is marked failed, and the backoff.
+    max_attempts: int = Field(default=6, ge=1, alias="BDG_OUTBOX_MAX_ATTEMPTS")
+    backoff_base: float = Field(default=2.0, gt=0, alias="BDG_OUTBOX_BACKOFF")
+    backoff_max: float = Field(default=600.0, gt=0, alias="BDG_OUTBOX_BACKOFF_MAX")
+    # A retry due later than this is left to a later pass instead of waited for in place.
+    max_inline_wait: float = Field(default=60.0, ge=0, alias="BDG_OUTBOX_MAX_WAIT")
+    # Seconds between looks at the outbox when idle.
+    poll_seconds: float = Field(default=2.0, gt=0, alias="BDG_OUTBOX_POLL")
+    # Reminders and digests still unsent this long after their time are dropped (stale).
+    expire_hours: float = Field(default=12.0, gt=0, alias="BDG_OUTBOX_EXPIRE_HOURS")
+
+    def rates(self) -> dict[str, tuple[float, float]]:
+        """Channel → (messages per second overall, per chat)."""
+        return {
+            "telegram": (self.telegram_rate, self.telegram_chat_rate),
+            "zalo": (self.zalo_rate, self.zalo_chat_rate),
+        }
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite+aiosqlite:///{DEFAULT_DB_PATH}", alias="DATABASE_URL"
+    )
+    # PostgreSQL schema (search_path) to use; empty = the server's default.
+    db_schema: str | None = Field(default=None, alias="BDG_DB_SCHEMA")
+    timezone: str = Field(default="Asia/Ho_Chi_Minh", alias="BDG_TIMEZONE")
+    locale: str = Field(default="vi", alias="BDG_LOCALE")
+    invite_days: int = Field(default=14, alias="BDG_INVITE_DAYS")
+    # Forms and the calendar are data; a province may point these at its own files.
+    form_dir: Path | None = Field(default=None, alias="BDG_FORM_DIR")
+    calendar_file: Path | None = Field(default=None, alias="BDG_CALENDAR_FILE")
+    # Fixed "now" for demos and transcript tests (ISO 8601, local time). Empty = real clock.
+    fake_now: str | None = Field(default=None, alias="BDG_FAKE_NOW")
+    log_level: str = Field(default="INFO", alias="BDG_LOG_LEVEL")
+    # Violence cases (docs/cases.md): escalation delay, retention, encryption keys.
+    case_escalate_minutes: int = Field(default=30, ge=1, alias="BDG_CASE_ESCALATE_MINUTES")
+    case_retention_months: int = Field(default=24, ge=1, alias="BDG_CASE_RETENTION_MONTHS")
+    case_keys: str | None = Field(default=None, alias="BDG_CASE_KEYS")
+
+    telegram_bot_token: str | None = Field(default=None, alias="TELEGRAM_BOT_TOKEN")
+    telegram_api_url: str = Field(default="https://api.telegram.org", alias="TELEGRAM_API_URL")
+    telegram_webhook_secret: str | None = Field(default=None, alias="TELEGRAM_WEBHOOK_SECRET")
+    telegram_bot_username: str | None = Field(default=None, alias="TELEGRAM_BOT_USERNAME")
+    zalo_bot_token: str | None = Field(default=None, alias="ZALO_BOT_TOKEN")
+    zalo_api_url: str = Field(default="https://bot-api.zaloplatforms.com", alias="ZALO_API_URL")
+    zalo_webhook_secret: str | None = Field(default=None, alias="ZALO_WEBHOOK_SECRET")
+    public_url: str | None = Field(default=None, alias="PUBLIC_URL")
+    host: str = Field(default="127.0.0.1", alias="BDG_HOST")
+    port: int = Field(default=8080, alias="BDG_PORT")
+
+    # The scheduler's and outbox dispatcher's knobs (their own BDG_* variables).
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+
+
+@dataclass
+class Services:
+    """Process-wide things handlers need; built once by the entry point."""
+
+    timezone: str = "Asia/Ho_Chi_Minh"
+    default_lang: str = "vi"
+    form_dir: str | None = None
+    calendar_file: str | None = None
+    invite_days: int = 14
+    bot_username: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
