@@ -145,7 +145,7 @@ def _recompute_paths(units: list[Unit]) -> None:
     children: dict[int | None, list[Unit]] = {}
     for u in units:
         children.setdefault(u.parent_id, []).append(u)
-    stack = [(None, u) for u in children.get(None, [])]
+    stack: list[tuple[Unit | None, Unit]] = [(None, u) for u in children.get(None, [])]
     while stack:
         parent, unit = stack.pop()
         assert unit.id is not None

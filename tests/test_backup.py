@@ -17,7 +17,7 @@ import db.all_models  # noqa: F401  (every table on the metadata)
 from db.backup import BackupError, backup, backup_format, restore
 from db.cases import Case
 from db.engine import Database
-from handlers.cases.config import keyring
+from services.cases.config import keyring
 from tests.cases_helpers import CITIZEN_CALM, DESCRIPTION, case_keys, report_case  # noqa: F401
 from tests.chat import Chat
 from tests.test_compile_data import submit, unit

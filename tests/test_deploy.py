@@ -19,10 +19,9 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from bot.settings import Settings
 from bot.telegram.channel import WEBHOOK_PATH as TELEGRAM_PATH
 from bot.zalo.channel import WEBHOOK_PATH as ZALO_PATH
-from scheduler.settings import SchedulerSettings
+from kernel.settings import SchedulerSettings, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTING_NAME = re.compile(r"^(BDG_|TELEGRAM_|ZALO_)|^(DATABASE_URL|PUBLIC_URL)$")
@@ -44,7 +43,7 @@ def aliases(model: type[BaseModel]) -> set[str]:
     return out
 
 
-SETTINGS = aliases(Settings) | aliases(SchedulerSettings) | set(ENV_ONLY)
+SETTINGS = aliases(Settings) | set(ENV_ONLY)
 
 
 def test_env_only_settings_are_read_where_said() -> None:
