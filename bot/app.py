@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.logs import configure_logging
 from db.engine import Database
 from handlers.dispatch import Dispatcher
 from kernel.clock import to_utc, utcnow
@@ -50,16 +50,7 @@ class App:
 
 
 async def open_app(settings: Settings) -> App:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # httpx logs every request URL at INFO, and Bot API URLs contain the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    # aiosqlite logs every statement with its parameters at DEBUG: saved answers would reach
-    # the log. Keep it quiet whatever BDG_LOG_LEVEL says.
-    logging.getLogger("aiosqlite").setLevel(logging.INFO)
+    configure_logging(settings.log_level, settings.log_format)
     db = Database(settings.database_url, settings.db_schema)
     await db.upgrade()
     clock = make_clock(settings)

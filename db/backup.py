@@ -28,6 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 
 from db.engine import Database, is_sqlite, normalise_url
+from kernel.errors import UserError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"
@@ -36,14 +37,8 @@ BOOKKEEPING = frozenset({"alembic_version", "schedulerlease"})
 PG_TIMEOUT_SECONDS = 3600
 
 
-class BackupError(Exception):
-    """A backup or restore that cannot be done; ``key`` is a catalog key, ``params`` its
-    placeholders."""
-
-    def __init__(self, key: str, **params: object) -> None:
-        super().__init__(key)
-        self.key = key
-        self.params = params
+class BackupError(UserError):
+    """A backup or restore that cannot be done (catalog keys ``db.*``)."""
 
 
 @dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import replace
@@ -28,6 +29,7 @@ from db.engine import Database
 from db.models import ChannelAccount, Conversation, ProcessedUpdate
 from handlers.context import Ctx
 from handlers.router import Router, router, welcome
+from kernel import metrics
 from kernel.clock import utcnow
 from kernel.i18n import normalise_lang, t
 from kernel.messages import Incoming, Outcome, Reply
@@ -66,6 +68,14 @@ class Dispatcher:
         return lock
 
     async def handle(self, inc: Incoming) -> Outcome:
+        start = time.perf_counter()
+        outcome = await self._handle_locked(inc)
+        label = "duplicate" if outcome.duplicate else "error" if outcome.failed else "ok"
+        metrics.UPDATES.labels(inc.channel, label).inc()
+        metrics.STEP_SECONDS.labels(inc.channel).observe(time.perf_counter() - start)
+        return outcome
+
+    async def _handle_locked(self, inc: Incoming) -> Outcome:
         async with self._lock(inc):
             try:
                 return await self._handle(inc)

@@ -72,7 +72,7 @@ def test_cli_import_and_list(tmp_path: Path) -> None:
     res = subprocess.run(
         [*run, "units", "import", str(path)], env=env, capture_output=True, text=True, check=True
     )
-    assert "4 units created" in res.stdout
+    assert "tạo mới 4, cập nhật 0" in res.stdout
     res = subprocess.run(
         [*run, "units", "list"], env=env, capture_output=True, text=True, check=True
     )

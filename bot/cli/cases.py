@@ -14,6 +14,7 @@ from bot.app import App
 from bot.cli.common import run_async
 from db import queries
 from db.crypto import new_key_spec
+from kernel.errors import UserError
 from services.cases.retention import PurgeResult, purge, rekey
 from services.cases.routing import escalate_due
 
@@ -98,7 +99,7 @@ def duty_cmd(unit_code: str, text: str | None, clear: bool) -> None:
         async with app.db.session() as s:
             unit = await queries.unit_by_code(s, unit_code)
             if unit is None:
-                raise click.ClickException(f"Unknown unit code: {unit_code}")
+                raise UserError("cli.unknown_unit", code=unit_code)
             if clear:
                 unit.duty_contacts = None
             elif text is not None:
