@@ -15,6 +15,7 @@ from db.engine import Database
 from db.models import Officer
 from db.unit_file import UnitFileError, parse
 from db.units import import_units, plan_import
+from services.cases.parsers import Place, search_places
 from tests.chat import Chat
 
 PROVINCE = """mã;tên;mã cấp trên;loại;báo cáo
@@ -188,3 +189,15 @@ def test_cp1258_file_on_disk(tmp_path: Path) -> None:
     from db.unit_file import read_file
 
     assert len(read_file(path).rows) == 5
+
+
+def test_a_special_zone_is_a_commune_for_case_intake() -> None:
+    """A case in a special zone (or one of its villages) goes to the zone itself."""
+    places = [
+        Place(1, "Thành phố Huế", "46", "city", None),
+        Place(2, "Xã Phú Vang", "46002", "commune", 1),
+        Place(3, "Đặc khu Cồn Cỏ", "46003", "special_zone", 1),
+        Place(4, "Thôn Bến Đảo", "46003-01", "village", 3),
+    ]
+    assert [m.unit_id for m in search_places("con co", places)] == [3]
+    assert [m.unit_id for m in search_places("ben dao", places)] == [3]
