@@ -21,7 +21,7 @@ def render_plain(reply: Reply, lang: str = "vi") -> str:
     if reply.choices:
         if reply.numbered:
             lines.append("")
-            lines.extend(f"  {i}. {to_plain(c.label)}" for i, c in enumerate(reply.choices, 1))
+            lines.extend(f"  {i}. {to_plain(c.shown)}" for i, c in enumerate(reply.choices, 1))
             if len(reply.choices) > 1:
                 lines.append(t(lang, "choice.numbered_hint", n=len(reply.choices)))
         else:
@@ -30,7 +30,7 @@ def render_plain(reply: Reply, lang: str = "vi") -> str:
                 + t(
                     lang,
                     "choice.type_word",
-                    label=to_plain(c.label),
+                    label=to_plain(c.shown),
                     word=c.alias or to_plain(c.label),
                 )
                 for c in reply.choices

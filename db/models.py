@@ -79,6 +79,9 @@ class Conversation(SQLModel, table=True):
     account_id: int = Field(foreign_key="channelaccount.id", unique=True)
     flow: str | None = Field(default=None, max_length=32)
     state: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    # The choices last offered (kernel.messages.Menu.to_json), so a typed number, a word or a
+    # tapped button maps back to a choice key; None when no choice is pending.
+    menu: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     updated_at: datetime = Field(default_factory=utcnow)
 
 

@@ -3,10 +3,11 @@ where they are in a conversation, the clock, and the replies being gathered."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -14,8 +15,11 @@ from db import queries
 from db.models import AuditLog, ChannelAccount, Conversation, Officer, Unit
 from kernel.clock import to_local
 from kernel.i18n import normalise_lang, t
-from kernel.messages import Choice, Incoming, Reply
+from kernel.messages import Choice, Incoming, Menu, Reply
 from kernel.settings import Services
+
+if TYPE_CHECKING:
+    from handlers.router import Router
 
 
 class Safe(str):
@@ -38,6 +42,19 @@ class Ctx:
     unit: Unit | None = None
     replies: list[Reply] = field(default_factory=list)
     chosen_label: str | None = None
+    # The process's routes (for /trogiup, the first menu, a command typed inside a flow).
+    route_table: Router | None = None
+    # The user sent something unreadable (a sticker): the flow should put its pending step
+    # again instead of reading an answer.
+    reprompt: bool = False
+    # A tapped button matched nothing offered any more: nothing was done.
+    stale: bool = False
+
+    @property
+    def router(self) -> Router:
+        if self.route_table is None:
+            raise RuntimeError("this Ctx was built without the router (only the dispatcher has it)")
+        return self.route_table
 
     # -- language and time ----------------------------------------------------------------
     @property
@@ -82,8 +99,10 @@ class Ctx:
         return self.conv.state
 
     def set_flow(self, flow: str | None, **state: Any) -> None:
+        """Enter ``flow`` with a fresh state; the menu of the previous step is forgotten."""
         self.conv.flow = flow
         self.conv.state = dict(state)
+        self.conv.menu = None
         self.conv.updated_at = self.now
 
     def update_state(self, **changes: Any) -> None:
@@ -94,9 +113,15 @@ class Ctx:
     def clear_flow(self) -> None:
         self.set_flow(None)
 
-    def remember_menu(self, choices: list[Choice], numbered: bool = True) -> None:
+    def remember_menu(self, choices: Sequence[Choice], numbered: bool = True) -> None:
         """Record the choices just offered so a typed number or word maps back to them."""
-        self.update_state(_menu=[[c.key, c.label, c.alias] for c in choices], _numbered=numbered)
+        self.conv.menu = Menu(choices, numbered).to_json()
+        self.conv.updated_at = self.now
+
+    @property
+    def menu(self) -> Menu:
+        """The choices last offered (empty when none are pending)."""
+        return Menu.from_json(self.conv.menu)
 
     # -- audit ---------------------------------------------------------------------------------
     def audit(

@@ -23,16 +23,16 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-import handlers.features  # noqa: F401  (registers every command and flow on the router)
 from db import queries
 from db.engine import Database
 from db.models import ChannelAccount, Conversation, ProcessedUpdate
 from handlers.context import Ctx
-from handlers.router import Router, router, welcome
+from handlers.features import build_router
+from handlers.router import Deps, Router, welcome
 from kernel import metrics
 from kernel.clock import utcnow
 from kernel.i18n import normalise_lang, t
-from kernel.messages import Incoming, Outcome, Reply
+from kernel.messages import Incoming, Menu, Outcome, Reply, resolve_token
 from kernel.settings import Services
 from services.forms.parsers import fold, is_number
 
@@ -50,12 +50,14 @@ class Dispatcher:
         db: Database,
         services: Services | None = None,
         clock: Callable[[], datetime] = utcnow,
-        routes: Router = router,
+        routes: Router | None = None,
     ) -> None:
         self.db = db
         self.services = services or Services()
         self.clock = clock
-        self.router = routes
+        # The composition root passes the router it built; without one (tests, benchmarks)
+        # the same explicit feature list is registered here.
+        self.router = routes if routes is not None else build_router(Deps(self.services))
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     def _lock(self, inc: Incoming) -> asyncio.Lock:
@@ -134,41 +136,42 @@ class Dispatcher:
             if conv is None:
                 conv = Conversation(account_id=account.id, state={}, updated_at=now)
                 s.add(conv)
-            ctx = Ctx(s=s, inc=inc, account=account, conv=conv, now=now, services=self.services)
+            ctx = Ctx(
+                s=s,
+                inc=inc,
+                account=account,
+                conv=conv,
+                now=now,
+                services=self.services,
+                route_table=self.router,
+            )
             await ctx.load_officer()
             await self.route(ctx)
-        return Outcome(replies=ctx.replies, chosen_label=ctx.chosen_label)
+        return Outcome(replies=ctx.replies, chosen_label=ctx.chosen_label, stale=ctx.stale)
 
     async def route(self, ctx: Ctx) -> None:
         inc = ctx.inc
         text = (inc.text or "").strip()
         if inc.chat_type != "private":
-            parsed = self.router.parse_command(text) if text.startswith("/") else None
-            if parsed and parsed[0].in_groups:
-                await parsed[0].handler(ctx, parsed[1])
-            elif parsed:
-                ctx.say("group.private_only")
+            await self._group(ctx, text)
             return
-        if inc.media and inc.text is None and inc.option is None:
+        if inc.media and inc.text is None and inc.option is None and inc.option_token is None:
             ctx.say("err.media_unsupported" if inc.media == "unsupported" else "err.media")
-            if ctx.conv.flow in self.router.flows:
-                ctx.update_state(_reprompt=True)
-                await self.router.flows[ctx.conv.flow](ctx)
+            flow = self.router.flows.get(ctx.conv.flow or "")
+            if flow is not None:
+                ctx.reprompt = True
+                await self.router.run_flow(ctx, flow)
             return
-        if inc.option is None and text:
+        if inc.option is None and inc.option_token is None and text:
             parsed = self.router.parse_command(text)
             if parsed and (text.startswith("/") or ctx.conv.flow is None):
-                cmd, args = parsed
-                await cmd.handler(ctx, args)
+                await self.router.run_command(ctx, *parsed)
                 return
-        option = inc.option or self._menu_choice(ctx, text)
-        if option is not None:
-            menu = {k: label for k, label, _ in ctx.state.get("_menu", [])}
-            ctx.chosen_label = menu.get(option)
-            if inc.option is None:
-                ctx.inc = _with_option(inc, option)
-        if ctx.conv.flow in self.router.flows:
-            await self.router.flows[ctx.conv.flow](ctx)
+        if not self._read_option(ctx, text):
+            return
+        flow = self.router.flows.get(ctx.conv.flow or "")
+        if flow is not None:
+            await self.router.run_flow(ctx, flow)
             return
         if ctx.inc.option:
             item = next((m for m in self.router.menu if m.key == ctx.inc.option), None)
@@ -177,24 +180,52 @@ class Dispatcher:
                 return
         await welcome(ctx)
 
-    def _menu_choice(self, ctx: Ctx, text: str) -> str | None:
-        menu = ctx.state.get("_menu") or (
-            [[m.key, ctx.t(m.label_key), None] for m in self.router.menu]
-            if ctx.conv.flow is None and ctx.officer is None
-            else []
-        )
-        if not menu or not text:
-            return None
-        numbered = ctx.state.get("_numbered", True)
-        if numbered and is_number(text) and 1 <= int(text) <= len(menu):
-            return str(menu[int(text) - 1][0])
-        folded = fold(text)
-        for key, label, alias in menu:
-            if folded == fold(label) or (alias and folded == fold(alias)):
-                return str(key)
+    async def _group(self, ctx: Ctx, text: str) -> None:
+        """In a group only commands made for groups run; the others point to a private chat."""
+        parsed = self.router.parse_command(text) if text.startswith("/") else None
+        if parsed and parsed[0].in_groups:
+            await self.router.run_command(ctx, *parsed)
+        elif parsed:
+            ctx.say("group.private_only")
+
+    def _read_option(self, ctx: Ctx, text: str) -> bool:
+        """Map a tap, a typed number or a choice's words to the key of the choice offered, and
+        remember its label (Telegram edits the question to show it). False for a tapped button
+        that matches nothing offered any more (the outcome is then "stale")."""
+        inc = ctx.inc
+        menu = self._menu_for(ctx)
+        option = inc.option
+        if option is None and inc.option_token is not None:
+            option = resolve_token(inc.option_token, menu.keys())
+            if option is None:
+                ctx.stale = True
+                return False
+        if option is None:
+            option = _typed_choice(menu, text)
+        if option is not None:
+            ctx.chosen_label = menu.label(option)
+            if option != inc.option:
+                ctx.inc = replace(inc, option=option, option_token=None)
+        return True
+
+    def _menu_for(self, ctx: Ctx) -> Menu:
+        """The menu pending in the conversation, or the first menu for a newcomer."""
+        menu = ctx.menu
+        if menu.choices:
+            return menu
+        if ctx.conv.flow is None and ctx.officer is None:
+            return self.router.first_menu(ctx)
+        return menu
+
+
+def _typed_choice(menu: Menu, text: str) -> str | None:
+    """The key of the choice whose number (on a numbered menu), label or alias was typed."""
+    if not menu.choices or not text:
         return None
-
-
-def _with_option(inc: Incoming, option: str) -> Incoming:
-
-    return replace(inc, option=option)
+    if menu.numbered and is_number(text) and 1 <= int(text) <= len(menu.choices):
+        return menu.choices[int(text) - 1].key
+    folded = fold(text)
+    for c in menu.choices:
+        if folded == fold(c.label) or (c.alias and folded == fold(c.alias)):
+            return c.key
+    return None

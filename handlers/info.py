@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from db import queries
 from handlers.context import Ctx
-from handlers.router import router
+from handlers.router import Deps, Router, Routes
 from kernel.i18n import LANGS
 from kernel.messages import Choice
 from services import periods
 
+routes = Routes()
 
-@router.command("huy", help="help.huy", roles=("public", "officer"), aliases=("cancel",), order=90)
+
+@routes.command("huy", help="help.huy", roles=("public", "officer"), aliases=("cancel",), order=90)
 async def cancel(ctx: Ctx, _args: str) -> None:
     """/huy: leave the running conversation; a report draft stays saved."""
     flow = ctx.conv.flow
@@ -23,12 +25,10 @@ async def cancel(ctx: Ctx, _args: str) -> None:
         ctx.say("cancel.nothing")
 
 
-@router.command("lich", help="help.lich", roles=("officer",), aliases=("calendar",), order=20)
+@routes.command("lich", help="help.lich", roles=("officer",), aliases=("calendar",), order=20)
 async def calendar_cmd(ctx: Ctx, _args: str) -> None:
     """/lich: the unit's upcoming deadlines and Action Months, with days left."""
-    if ctx.unit is None:
-        ctx.say("reg.need_officer")
-        return
+    assert ctx.unit is not None  # the router lets only officers in
     cal = periods.calendar(ctx.services)
     ov = await periods.overrides_for(ctx.s, ctx.unit, ctx.today.year)
     lines = [ctx.t("lich.title", unit=ctx.unit.name)]
@@ -55,14 +55,12 @@ async def calendar_cmd(ctx: Ctx, _args: str) -> None:
     ctx.say_text("\n".join(lines))
 
 
-@router.command(
+@routes.command(
     "trangthai", help="help.trangthai", roles=("officer",), aliases=("status",), order=30
 )
 async def status_cmd(ctx: Ctx, _args: str) -> None:
     """/trangthai: the unit's report status for each period of this year and the last."""
-    if ctx.unit is None or ctx.unit.id is None:
-        ctx.say("reg.need_officer")
-        return
+    assert ctx.unit is not None and ctx.unit.id is not None  # officers only (router)
     cal = periods.calendar(ctx.services)
     lines = [ctx.t("status.title", unit=ctx.unit.name)]
     for year in (ctx.today.year - 1, ctx.today.year):
@@ -93,7 +91,7 @@ async def status_cmd(ctx: Ctx, _args: str) -> None:
     ctx.say_text("\n".join(lines))
 
 
-@router.command(
+@routes.command(
     "trogiup",
     help="help.trogiup",
     roles=("public", "officer"),
@@ -106,13 +104,13 @@ async def help_cmd(ctx: Ctx, _args: str) -> None:
     if ctx.officer is not None:
         roles |= {"officer", ctx.officer.role}
     lines = [ctx.t("help.title")]
-    for cmd in router.visible_commands(roles):
+    for cmd in ctx.router.visible_commands(roles):
         assert cmd.help is not None
         lines.append(f"/{cmd.name} — {ctx.t(cmd.help)}")
     ctx.say_text("\n".join(lines))
 
 
-@router.command(
+@routes.command(
     "ngonngu",
     help="help.ngonngu",
     roles=("public", "officer"),
@@ -131,7 +129,7 @@ async def language_cmd(ctx: Ctx, args: str) -> None:
     ctx.remember_menu(choices)
 
 
-@router.flow("language")
+@routes.flow("language")
 async def language_flow(ctx: Ctx) -> None:
     if ctx.inc.option in LANGS:
         ctx.clear_flow()
@@ -143,3 +141,7 @@ async def language_flow(ctx: Ctx) -> None:
 def _set_lang(ctx: Ctx, lang: str) -> None:
     ctx.account.lang = lang
     ctx.say("lang.set")
+
+
+def register(router: Router, deps: Deps) -> None:
+    router.include(routes)

@@ -23,7 +23,7 @@ from db.models import AuditLog, ChannelAccount, Officer, Unit
 from db.outbox import enqueue
 from handlers.context import Ctx
 from handlers.registration import ALPHABET, hash_code
-from handlers.router import router
+from handlers.router import Deps, Router, Routes
 from kernel.i18n import t
 
 LINK_MINUTES = 10
@@ -32,6 +32,9 @@ CODE_LEN = 8
 MAX_FAILURES_PER_HOUR = 5
 ACTION = "account.link"
 CHANNEL_NAMES = {"zalo": "Zalo", "telegram": "Telegram", "terminal": "Terminal"}
+
+
+routes = Routes()
 
 
 def new_link_code() -> str:
@@ -43,7 +46,7 @@ def channel_name(channel: str) -> str:
     return CHANNEL_NAMES.get(channel, channel)
 
 
-@router.command(
+@routes.command(
     "lienket", help="help.lienket", roles=("public", "officer"), aliases=("link",), order=80
 )
 async def link_cmd(ctx: Ctx, args: str) -> None:
@@ -163,3 +166,7 @@ async def redeem(ctx: Ctx, text: str) -> None:
             kind="alert",
             now=ctx.now,
         )
+
+
+def register(router: Router, deps: Deps) -> None:
+    router.include(routes)

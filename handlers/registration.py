@@ -21,12 +21,15 @@ from db import queries
 from db.engine import Database
 from db.models import Invite, Officer, Unit
 from handlers.context import Ctx
-from handlers.router import router, welcome
+from handlers.router import Deps, Router, Routes, welcome
 from services.forms.parsers import ParseError, parse_text
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud over the phone
 CODE_LEN = 10
 ROLES = ("officer", "admin")
+
+
+routes = Routes()
 
 
 def hash_code(code: str) -> str:
@@ -63,7 +66,7 @@ async def create_invite(
     return code
 
 
-@router.command("start", help="help.start", roles=("public",), aliases=("batdau",), order=1)
+@routes.command("start", help="help.start", roles=("public",), aliases=("batdau",), order=1)
 async def start(ctx: Ctx, args: str) -> None:
     """/start [code]: register with an invite code, or explain how to get one."""
     code = args.strip()
@@ -102,10 +105,10 @@ async def _enter_code(ctx: Ctx, _args: str) -> None:
     ctx.say("reg.ask_code")
 
 
-router.menu_item("menu:officer", "menu.officer", _enter_code, order=20)
+routes.menu_item("menu:officer", "menu.officer", _enter_code, order=20)
 
 
-@router.flow("register")
+@routes.flow("register")
 async def register_flow(ctx: Ctx) -> None:
     """Collects the code (when chosen from the menu), the full name and the position."""
     step = ctx.state.get("step")
@@ -171,3 +174,7 @@ async def new_invite(
         if unit is None:
             raise LookupError(f"unknown unit {unit_code}")
         return await create_invite(s, unit, role=role, days=days, now=now)
+
+
+def register(router: Router, deps: Deps) -> None:
+    router.include(routes)

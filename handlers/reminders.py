@@ -19,16 +19,16 @@ from sqlmodel import col, select, update
 from db.models import ChannelAccount, Outbox
 from handlers.context import Ctx
 from handlers.report import start_report
-from handlers.router import router, welcome
+from handlers.router import Deps, Router, Routes, welcome
 from scheduler.planner import REMINDER_FLOW, START_REPORT
 
+routes = Routes()
 
-@router.command("tatnhacnho", help="help.tatnhacnho", roles=("officer",), order=60)
+
+@routes.command("tatnhacnho", help="help.tatnhacnho", roles=("officer",), order=60)
 async def mute(ctx: Ctx, _args: str) -> None:
     """/tatnhacnho: no more Action Month alerts (deadline reminders still come)."""
-    if ctx.officer is None:
-        ctx.say("reg.need_officer")
-        return
+    assert ctx.officer is not None  # the router lets only officers in
     if ctx.officer.mute_action_months:
         ctx.say("remind.mute_already")
         return
@@ -49,12 +49,10 @@ async def mute(ctx: Ctx, _args: str) -> None:
     ctx.say("remind.mute_done")
 
 
-@router.command("batnhacnho", help="help.batnhacnho", roles=("officer",), order=61)
+@routes.command("batnhacnho", help="help.batnhacnho", roles=("officer",), order=61)
 async def unmute(ctx: Ctx, _args: str) -> None:
     """/batnhacnho: Action Month alerts again."""
-    if ctx.officer is None:
-        ctx.say("reg.need_officer")
-        return
+    assert ctx.officer is not None  # the router lets only officers in
     if not ctx.officer.mute_action_months:
         ctx.say("remind.unmute_already")
         return
@@ -64,7 +62,7 @@ async def unmute(ctx: Ctx, _args: str) -> None:
     ctx.say("remind.unmute_done")
 
 
-@router.flow(REMINDER_FLOW)
+@routes.flow(REMINDER_FLOW)
 async def after_reminder(ctx: Ctx) -> None:
     """The message after a reminder: "1" / the button opens the report; anything else is
     routed as it would be outside any conversation (commands typed without the slash too)."""
@@ -73,8 +71,12 @@ async def after_reminder(ctx: Ctx) -> None:
         await start_report(ctx, "")
         return
     text = (ctx.inc.text or "").strip()
-    parsed = router.parse_command(text) if text else None
+    parsed = ctx.router.parse_command(text) if text else None
     if parsed is not None:
-        await parsed[0].handler(ctx, parsed[1])
+        await ctx.router.run_command(ctx, *parsed)
         return
     await welcome(ctx)
+
+
+def register(router: Router, deps: Deps) -> None:
+    router.include(routes)

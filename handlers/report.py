@@ -9,8 +9,6 @@ end a numbered summary lets them change any answer, then submit.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from html import escape
 from typing import Any
 
@@ -19,7 +17,7 @@ from sqlmodel import select
 from db import queries
 from db.models import Report, ReportValue, ReportVersion, Unit
 from handlers.context import Ctx
-from handlers.router import router
+from handlers.router import Deps, Router, Routes
 from kernel.calendar import ReportPeriod
 from kernel.messages import Choice
 from services import periods
@@ -36,25 +34,12 @@ DONE = "__done__"
 SUGGEST = "__suggest__"
 
 
-@dataclass(frozen=True)
-class Suggester:
-    """Another feature's suggested answers, offered when a count question has no stored answer
-    (the cases feature: counts of the cases received in the period; docs/cases.md).
-    ``values`` returns {question_id: value}; ``note`` is the catalog key (with ``{value}``)
-    shown under the question; ``use`` and ``alias`` label the choice that takes the value."""
-
-    values: Callable[[Ctx, ReportPeriod], Awaitable[dict[str, Any]]]
-    note: str
-    use: str
-    alias: str
-
-
-SUGGESTERS: list[Suggester] = []
+routes = Routes()
 
 
 async def _suggestions(ctx: Ctx, period: ReportPeriod) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
-    for sg in SUGGESTERS:
+    for sg in ctx.router.suggesters:
         for qid, value in (await sg.values(ctx, period)).items():
             out.setdefault(qid, [value, sg.note, sg.use, sg.alias])
     return out
@@ -82,7 +67,7 @@ async def _agency_name(ctx: Ctx) -> str:
     return ancestors[0].name if ancestors else ctx.t("report.standing_agency")
 
 
-@router.command("baocao", help="help.baocao", aliases=("report",), order=10)
+@routes.command("baocao", help="help.baocao", aliases=("report",), order=10)
 async def start_report(ctx: Ctx, args: str) -> None:
     """/baocao [period]: open (or resume) the report of the current period."""
     if ctx.officer is None or ctx.unit is None:
@@ -205,10 +190,7 @@ def ask(
         choices = [Choice(YES, ctx.t("value.yes")), Choice(NO, ctx.t("value.no"))]
     elif q.type in ("choice", "multi"):
         selected = ctx.state.get("multi_sel", []) if ctx.state.get("q") == q.id else []
-        choices = [
-            Choice(o.key, ("✅ " if o.key in selected else "") + o.text(ctx.lang))
-            for o in q.options
-        ]
+        choices = [Choice(o.key, o.text(ctx.lang), selected=o.key in selected) for o in q.options]
         if q.type == "multi":
             choices.append(Choice(DONE, ctx.t("report.multi_done"), alias=ctx.t("alias.done")))
     else:
@@ -260,7 +242,7 @@ async def save_value(ctx: Ctx, report: Report, qid: str, value: Any) -> None:
     report.updated_at = ctx.now
 
 
-@router.flow("report")
+@routes.flow("report")
 async def report_flow(ctx: Ctx) -> None:
     """Every message while a report is open."""
     if ctx.officer is None:
@@ -269,9 +251,8 @@ async def report_flow(ctx: Ctx) -> None:
         return
     report, period, form, values = await _open(ctx)
     mode = ctx.state.get("mode")
-    if ctx.state.get("_reprompt"):
+    if ctx.reprompt:
         # The user sent something unreadable (a sticker): put the pending step again.
-        ctx.update_state(_reprompt=False)
         q = form.by_id.get(ctx.state.get("q") or "")
         if mode == "ask" and q is not None:
             ask(ctx, form, q, values, period)
@@ -525,3 +506,7 @@ async def _revise_confirm(
         choices = [Choice(YES, ctx.t("report.revise_yes")), Choice(NO, ctx.t("report.revise_no"))]
         ctx.say("report.revise_ask", choices=choices)
         ctx.remember_menu(choices)
+
+
+def register(router: Router, deps: Deps) -> None:
+    router.include(routes)

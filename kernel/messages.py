@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,12 @@ class Incoming:
     display_name: str | None = None
     # Non-text content the user sent (image, sticker, unsupported); text is then None.
     media: str | None = None
+    # A tapped button whose choice key the channel could not carry whole (``choice_token``):
+    # the dispatcher maps it back against the menu it remembered.
+    option_token: str | None = None
+
+
+SELECTED_MARK = "✅ "
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,50 @@ class Choice:
     label: str
     # A word to type on text-only channels when the choice is not numbered.
     alias: str | None = None
+    # Ticked in a multiple choice being answered; channels show it with ``shown``.
+    selected: bool = False
+
+    @property
+    def shown(self) -> str:
+        """The label as a channel shows it: a selected option carries the mark."""
+        return SELECTED_MARK + self.label if self.selected else self.label
+
+
+@dataclass(frozen=True)
+class Menu:
+    """The choices last offered to a user, remembered so that a typed number or word (and a
+    tapped button, even after a restart) maps back to a choice key. ``numbered`` is False when
+    the question wants a number, so digits are not choice indexes."""
+
+    choices: tuple[Choice, ...] = ()
+    numbered: bool = True
+
+    def __init__(self, choices: Iterable[Choice] = (), numbered: bool = True) -> None:
+        object.__setattr__(self, "choices", tuple(choices))
+        object.__setattr__(self, "numbered", numbered)
+
+    def keys(self) -> list[str]:
+        return [c.key for c in self.choices]
+
+    def label(self, key: str) -> str | None:
+        return next((c.label for c in self.choices if c.key == key), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"c": [[c.key, c.label, c.alias] for c in self.choices], "n": self.numbered}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Menu:
+        """Read what ``to_json`` wrote, or the list an earlier version kept in the
+        conversation state (``[[key, label, alias?], ...]``); anything else is an empty menu."""
+        items, numbered = (
+            (data.get("c"), data.get("n", True)) if isinstance(data, dict) else (data, True)
+        )
+        out: list[Choice] = []
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, list | tuple) and len(item) >= 2:
+                alias = item[2] if len(item) > 2 and isinstance(item[2], str) else None
+                out.append(Choice(str(item[0]), str(item[1]), alias))
+        return cls(out, bool(numbered))
 
 
 @dataclass
@@ -48,6 +102,21 @@ class Reply:
     files: list[tuple[str, bytes, str]] = field(default_factory=list)
 
 
+TOKEN_PREFIX = "#"
+
+
+def choice_token(key: str) -> str:
+    """A short stand-in for a choice key that is too long for a channel's button data
+    (Telegram allows 64 bytes): ``#`` and 22 characters of its SHA-256."""
+    digest = hashlib.sha256(key.encode("utf-8")).digest()[:16]
+    return TOKEN_PREFIX + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
+def resolve_token(token: str, keys: Iterable[str]) -> str | None:
+    """The key among ``keys`` whose ``choice_token`` is ``token`` (None when none is)."""
+    return next((k for k in keys if choice_token(k) == token), None)
+
+
 @dataclass
 class Outcome:
     replies: list[Reply] = field(default_factory=list)
@@ -55,3 +124,5 @@ class Outcome:
     # Label of the tapped option, so Telegram can edit the question to show the answer.
     chosen_label: str | None = None
     failed: bool = False
+    # A tapped button that no longer maps to anything offered (an old keyboard).
+    stale: bool = False

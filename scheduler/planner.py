@@ -695,5 +695,5 @@ async def remember_start_menu(s: AsyncSession, row: Outbox, now: datetime) -> No
             col(Conversation.account_id) == row.account_id,
             (col(Conversation.flow).is_(None)) | (col(Conversation.flow) == REMINDER_FLOW),
         )
-        .values(flow=REMINDER_FLOW, state={"_menu": row.choices, "_numbered": row.numbered})
+        .values(flow=REMINDER_FLOW, state={}, menu={"c": row.choices, "n": row.numbered})
     )

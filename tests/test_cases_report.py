@@ -9,7 +9,7 @@ from datetime import date
 
 from db import queries
 from db.engine import Database
-from handlers.cases import case_counts
+from handlers.cases.stats import case_counts
 from tests.answers import ANSWERS, current_question
 from tests.cases_helpers import (
     CITIZEN_CALM,

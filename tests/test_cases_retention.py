@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from db import queries
 from db.crypto import Keyring, new_key_spec
 from db.engine import Database
-from handlers.cases import case_counts
+from handlers.cases.stats import case_counts
 from services.cases.config import CaseConfig, config, configure, keyring
 from services.cases.retention import months_before, purge, rekey
 from tests.cases_helpers import (

@@ -53,7 +53,6 @@ from datetime import timedelta
 from html import escape
 from typing import Any, TypeVar
 
-from sqlmodel import select
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -87,13 +86,9 @@ from bot.telegram.render import (
     buttons,
     is_hashed,
     render,
-    resolve,
     utf16_len,
 )
 from bot.telegram.updates import ALLOWED_UPDATES, CHANNEL, Tap, tap_of, to_incoming
-from db import queries
-from db.models import Conversation
-from handlers.router import router
 from kernel.channel import (
     Rejected,
     RetryLater,
@@ -103,7 +98,7 @@ from kernel.channel import (
     reply_with_retries,
 )
 from kernel.i18n import normalise_lang, t
-from kernel.messages import Outcome, Reply
+from kernel.messages import SELECTED_MARK, Outcome, Reply
 
 log = logging.getLogger("bdg.telegram")
 
@@ -123,7 +118,7 @@ BACKOFF = (1.0, 30.0)
 # How many chats' keyboards (and hashed callback keys) are remembered.
 MAX_CHATS = 20_000
 MAX_HASHED = 20_000
-MARK = "✅ "  # how handlers mark the selected options of a multiple choice
+MARK = SELECTED_MARK  # how a selected option of a multiple choice is shown
 
 T = TypeVar("T")
 
@@ -355,7 +350,7 @@ class TelegramChannel:
         """The command menu: Vietnamese by default, English for English-speaking users."""
         commands = [
             c
-            for c in router.visible_commands({"public", "officer"})
+            for c in self.app.dispatcher.router.visible_commands({"public", "officer"})
             if c.help and _COMMAND_RE.fullmatch(c.name)
         ][:100]
         for lang, code in (("vi", None), ("en", "en")):
@@ -567,12 +562,10 @@ class TelegramChannel:
             query = update.callback_query
             assert query is not None and query.message is not None
             chat_id = query.message.chat.id
-            option = None
-            if not self._is_stale(chat_id, tap.message_id):
-                option = await self._option(tap.data, str(query.from_user.id))
-            if option is None:
+            if self._is_stale(chat_id, tap.message_id):
                 return _Job(chat_id, update.update_id, lang, tap=tap, stale=True)
-            incoming = to_incoming(update, option=option)
+            option, token = await self._option(tap.data)
+            incoming = to_incoming(update, option=option, option_token=token)
         else:
             if update.callback_query is not None:  # no data or an inline-mode message
                 with contextlib.suppress(TelegramError):
@@ -583,6 +576,8 @@ class TelegramChannel:
             return None
         log.debug("Telegram update %s", update.update_id)
         outcome = await self.app.dispatcher.handle(incoming)
+        if outcome.stale:
+            return _Job(int(incoming.chat_id), update.update_id, lang, tap=tap, stale=True)
         return _Job(int(incoming.chat_id), update.update_id, lang, tap=tap, outcome=outcome)
 
     def _is_stale(self, chat_id: int, message_id: int) -> bool:
@@ -590,24 +585,13 @@ class TelegramChannel:
         view = self._views.get(chat_id)
         return view is not None and message_id not in view.keyboards and message_id <= view.newest
 
-    async def _option(self, data: str, user_id: str) -> str | None:
-        """The choice key of a button's callback data (hashed long keys mapped back)."""
+    async def _option(self, data: str) -> tuple[str | None, str | None]:
+        """The choice key of a button's callback data, or (for a hashed long key this process
+        did not send) the token for the dispatcher to map back against the menu it keeps."""
         if not is_hashed(data):
-            return data
+            return data, None
         key = self._hashed.get(data)
-        if key is not None:
-            return key
-        async with self.app.db.session() as s:  # after a restart: the menu last offered
-            account = await queries.account(s, CHANNEL, user_id)
-            conv = (
-                (
-                    await s.exec(select(Conversation).where(Conversation.account_id == account.id))
-                ).first()
-                if account is not None
-                else None
-            )
-        menu = [str(item[0]) for item in (conv.state.get("_menu") or [])] if conv else []
-        return resolve(data, [*menu, *(m.key for m in router.menu)])
+        return (key, None) if key is not None else (None, data)
 
     # -- delivering the outcome ------------------------------------------------------------
 

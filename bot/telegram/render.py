@@ -16,8 +16,6 @@ conversation stored (``_menu``), so nothing longer than 64 bytes ever leaves the
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,11 +23,11 @@ from dataclasses import dataclass, field
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.render import to_plain
-from kernel.messages import Choice, Reply
+from kernel.messages import TOKEN_PREFIX, Choice, Reply, choice_token
 
 MAX_TEXT_LENGTH = 4096  # characters after entity parsing (UTF-16 code units)
 MAX_CALLBACK_BYTES = 64
-HASH_PREFIX = "#"
+HASH_PREFIX = TOKEN_PREFIX
 # Labels up to this many characters go two to a row; longer ones get a row of their own.
 SHORT_LABEL = 20
 # A long line is cut into pieces this much shorter than the limit, leaving room for the tags
@@ -53,8 +51,7 @@ def utf16_len(text: str) -> int:
 
 
 def hashed(key: str) -> str:
-    digest = hashlib.sha256(key.encode("utf-8")).digest()[:16]
-    return HASH_PREFIX + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+    return choice_token(key)
 
 
 def callback_data(key: str) -> str:
@@ -96,7 +93,7 @@ def keyboard(choices: list[Choice]) -> InlineKeyboardMarkup | None:
     rows: list[list[InlineKeyboardButton]] = []
     pending: InlineKeyboardButton | None = None
     for choice in choices:
-        label = button_label(choice.label)
+        label = button_label(choice.shown)
         button = InlineKeyboardButton(label, callback_data=callback_data(choice.key))
         if len(label) <= SHORT_LABEL:
             if pending is None:

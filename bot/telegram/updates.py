@@ -75,13 +75,16 @@ def tap_of(update: Update) -> Tap | None:
     return Tap(query.id, query.data, query.message.message_id, message)
 
 
-def to_incoming(update: Update, *, option: str | None = None) -> Incoming | None:
+def to_incoming(
+    update: Update, *, option: str | None = None, option_token: str | None = None
+) -> Incoming | None:
     """The ``Incoming`` for a message or a button tap (``option`` = the tapped choice key,
-    already mapped back from its callback data); None for anything the bot ignores."""
+    already mapped back from its callback data, or ``option_token`` for the dispatcher to map
+    back); None for anything the bot ignores."""
     query = update.callback_query
     if query is not None:
         user = _sender(query.from_user)
-        if user is None or query.message is None or option is None:
+        if user is None or query.message is None or (option is None and option_token is None):
             return None
         chat = query.message.chat
         return Incoming(
@@ -89,6 +92,7 @@ def to_incoming(update: Update, *, option: str | None = None) -> Incoming | None
             chat_id=str(chat.id),
             user_id=str(user.id),
             option=option,
+            option_token=option_token,
             dedupe_key=dedupe_key(update),
             lang=user.language_code,
             chat_type=chat_type(chat),

@@ -1,6 +1,5 @@
 """The standing agency's desk: commands for admins (officers registered with an admin invite).
 
-Each module registers its commands on the router:
 - ``invites``: /moi (invite codes and Telegram deep links for units of the subtree);
 - ``officers``: /canbo (list; deactivate with a confirmation);
 - ``desk``: /tinhhinh (reporting and on-time rates, units not reported), /tonghop (XLSX,
@@ -9,10 +8,15 @@ Each module registers its commands on the router:
 - ``locks``: /khoa and /mokhoa (with the reason in the audit log);
 - ``deadlines``: /lich for admins also sets the subtree's deadline overrides.
 
-Every command checks the role, acts only inside the admin's subtree (``common.Scope``), and
-audits refusals. See docs/admin.md.
+The router lets only admins in (roles declared on each command, refusals audited there); each
+command acts only inside the admin's subtree (``common.Scope``). See docs/admin.md.
 """
 
-# /lich must be registered before ``deadlines`` wraps it, whatever order features.py uses.
-from handlers import info  # noqa: F401, I001
-from handlers.admin import announce, deadlines, desk, invites, locks, officers  # noqa: F401
+from handlers.admin import announce, deadlines, desk, invites, locks, officers
+from handlers.router import Deps, Router
+
+
+def register(router: Router, deps: Deps) -> None:
+    """The desk's commands; ``deadlines`` adds to /lich, so the info feature comes first."""
+    for feature in (invites, officers, desk, announce, locks, deadlines):
+        feature.register(router, deps)

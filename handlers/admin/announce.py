@@ -24,7 +24,7 @@ from db.models import AuditLog, ChannelAccount, Officer, Outbox, Unit
 from db.outbox import enqueue
 from handlers.admin.common import NO, YES, Scope, require_admin, say_lines, unit_in_scope
 from handlers.context import Ctx
-from handlers.router import router
+from handlers.router import Deps, Router, Routes
 from kernel.i18n import t
 from kernel.messages import Choice
 from services.forms.parsers import ParseError, parse_text
@@ -35,6 +35,9 @@ MAX_TEXT = 1500  # with the header it stays under Zalo's 2000 characters
 SHOW_LAST = 5
 PREVIEW_CHARS = 60
 _TAG = re.compile(r"</?[a-z]+[^>]*>")
+
+
+routes = Routes()
 
 
 def batch_of(announce_id: str) -> str:
@@ -69,7 +72,14 @@ def _agency_name(scope: Scope) -> str:
     return display_name(scope.agency or scope.root)
 
 
-@router.command("thongbao", help="help.thongbao", roles=("admin",), aliases=("announce",), order=54)
+@routes.command(
+    "thongbao",
+    help="help.thongbao",
+    roles=("admin",),
+    aliases=("announce",),
+    order=54,
+    audit=ACTION,
+)
 async def announce_cmd(ctx: Ctx, args: str) -> None:
     """/thongbao [@CODE] [text]: show the last announcements' delivery, or prepare one."""
     scope = await require_admin(ctx, ACTION)
@@ -175,7 +185,7 @@ async def _preview(ctx: Ctx, scope: Scope, text: str) -> None:
     ctx.remember_menu(choices)
 
 
-@router.flow(FLOW)
+@routes.flow(FLOW, roles=("admin",), audit=ACTION)
 async def announce_flow(ctx: Ctx) -> None:
     """The text of the announcement, then the confirmation."""
     scope = await require_admin(ctx, ACTION)
@@ -225,3 +235,7 @@ async def send(ctx: Ctx, scope: Scope, announce_id: str, text: str) -> int:
         ):
             written += 1
     return written
+
+
+def register(router: Router, deps: Deps) -> None:
+    router.include(routes)

@@ -13,9 +13,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from handlers.admin.common import period_title, require_admin
+from handlers.admin.common import Scope, period_title, require_admin
 from handlers.context import Ctx
-from handlers.router import Handler, router, welcome
+from handlers.router import Deps, Router, Routes, welcome
+from kernel.calendar import Calendar
 from kernel.messages import Choice
 from services import overrides, periods
 from services.forms.parsers import ParseError, is_number, is_skip, parse_text
@@ -25,47 +26,22 @@ CLEAR = "clear"
 MAX_REASON = 300
 
 
-def _overrides() -> Any:
-    """The reminders feature's override module when it offers ``set_override``."""
-
-    return overrides if hasattr(overrides, "set_override") else None
+routes = Routes()
 
 
-def _wrap(original: Handler) -> Handler:
-    async def calendar_with_overrides(ctx: Ctx, args: str) -> None:
-        await original(ctx, args)
-        if ctx.officer is not None and ctx.officer.role == "admin":
-            await offer(ctx)
-
-    calendar_with_overrides.__doc__ = original.__doc__
-    return calendar_with_overrides
+async def overrides_for_admins(ctx: Ctx, _args: str) -> None:
+    """After /lich: an admin also sees the subtree's overrides and may set one."""
+    if ctx.officer is not None and ctx.officer.role == "admin":
+        await offer(ctx)
 
 
 async def offer(ctx: Ctx) -> None:
     """List the subtree's overrides and offer to set one for an upcoming report."""
-    ov = _overrides()
-    if ov is None:
-        return
     scope = await require_admin(ctx, "desk.deadline")
     if scope is None:
         return
     cal = periods.calendar(ctx.services)
-    lines = []
-    if hasattr(ov, "list_overrides"):
-        existing = await ov.list_overrides(ctx.s, unit=scope.root, year=None)
-        current = [(o, u) for o, u in existing if o.year >= ctx.today.year - 1]
-        if current:
-            lines.append(ctx.t("admin.dl_existing", unit=scope.root.name))
-            for o, u in current:
-                label = next((p for p in cal.periods(o.year) if p.kind == o.kind), None)
-                lines.append(
-                    ctx.t(
-                        "admin.dl_existing_line",
-                        report=period_title(ctx, label) if label else f"{o.kind} {o.year}",
-                        due=ctx.fmt_date(o.due),
-                        unit=u.name,
-                    )
-                )
+    lines = await _existing_lines(ctx, scope, cal)
     upcoming = [
         p
         for y in (ctx.today.year, ctx.today.year + 1)
@@ -86,59 +62,84 @@ async def offer(ctx: Ctx) -> None:
     ctx.remember_menu(choices)
 
 
-@router.flow(FLOW)
+async def _existing_lines(ctx: Ctx, scope: Scope, cal: Calendar) -> list[str]:
+    existing = await overrides.list_overrides(ctx.s, unit=scope.root, year=None)
+    current = [(o, u) for o, u in existing if o.year >= ctx.today.year - 1]
+    if not current:
+        return []
+    lines = [ctx.t("admin.dl_existing", unit=scope.root.name)]
+    for o, u in current:
+        label = next((p for p in cal.periods(o.year) if p.kind == o.kind), None)
+        lines.append(
+            ctx.t(
+                "admin.dl_existing_line",
+                report=period_title(ctx, label) if label else f"{o.kind} {o.year}",
+                due=ctx.fmt_date(o.due),
+                unit=u.name,
+            )
+        )
+    return lines
+
+
+@routes.flow(FLOW, roles=("admin",), audit="desk.deadline")
 async def deadline_flow(ctx: Ctx) -> None:
     """Pick the report, type the date, give a reason."""
     scope = await require_admin(ctx, "desk.deadline")
-    ov = _overrides()
-    if scope is None or ov is None or ctx.state.get("root_id") != scope.root.id:
+    if scope is None or ctx.state.get("root_id") != scope.root.id:
         ctx.clear_flow()
         return
     step = ctx.state.get("step")
-    option = ctx.inc.option or ""
     if step == "pick":
-        parts = option.split(":")
-        found = (
-            [p for p in periods.calendar(ctx.services).periods(int(parts[1])) if p.kind == parts[2]]
-            if len(parts) == 3 and parts[0] == "dl" and is_number(parts[1])
-            else []
-        )
-        if not found:
-            await _leave(ctx)
-            return
-        period = found[0]
-        year_text, kind = parts[1], parts[2]
-        ctx.update_state(step="date", year=int(year_text), kind=kind, period=period.period)
-        choices = [Choice(CLEAR, ctx.t("admin.dl_clear"))]
-        ctx.say(
-            "admin.dl_ask_date",
-            report=period_title(ctx, period),
-            unit=scope.root.name,
-            nominal=ctx.fmt_date(period.nominal_due),
-            choices=choices,
-        )
-        ctx.remember_menu(choices)
+        await _picked(ctx, scope)
+    elif step == "date":
+        await _dated(ctx, scope)
+    else:
+        await _reasoned(ctx, scope)
+
+
+async def _picked(ctx: Ctx, scope: Scope) -> None:
+    parts = (ctx.inc.option or "").split(":")
+    found = (
+        [p for p in periods.calendar(ctx.services).periods(int(parts[1])) if p.kind == parts[2]]
+        if len(parts) == 3 and parts[0] == "dl" and is_number(parts[1])
+        else []
+    )
+    if not found:
+        await _leave(ctx)
         return
+    period = found[0]
+    ctx.update_state(step="date", year=int(parts[1]), kind=parts[2], period=period.period)
+    choices = [Choice(CLEAR, ctx.t("admin.dl_clear"))]
+    ctx.say(
+        "admin.dl_ask_date",
+        report=period_title(ctx, period),
+        unit=scope.root.name,
+        nominal=ctx.fmt_date(period.nominal_due),
+        choices=choices,
+    )
+    ctx.remember_menu(choices)
+
+
+async def _dated(ctx: Ctx, scope: Scope) -> None:
+    year, kind = int(ctx.state["year"]), str(ctx.state["kind"])
+    if ctx.inc.option == CLEAR:
+        officer_id = ctx.officer.id if ctx.officer else None
+        n = await overrides.clear_override(ctx.s, scope.root, year, kind, officer_id, now=ctx.now)
+        ctx.clear_flow()
+        ctx.say("admin.dl_cleared" if n else "admin.dl_nothing_to_clear", unit=scope.root.name)
+        return
+    try:
+        overrides.validate(periods.calendar(ctx.services), year, kind, ctx.inc.text or "", None)
+    except ValueError as e:
+        ctx.say(getattr(e, "key", "admin.dl_bad_date"), **getattr(e, "params", {}))
+        return
+    ctx.update_state(step="reason", due=(ctx.inc.text or "").strip())
+    ctx.say("admin.dl_ask_reason")
+
+
+async def _reasoned(ctx: Ctx, scope: Scope) -> None:
     year, kind = int(ctx.state["year"]), str(ctx.state["kind"])
     cal = periods.calendar(ctx.services)
-    if step == "date":
-        if option == CLEAR:
-            n = await ov.clear_override(
-                ctx.s, scope.root, year, kind, ctx.officer.id if ctx.officer else None, now=ctx.now
-            )
-            ctx.clear_flow()
-            ctx.say("admin.dl_cleared" if n else "admin.dl_nothing_to_clear", unit=scope.root.name)
-            return
-        try:
-            if hasattr(ov, "validate"):
-                ov.validate(cal, year, kind, ctx.inc.text or "", None)
-        except ValueError as e:
-            ctx.say(getattr(e, "key", "admin.dl_bad_date"), **getattr(e, "params", {}))
-            return
-        ctx.update_state(step="reason", due=(ctx.inc.text or "").strip())
-        ctx.say("admin.dl_ask_reason")
-        return
-    # step == "reason"
     text = ctx.inc.text or ""
     reason: str | None = None
     if not is_skip(text):
@@ -148,7 +149,7 @@ async def deadline_flow(ctx: Ctx) -> None:
             ctx.say(e.key, **e.params)
             return
     try:
-        row = await ov.set_override(
+        row = await overrides.set_override(
             ctx.s,
             scope.root,
             year,
@@ -190,19 +191,15 @@ async def _leave(ctx: Ctx) -> None:
     """Something other than a choice: leave the offer and treat the message as usual."""
     ctx.clear_flow()
     text = (ctx.inc.text or "").strip()
-    parsed = router.parse_command(text) if text else None
+    parsed = ctx.router.parse_command(text) if text else None
     if parsed is not None:
-        await parsed[0].handler(ctx, parsed[1])
+        await ctx.router.run_command(ctx, *parsed)
         return
     await welcome(ctx)
 
 
-def install() -> None:
-    """Wrap the registered /lich (and its aliases) once."""
-    cmd = router.commands.get("lich")
-    if cmd is not None and not getattr(cmd.handler, "_admin_wrapped", False):
-        cmd.handler = _wrap(cmd.handler)
-        cmd.handler._admin_wrapped = True  # type: ignore[attr-defined]
-
-
-install()
+def register(router: Router, deps: Deps) -> None:
+    """The override flow, and the overrides under /lich for admins (so /lich must be
+    registered first: ``handlers.features`` lists the info feature before the admin desk)."""
+    router.include(routes)
+    router.follow("lich", overrides_for_admins)

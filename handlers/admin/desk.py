@@ -25,13 +25,16 @@ from handlers.admin.common import (
     unit_in_scope,
 )
 from handlers.context import Ctx
-from handlers.router import router
+from handlers.router import Deps, Router, Routes
 
 ACTION_PROGRESS = "desk.progress"
 ACTION_COMPILE = "desk.compile"
 MAX_MISSING_LINES = 30
 LINK_CHANNELS = {"zalo"}  # channels that cannot send files: they get links
 DOC_LANG = "vi"  # compiled documents are Vietnamese administrative documents
+
+
+routes = Routes()
 
 
 async def _target(ctx: Ctx, scope: Scope, args: str, action: str) -> tuple[Unit, str] | None:
@@ -69,7 +72,14 @@ async def _compilation(ctx: Ctx, args: str, action: str) -> Compilation | None:
     return c
 
 
-@router.command("tinhhinh", help="help.tinhhinh", roles=("admin",), aliases=("progress",), order=52)
+@routes.command(
+    "tinhhinh",
+    help="help.tinhhinh",
+    roles=("admin",),
+    aliases=("progress",),
+    order=52,
+    audit=ACTION_PROGRESS,
+)
 async def progress_cmd(ctx: Ctx, args: str) -> None:
     """/tinhhinh [period] [CODE]: reporting and on-time rates, then the units not reported."""
     c = await _compilation(ctx, args, ACTION_PROGRESS)
@@ -115,7 +125,14 @@ async def progress_cmd(ctx: Ctx, args: str) -> None:
     say_lines(ctx, lines)
 
 
-@router.command("tonghop", help="help.tonghop", roles=("admin",), aliases=("compile",), order=53)
+@routes.command(
+    "tonghop",
+    help="help.tonghop",
+    roles=("admin",),
+    aliases=("compile",),
+    order=53,
+    audit=ACTION_COMPILE,
+)
 async def compile_cmd(ctx: Ctx, args: str) -> None:
     """/tonghop [period] [CODE]: the compiled XLSX, DOCX and charts of the subtree."""
     c = await _compilation(ctx, args, ACTION_COMPILE)
@@ -158,3 +175,7 @@ def _send_links(ctx: Ctx, c: Compilation, head: str) -> None:
         token = links.make_token({**claims, **extra}, now=ctx.now)
         lines.append(ctx.t(key, url=links.download_url(base, token)))
     ctx.say_text("\n".join(lines))
+
+
+def register(router: Router, deps: Deps) -> None:
+    router.include(routes)

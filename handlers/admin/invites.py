@@ -16,13 +16,16 @@ from db.models import Invite, Officer, Unit
 from handlers.admin.common import Scope, require_admin, say_lines, unit_in_scope
 from handlers.context import Ctx
 from handlers.registration import create_invite
-from handlers.router import router
+from handlers.router import Deps, Router, Routes
 from services.forms.parsers import fold
 
 ACTION = "desk.invite"
 MAX_PER_COMMAND = 100
 ALL_WORDS = {"tat ca", "tatca", "all", "het"}
 ADMIN_WORDS = {"admin", "quan tri", "quantri"}
+
+
+routes = Routes()
 
 
 def parse_args(text: str) -> tuple[list[str], bool, bool]:
@@ -59,7 +62,9 @@ async def units_needing_invite(ctx: Ctx, scope: Scope) -> list[Unit]:
     )
 
 
-@router.command("moi", help="help.moi", roles=("admin",), aliases=("invite",), order=50)
+@routes.command(
+    "moi", help="help.moi", roles=("admin",), aliases=("invite",), order=50, audit=ACTION
+)
 async def invite_cmd(ctx: Ctx, args: str) -> None:
     """/moi CODES | tất cả [admin]: one-time invite codes for units of the subtree."""
     scope = await require_admin(ctx, ACTION)
@@ -105,3 +110,7 @@ async def invite_cmd(ctx: Ctx, args: str) -> None:
         lines.append(ctx.t("admin.moi_more", n=more))
     lines.append(ctx.t("admin.moi_hint"))
     say_lines(ctx, lines)
+
+
+def register(router: Router, deps: Deps) -> None:
+    router.include(routes)

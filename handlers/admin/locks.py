@@ -26,7 +26,7 @@ from handlers.admin.common import (
     unit_in_scope,
 )
 from handlers.context import Ctx
-from handlers.router import router
+from handlers.router import Deps, Router, Routes
 from kernel.calendar import ReportPeriod
 from kernel.clock import to_local
 from kernel.i18n import t
@@ -38,13 +38,25 @@ MAX_REASON = 300
 FLOW = "admin_lock"
 
 
-@router.command("mokhoa", help="help.mokhoa", roles=("admin",), aliases=("unlock",), order=55)
+routes = Routes()
+
+
+@routes.command(
+    "mokhoa",
+    help="help.mokhoa",
+    roles=("admin",),
+    aliases=("unlock",),
+    order=55,
+    audit="desk.unlock",
+)
 async def unlock_cmd(ctx: Ctx, args: str) -> None:
     """/mokhoa CODE [period] [reason]: let a unit change its report after the lock date."""
     await _start(ctx, "unlock", args)
 
 
-@router.command("khoa", help="help.khoa", roles=("admin",), aliases=("lock",), order=56)
+@routes.command(
+    "khoa", help="help.khoa", roles=("admin",), aliases=("lock",), order=56, audit="desk.lock"
+)
 async def lock_cmd(ctx: Ctx, args: str) -> None:
     """/khoa CODE [period] [reason]: end an unlock."""
     await _start(ctx, "lock", args)
@@ -75,7 +87,7 @@ async def _start(ctx: Ctx, what: str, args: str) -> None:
     await _apply(ctx, scope, what, unit, period, reason)
 
 
-@router.flow(FLOW)
+@routes.flow(FLOW, roles=("admin",), audit="desk.lock")
 async def reason_flow(ctx: Ctx) -> None:
     """The reason for a lock or unlock."""
     what = str(ctx.state.get("what"))
@@ -189,3 +201,7 @@ async def _tell_unit(ctx: Ctx, unit: Unit, report: Report, period: ReportPeriod)
                 now=ctx.now,
                 unit_id=unit.id,
             )
+
+
+def register(router: Router, deps: Deps) -> None:
+    router.include(routes)

@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from db.models import ChannelAccount, Officer, Outbox, Unit
 from handlers.admin.common import NO, YES, Scope, require_admin, say_lines, unit_in_scope, yes_no
 from handlers.context import Ctx
-from handlers.router import router
+from handlers.router import Deps, Router, Routes
 from services.forms.parsers import fold, is_number
 
 ACTION_LIST = "desk.officers"
@@ -26,7 +26,12 @@ OFF_WORDS = {"ngung", "nghi", "tat", "khoa", "xoa", "off", "deactivate", "remove
 MAX_LINES = 200
 
 
-@router.command("canbo", help="help.canbo", roles=("admin",), aliases=("officers",), order=51)
+routes = Routes()
+
+
+@routes.command(
+    "canbo", help="help.canbo", roles=("admin",), aliases=("officers",), order=51, audit=ACTION_LIST
+)
 async def officers_cmd(ctx: Ctx, args: str) -> None:
     """/canbo [CODE] | /canbo ngung ID: list or deactivate officers of the subtree."""
     scope = await require_admin(ctx, ACTION_LIST)
@@ -101,7 +106,7 @@ async def _ask_deactivate(ctx: Ctx, scope: Scope, word: str) -> None:
     ctx.remember_menu(choices)
 
 
-@router.flow(FLOW)
+@routes.flow(FLOW, roles=("admin",), audit=ACTION_OFF)
 async def deactivate_flow(ctx: Ctx) -> None:
     """The answer to "deactivate this officer?"."""
     option = ctx.inc.option
@@ -146,3 +151,7 @@ async def deactivate(ctx: Ctx, officer: Officer) -> int:
         )
     await ctx.s.flush()
     return len(ids)
+
+
+def register(router: Router, deps: Deps) -> None:
+    router.include(routes)

@@ -26,7 +26,7 @@ from db import cases as store
 from db.cases import DRAFT, Case, CaseEvent
 from db.models import AuditLog, Unit
 from handlers.context import Ctx, Safe
-from handlers.router import router
+from handlers.router import Deps, Router, Routes
 from kernel.messages import Choice
 from services.cases import routing, texts
 from services.cases.config import keyring
@@ -64,6 +64,9 @@ DESCRIPTION_MAX = 1000
 CONTACT_MAX = 200
 ERASE_WORDS = {"xoa", "/xoa", "xoa het", "xoa di"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+routes = Routes()
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,7 @@ def audit_private(ctx: Ctx, action: str, target: str | None, outcome: str = "ok"
 
 
 # -- starting ------------------------------------------------------------------------------------
-@router.command(
+@routes.command(
     "baovuviec",
     help="help.baovuviec",
     roles=("public", "officer"),
@@ -164,9 +167,10 @@ async def start_intake(ctx: Ctx, _args: str) -> None:
     await ask(ctx, None, BY_ID["danger"], prefix=ctx.t("case.intro", numbers=Safe(numbers)))
 
 
-router.menu_item("menu:case", "menu.case", start_intake, order=10)
+routes.menu_item("menu:case", "menu.case", start_intake, order=10)
 
 
+@routes.welcome_hook
 async def danger_welcome(ctx: Ctx) -> bool:
     """For the welcome of someone not registered: when their message has danger words
     ("cứu", "đánh", "bạo lực", "nguy hiểm", "help" …), lead with the emergency numbers and
@@ -220,7 +224,7 @@ async def ask(ctx: Ctx, case: Case | None, step: Step, prefix: str = "") -> None
             ctx.update_state(sel=list(getattr(case, _FIELD[step.id])))
         selected = ctx.state.get("sel", [])
         choices = [
-            Choice(k, ("✅ " if k in selected else "") + texts.label(ctx.lang, step.group, k))
+            Choice(k, texts.label(ctx.lang, step.group, k), selected=k in selected)
             for k in OPTIONS[step.group]
         ]
         choices.append(Choice(DONE, ctx.t("case.done"), alias=ctx.t("case.done_alias")))
@@ -271,7 +275,7 @@ async def advance(ctx: Ctx, case: Case, prefix: str = "") -> None:
 
 
 # -- answering ---------------------------------------------------------------------------------
-@router.flow(FLOW)
+@routes.flow(FLOW)
 async def intake_flow(ctx: Ctx) -> None:
     """Every message while an intake is open."""
     text = ctx.inc.text
@@ -288,8 +292,7 @@ async def intake_flow(ctx: Ctx) -> None:
         ctx.set_flow(FLOW, step="danger")
         await ask(ctx, None, BY_ID["danger"], prefix=ctx.t("case.restarted"))
         return
-    if ctx.state.get("_reprompt"):
-        ctx.update_state(_reprompt=False)
+    if ctx.reprompt:
         await _ask_current(ctx, case)
         return
     if step_id == "confirm" and case is not None:
@@ -617,7 +620,7 @@ async def _delete_draft(ctx: Ctx, case: Case) -> None:
     await ctx.s.flush()
 
 
-@router.command("xoa", help="help.xoa", roles=("public", "officer"), aliases=("xoá",), order=7)
+@routes.command("xoa", help="help.xoa", roles=("public", "officer"), aliases=("xoá",), order=7)
 async def erase(ctx: Ctx, _args: str) -> None:
     """/xoa: stop at once, delete the unfinished report, and unlink this account from the
     cases it sent (they stay with the officers, but this phone can no longer look them up).
@@ -636,3 +639,7 @@ async def erase(ctx: Ctx, _args: str) -> None:
     ctx.clear_flow()
     ctx.say("case.erased")
     ctx.say("case.numbers_line")
+
+
+def register(router: Router, deps: Deps) -> None:
+    router.include(routes)

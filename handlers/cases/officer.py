@@ -31,7 +31,7 @@ from db.crypto import CryptoError
 from db.models import Officer, Unit
 from handlers.cases.intake import audit_private, reporter_id
 from handlers.context import Ctx
-from handlers.router import router
+from handlers.router import Deps, Router, Routes
 from kernel.messages import Choice
 from services.cases import routing, texts
 from services.cases.config import config, keyring
@@ -47,6 +47,9 @@ SKIP = "__skip__"
 OPEN_PREFIX = "open:"
 LIST_MAX = 20
 NOTE_MAX = 1000
+
+
+routes = Routes()
 
 
 def can_access(officer: Officer, officer_unit: Unit, case_unit: Unit) -> bool:
@@ -73,7 +76,7 @@ def _is_reporter(ctx: Ctx, case: Case | None) -> bool:
     return case.reporter_tag in keyring().tags(reporter_id(ctx))
 
 
-@router.command(
+@routes.command(
     "vuviec", help="help.vuviec", roles=("public", "officer"), aliases=("cases",), order=6
 )
 async def case_cmd(ctx: Ctx, args: str) -> None:
@@ -300,7 +303,7 @@ async def _offer_actions(ctx: Ctx, case: Case, prefix: str = "") -> None:
     ctx.remember_menu(choices)
 
 
-@router.flow(FLOW)
+@routes.flow(FLOW)
 async def officer_flow(ctx: Ctx) -> None:
     """Picking a case from the list, choosing what to do, writing the note."""
     step = ctx.state.get("step")
@@ -315,8 +318,7 @@ async def officer_flow(ctx: Ctx) -> None:
         ctx.say("case.not_found", code=case.code if case and case.code else "")
         return
     case, unit = found
-    if ctx.state.get("_reprompt"):
-        ctx.update_state(_reprompt=False)
+    if ctx.reprompt:
         if step == "note":
             _ask_note(ctx, case)
         else:
@@ -438,3 +440,7 @@ def apply_status(case: Case, to: str, officer_id: int | None, now: datetime) -> 
     if to in INTERVENED_STATUSES and case.intervened_at is None:
         case.intervened_at = now
     case.closed_at = now if to == CLOSED else None
+
+
+def register(router: Router, deps: Deps) -> None:
+    router.include(routes)

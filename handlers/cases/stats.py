@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.cases import submitted_between
 from handlers.context import Ctx
-from handlers.report import Suggester
+from handlers.hooks import Suggester
 from kernel.calendar import ReportPeriod
 from kernel.clock import to_utc
 
