@@ -63,6 +63,18 @@ class Report:
         return any(c.status == FAIL for c in self.checks)
 
 
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def is_public_https(url: str) -> bool:
+    """An https URL with a host; plain http only on the loopback interface (the stand-ins of
+    the tests, a proxy on the same machine being tried out)."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK)
+
+
 def check_settings(settings: Settings, report: Report) -> None:
     try:
         ZoneInfo(settings.timezone)
@@ -120,8 +132,7 @@ def check_settings(settings: Settings, report: Report) -> None:
                 "doctor.check_public_url", WARN, "doctor.polling", {}, "doctor.fix_public_url"
             )
         return
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not parts.hostname:
+    if not is_public_https(url):
         report.add(
             "doctor.check_public_url",
             FAIL,

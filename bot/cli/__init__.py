@@ -17,7 +17,7 @@ from bot.cli import units as units_cli
 from bot.cli import zalo as zalo_cli
 from bot.cli.common import run_async
 from bot.cli.errors import BoundaryGroup
-from bot.doctor import TELEGRAM_SECRET
+from bot.doctor import TELEGRAM_SECRET, is_public_https
 from bot.runner import run_channels
 from bot.terminal import CHANNEL, run_terminal
 from db import queries
@@ -89,7 +89,7 @@ def check_serve_settings(settings: Settings) -> None:
     url = settings.public_url or ""
     if not url:
         raise UserError("cli.serve_needs_public_url")
-    if not url.startswith("https://"):
+    if not is_public_https(url):
         raise UserError("cli.serve_needs_https", url=url)
     if settings.telegram_bot_token and not TELEGRAM_SECRET.match(
         settings.telegram_webhook_secret or ""
