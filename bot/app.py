@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.logs import configure_logging
 from db.engine import Database
 from handlers.dispatch import Dispatcher
+from kernel.channel import STANDARD, Capabilities
 from kernel.clock import to_utc, utcnow
 from kernel.settings import Services, Settings
 from scheduler.service import UrgentJob
@@ -30,6 +31,17 @@ def make_clock(settings: Settings) -> Callable[[], datetime]:
     return lambda: start + timedelta(seconds=time.monotonic() - t0)
 
 
+def channel_capabilities(settings: Settings) -> dict[str, Capabilities]:
+    """The shipped channels' capabilities with the configured send rates."""
+    rates = settings.scheduler.rates()
+    return {
+        name: replace(caps, rate=rates[name][0], chat_rate=rates[name][1])
+        if name in rates
+        else caps
+        for name, caps in STANDARD.items()
+    }
+
+
 def make_services(settings: Settings) -> Services:
     return Services(
         timezone=settings.timezone,
@@ -38,6 +50,8 @@ def make_services(settings: Settings) -> Services:
         calendar_file=str(settings.calendar_file) if settings.calendar_file else None,
         invite_days=settings.invite_days,
         bot_username=settings.telegram_bot_username,
+        public_url=settings.public_url,
+        channels=channel_capabilities(settings),
     )
 
 

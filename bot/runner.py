@@ -13,6 +13,7 @@ import uvicorn
 
 from bot import downloads
 from bot.app import URGENT_JOBS, App, open_app
+from bot.single import only_process
 from bot.web import create_web_app
 from kernel.channel import Channel
 from kernel.settings import Settings
@@ -70,6 +71,13 @@ def _stop_event() -> asyncio.Event:
 
 
 async def run_channels(settings: Settings, *, serve: bool = False) -> None:
+    """Serve the configured channels until SIGINT/SIGTERM. On SQLite only one such process may
+    run (``bot.single``); several workers need PostgreSQL."""
+    with only_process(settings.database_url):
+        await _run_channels(settings, serve=serve)
+
+
+async def _run_channels(settings: Settings, *, serve: bool) -> None:
     app = await open_app(settings)
     channels = make_channels(app)
     stop = _stop_event()

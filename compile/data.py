@@ -208,8 +208,67 @@ async def gather(
     form = load_form(root_period.form_id, services.form_dir)
     units = await reporting_units(s, root)
     in_root = col(Unit.path).startswith(root.path)
+    by_unit = await _latest_versions(s, in_root, period_id)
+    first_on = await _first_submissions(s, in_root, period_id, services.timezone)
+    contacts = await _contacts(s, in_root)
+    # Each unit's own due date: a deadline override may apply to part of the subtree.
+    bulk = await _overrides_of_subtree(s, root, units, year)
+    period_cache: dict[frozenset[tuple[str, date]], ReportPeriod] = {}
+    statuses: list[UnitStatus] = []
+    for i, u in enumerate(units, 1):
+        assert u.id is not None
+        ov = bulk.get(u.id, {}) if bulk is not None else await periods.overrides_for(s, u, year)
+        key = frozenset(ov.items())
+        if key not in period_cache:
+            period_cache[key] = cal.period(period_id, ov)
+        statuses.append(
+            _status(u, period_cache[key].due, contacts, by_unit.get(u.id), first_on.get(u.id))
+        )
+        if progress is not None:
+            progress(i, len(units))
+    if agency is None:
+        _, agency = await admin_scope(s, root)
+    children = (await s.exec(select(Unit).where(Unit.parent_id == root.id))).all()
+    return Compilation(
+        root=root,
+        agency=agency,
+        period=root_period,
+        form=form,
+        units=statuses,
+        generated_at=now,
+        timezone=services.timezone,
+        children={u.id: u.name for u in children if u.id is not None},
+    )
 
-    # The latest submitted version of each report in the subtree, and when version 1 came.
+
+def _status(
+    u: Unit,
+    due: date,
+    contacts: dict[int, list[Contact]],
+    version: ReportVersion | None,
+    first_on: date | None,
+) -> UnitStatus:
+    assert u.id is not None
+    return UnitStatus(
+        id=u.id,
+        code=u.code,
+        name=u.name,
+        kind=u.kind,
+        path=u.path,
+        due=due,
+        officers=contacts.get(u.id, []),
+        reference=version.reference if version else None,
+        version=version.version if version else 0,
+        values=dict(version.values) if version else None,
+        submitted_at=version.submitted_at if version else None,
+        first_submitted_on=first_on,
+    )
+
+
+async def _latest_versions(
+    s: AsyncSession, in_root: Any, period_id: str
+) -> dict[int, ReportVersion]:
+    """The latest submitted version of each report in the subtree, by unit."""
     latest = (
         select(
             col(Report.id).label("report_id"),
@@ -233,7 +292,13 @@ async def gather(
             )
         )
     ).all()
-    by_unit: dict[int, ReportVersion] = {int(uid): v for v, uid in rows}
+    return {int(uid): v for v, uid in rows}
+
+
+async def _first_submissions(
+    s: AsyncSession, in_root: Any, period_id: str, tz: str
+) -> dict[int, date]:
+    """When each unit's version 1 came (for the on-time rate), as a local date."""
     firsts = (
         await s.exec(
             select(Report.unit_id, ReportVersion.submitted_at)
@@ -242,8 +307,11 @@ async def gather(
             .where(in_root, Report.period == period_id, ReportVersion.version == 1)
         )
     ).all()
-    first_on = {int(uid): to_local(at, services.timezone).date() for uid, at in firsts}
+    return {int(uid): to_local(at, tz).date() for uid, at in firsts}
 
+
+async def _contacts(s: AsyncSession, in_root: Any) -> dict[int, list[Contact]]:
+    """The active officers of each unit of the subtree."""
     contacts: dict[int, list[Contact]] = {}
     officers = (
         await s.exec(
@@ -255,46 +323,4 @@ async def gather(
     ).all()
     for o in officers:
         contacts.setdefault(o.unit_id, []).append(Contact(o.full_name, o.position, o.role))
-
-    # Each unit's own due date: a deadline override may apply to part of the subtree.
-    bulk = await _overrides_of_subtree(s, root, units, year)
-    period_cache: dict[frozenset[tuple[str, date]], ReportPeriod] = {}
-    statuses: list[UnitStatus] = []
-    for i, u in enumerate(units, 1):
-        assert u.id is not None
-        ov = bulk.get(u.id, {}) if bulk is not None else await periods.overrides_for(s, u, year)
-        key = frozenset(ov.items())
-        if key not in period_cache:
-            period_cache[key] = cal.period(period_id, ov)
-        version = by_unit.get(u.id)
-        statuses.append(
-            UnitStatus(
-                id=u.id,
-                code=u.code,
-                name=u.name,
-                kind=u.kind,
-                path=u.path,
-                due=period_cache[key].due,
-                officers=contacts.get(u.id, []),
-                reference=version.reference if version else None,
-                version=version.version if version else 0,
-                values=dict(version.values) if version else None,
-                submitted_at=version.submitted_at if version else None,
-                first_submitted_on=first_on.get(u.id),
-            )
-        )
-        if progress is not None:
-            progress(i, len(units))
-    if agency is None:
-        _, agency = await admin_scope(s, root)
-    children = (await s.exec(select(Unit).where(Unit.parent_id == root.id))).all()
-    return Compilation(
-        root=root,
-        agency=agency,
-        period=root_period,
-        form=form,
-        units=statuses,
-        generated_at=now,
-        timezone=services.timezone,
-        children={u.id: u.name for u in children if u.id is not None},
-    )
+    return contacts

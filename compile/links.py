@@ -24,8 +24,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kernel.settings import get_settings
-
 ENV = "BDG_FILES_SECRET"
 SECRET_FILE = Path("data") / "files.secret"
 VALID_FOR = timedelta(hours=24)
@@ -105,16 +103,6 @@ def read_token(token: str, *, now: datetime, key: bytes | None = None) -> dict[s
 def expires_at(claims: dict[str, Any]) -> datetime:
 
     return datetime.fromtimestamp(int(claims["exp"]), UTC)
-
-
-def public_url(extra: dict[str, Any]) -> str | None:
-    """The public https root of ``bdg serve`` (``PUBLIC_URL``). ``Services.extra`` may carry
-    it (``"public_url"``, tests and embedders); otherwise it is read from the settings."""
-    if "public_url" in extra:
-        value = extra["public_url"]
-        return str(value) if value else None
-
-    return get_settings().public_url or None
 
 
 def download_url(public_url: str, token: str) -> str:

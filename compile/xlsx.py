@@ -144,7 +144,38 @@ def _main_sheet(
     ws.append([summary_text(c, lang) + " " + t(lang, "admin.source_note", time=generated)])
     ws.append([])
 
-    # Three header rows: section / indicator / male-female-total.
+    _header_rows(ws, c, cols, lang)
+
+    for n, u in enumerate(c.units, 1):
+        row: list[Any] = [
+            n,
+            _text(ws, u.code),
+            _text(ws, u.name),
+            status_text(u, lang),
+            u.reference,
+            _styled(ws, u.first_submitted_on, number_format=DATE_FORMAT)
+            if u.first_submitted_on
+            else None,
+        ]
+        row.extend(col.cell(u.values, lang) for col in cols)
+        ws.append(row)
+        if progress is not None:
+            progress(n, len(c.units))
+
+    values = [u.values for u in c.units]
+    totals: list[Any] = [_styled(ws, None, fill=_TOTAL_FILL)] * 2
+    totals.append(_styled(ws, t(lang, "admin.total_row"), bold=True, fill=_TOTAL_FILL))
+    totals.append(_styled(ws, f"{len(c.submitted)}/{c.expected}", bold=True, fill=_TOTAL_FILL))
+    totals += [_styled(ws, None, fill=_TOTAL_FILL)] * 2
+    for col in cols:
+        totals.append(_styled(ws, col.total(values), bold=True, fill=_TOTAL_FILL))
+    ws.append(totals)
+
+
+def _header_rows(ws: WriteOnlyWorksheet, c: Compilation, cols: list[Column], lang: str) -> None:
+    """Three header rows: section / indicator / male-female-total, merged where they span."""
+    nfix = len(FIXED)
+    last_col = nfix + len(cols)
     top: list[Any] = []
     mid: list[Any] = []
     low: list[Any] = []
@@ -183,31 +214,6 @@ def _main_sheet(
     ws.append(top)
     ws.append(mid)
     ws.append(low)
-
-    for n, u in enumerate(c.units, 1):
-        row: list[Any] = [
-            n,
-            _text(ws, u.code),
-            _text(ws, u.name),
-            status_text(u, lang),
-            u.reference,
-            _styled(ws, u.first_submitted_on, number_format=DATE_FORMAT)
-            if u.first_submitted_on
-            else None,
-        ]
-        row.extend(col.cell(u.values, lang) for col in cols)
-        ws.append(row)
-        if progress is not None:
-            progress(n, len(c.units))
-
-    values = [u.values for u in c.units]
-    totals: list[Any] = [_styled(ws, None, fill=_TOTAL_FILL)] * 2
-    totals.append(_styled(ws, t(lang, "admin.total_row"), bold=True, fill=_TOTAL_FILL))
-    totals.append(_styled(ws, f"{len(c.submitted)}/{c.expected}", bold=True, fill=_TOTAL_FILL))
-    totals += [_styled(ws, None, fill=_TOTAL_FILL)] * 2
-    for col in cols:
-        totals.append(_styled(ws, col.total(values), bold=True, fill=_TOTAL_FILL))
-    ws.append(totals)
 
 
 def _span(row: int, first: int, last: int) -> str:

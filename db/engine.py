@@ -61,9 +61,10 @@ def make_engine(url: str, schema: str | None = None, **kw: Any) -> AsyncEngine:
 
         return engine
     connect_args = {"server_settings": {"search_path": schema}} if schema else {}
-    return create_async_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=10, connect_args=connect_args, **kw
-    )
+    # No pool_pre_ping: it costs a round trip before every transaction. A connection that died
+    # while idle fails its first statement with ``connection_invalidated``; the dispatcher
+    # runs that update's transaction again on a fresh connection.
+    return create_async_engine(url, pool_size=10, max_overflow=10, connect_args=connect_args, **kw)
 
 
 class Database:

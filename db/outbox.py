@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.models import ChannelAccount, Outbox
+from db.queries import insert_for
 from kernel.messages import Choice
 
 
@@ -44,16 +44,9 @@ async def enqueue(
         not_before=not_before or now,
         created_at=now,
     )
-    dialect = s.bind.dialect.name if s.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(Outbox).values(**values).on_conflict_do_nothing(index_elements=["key"])
+    stmt = insert_for(s)(Outbox).values(**values).on_conflict_do_nothing(index_elements=["key"])
     result = await s.exec(stmt)  # type: ignore[call-overload]
     return bool(result.rowcount)
-
-
-def _insert_for(s: AsyncSession):  # type: ignore[no-untyped-def]
-    dialect = s.bind.dialect.name if s.bind is not None else "sqlite"
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 async def enqueue_many(
@@ -63,8 +56,7 @@ async def enqueue_many(
     statement executed for each row (executemany), skipping keys that exist; returns how many
     were written (or, where the driver cannot count an executemany, how many were given).
     Same guarantees as ``enqueue``."""
-    insert = _insert_for(s)
-    stmt = insert(Outbox).on_conflict_do_nothing(index_elements=["key"])
+    stmt = insert_for(s)(Outbox).on_conflict_do_nothing(index_elements=["key"])
     conn = await s.connection()  # Core executemany, in the session's transaction
     written = 0
     for i in range(0, len(rows), chunk):

@@ -3,11 +3,70 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
+from sqlalchemy import and_
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.models import ChannelAccount, Officer, Report, ReportValue, ReportVersion, Unit
+from db.models import (
+    ChannelAccount,
+    Conversation,
+    Officer,
+    ProcessedUpdate,
+    Report,
+    ReportValue,
+    ReportVersion,
+    Unit,
+)
+
+
+def insert_for(s: AsyncSession) -> Any:
+    """The dialect's INSERT (for ON CONFLICT … DO NOTHING, on SQLite and PostgreSQL alike)."""
+    dialect = s.bind.dialect.name if s.bind is not None else "sqlite"
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+async def mark_processed(s: AsyncSession, key: str, at: datetime) -> bool:
+    """Record an update's dedupe key in one statement; False when it was recorded before (the
+    same update delivered twice)."""
+    stmt = (
+        insert_for(s)(ProcessedUpdate)
+        .values(key=key, at=at)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(col(ProcessedUpdate.key))
+    )
+    return (await s.exec(stmt)).first() is not None  # type: ignore[call-overload]
+
+
+async def writer(
+    s: AsyncSession, channel: str, user_id: str
+) -> tuple[ChannelAccount | None, Conversation | None, Officer | None, Unit | None]:
+    """Who is writing, in one query: the account, its conversation, its active officer and the
+    officer's unit (each None when absent).
+
+    The account row is locked for the rest of the transaction (``FOR UPDATE``; SQLite has one
+    writer anyway), so with several workers on PostgreSQL two updates of the same person are
+    applied one after the other and never overwrite each other's conversation state."""
+    stmt = (
+        select(ChannelAccount, Conversation, Officer, Unit)
+        .select_from(ChannelAccount)
+        .outerjoin(Conversation, col(Conversation.account_id) == col(ChannelAccount.id))
+        .outerjoin(
+            Officer,
+            and_(col(Officer.id) == col(ChannelAccount.officer_id), col(Officer.active).is_(True)),
+        )
+        .outerjoin(Unit, col(Unit.id) == col(Officer.unit_id))
+        .where(ChannelAccount.channel == channel, ChannelAccount.user_id == user_id)
+        .with_for_update(of=ChannelAccount)  # type: ignore[arg-type]
+    )
+    row = (await s.exec(stmt)).first()
+    if row is None:
+        return None, None, None, None
+    account, conv, officer, unit = row
+    return account, conv, officer, unit
 
 
 async def unit_by_code(s: AsyncSession, code: str) -> Unit | None:

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import queries
 from db.models import AuditLog, ChannelAccount, Conversation, Officer, Unit
+from kernel.channel import Capabilities, capabilities_of
 from kernel.clock import to_local
 from kernel.i18n import normalise_lang, t
 from kernel.messages import Choice, Incoming, Menu, Reply
@@ -49,6 +50,14 @@ class Ctx:
     reprompt: bool = False
     # A tapped button matched nothing offered any more: nothing was done.
     stale: bool = False
+
+    @property
+    def caps(self) -> Capabilities:
+        """What the channel this update came from can do (buttons, files, text length …)."""
+        return capabilities_of(self.inc.channel, self.services.channels)
+
+    def channel_title(self, channel: str) -> str:
+        return capabilities_of(channel, self.services.channels).title
 
     @property
     def router(self) -> Router:

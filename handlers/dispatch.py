@@ -20,12 +20,11 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from db import queries
 from db.engine import Database
-from db.models import ChannelAccount, Conversation, ProcessedUpdate
+from db.models import ChannelAccount, Conversation
 from handlers.context import Ctx
 from handlers.features import build_router
 from handlers.router import Deps, Router, welcome
@@ -42,6 +41,10 @@ _PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
 
 class _Duplicate(Exception):
     pass
+
+
+class _Retry(Exception):
+    """The transaction lost a race with another worker and should run again."""
 
 
 class Dispatcher:
@@ -80,7 +83,15 @@ class Dispatcher:
     async def _handle_locked(self, inc: Incoming) -> Outcome:
         async with self._lock(inc):
             try:
-                return await self._handle(inc)
+                try:
+                    return await self._handle(inc)
+                except (DBAPIError, _Retry) as exc:
+                    # A pooled connection that died while idle (a database restart), or a race
+                    # that another worker won: the whole transaction runs once more (on a fresh
+                    # connection) instead of pinging the server before every transaction.
+                    if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
+                        raise
+                    return await self._handle(inc)
             except _Duplicate:
                 return Outcome(duplicate=True)
             except Exception as exc:  # noqa: BLE001 - the user must always get an answer
@@ -107,15 +118,9 @@ class Dispatcher:
     async def _handle(self, inc: Incoming) -> Outcome:
         now = self.clock()
         async with self.db.session() as s:
-            if inc.dedupe_key:
-                if await s.get(ProcessedUpdate, inc.dedupe_key) is not None:
-                    raise _Duplicate
-                s.add(ProcessedUpdate(key=inc.dedupe_key, at=now))
-                try:
-                    await s.flush()
-                except IntegrityError:
-                    raise _Duplicate from None
-            account = await queries.account(s, inc.channel, inc.user_id)
+            if inc.dedupe_key and not await queries.mark_processed(s, inc.dedupe_key, now):
+                raise _Duplicate
+            account, conv, officer, unit = await queries.writer(s, inc.channel, inc.user_id)
             if account is None:
                 account = ChannelAccount(
                     channel=inc.channel,
@@ -124,15 +129,17 @@ class Dispatcher:
                     lang=normalise_lang(inc.lang or self.services.default_lang),
                 )
                 s.add(account)
-                await s.flush()
+                try:
+                    await s.flush()
+                except IntegrityError:  # the same person's first message on another worker
+                    raise _Retry from None
             elif inc.chat_type == "private":
-                account.chat_id = inc.chat_id
-                # Someone who writes to the bot can be reached again (they unblocked it).
-                account.unreachable = False
+                if account.chat_id != inc.chat_id:
+                    account.chat_id = inc.chat_id
+                if account.unreachable:
+                    # Someone who writes to the bot can be reached again (they unblocked it).
+                    account.unreachable = False
             assert account.id is not None
-            conv = (
-                await s.exec(select(Conversation).where(Conversation.account_id == account.id))
-            ).first()
             if conv is None:
                 conv = Conversation(account_id=account.id, state={}, updated_at=now)
                 s.add(conv)
@@ -144,8 +151,9 @@ class Dispatcher:
                 now=now,
                 services=self.services,
                 route_table=self.router,
+                officer=officer,
+                unit=unit if officer is not None else None,
             )
-            await ctx.load_officer()
             await self.route(ctx)
         return Outcome(replies=ctx.replies, chosen_label=ctx.chosen_label, stale=ctx.stale)
 

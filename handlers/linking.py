@@ -31,7 +31,6 @@ CODE_LEN = 8
 # Wrong codes one account may type per hour before being told to wait.
 MAX_FAILURES_PER_HOUR = 5
 ACTION = "account.link"
-CHANNEL_NAMES = {"zalo": "Zalo", "telegram": "Telegram", "terminal": "Terminal"}
 
 
 routes = Routes()
@@ -40,10 +39,6 @@ routes = Routes()
 def new_link_code() -> str:
     raw = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LEN))
     return f"{raw[:4]}-{raw[4:]}"
-
-
-def channel_name(channel: str) -> str:
-    return CHANNEL_NAMES.get(channel, channel)
 
 
 @routes.command(
@@ -99,38 +94,49 @@ async def _recent_failures(ctx: Ctx) -> int:
     return int(count.one())
 
 
+async def _usable_code(ctx: Ctx, text: str) -> tuple[LinkCode, Officer] | None:
+    """The code's row and officer when this account may take it; else None after saying why
+    (refusals audited)."""
+    row = (await ctx.s.exec(select(LinkCode).where(LinkCode.code_hash == hash_code(text)))).first()
+    officer = await ctx.s.get(Officer, row.officer_id) if row is not None else None
+    if row is None or officer is None or not officer.active:
+        ctx.audit(ACTION, outcome="refused", detail="bad_code")
+        ctx.say("link.code_unknown")
+        return None
+    target = f"officer:{officer.id}"
+    if row.used_at is not None:
+        ctx.audit(ACTION, target, outcome="refused", detail="bad_code")
+        ctx.say("link.code_used")
+        return None
+    if row.expires_at <= ctx.now:
+        ctx.audit(ACTION, target, outcome="refused", detail="bad_code")
+        ctx.say("link.code_expired", minutes=LINK_MINUTES)
+        return None
+    if row.account_id == ctx.account.id:
+        ctx.say("link.same_account")
+        return None
+    if ctx.account.officer_id == officer.id:
+        ctx.say("link.already", name=officer.full_name)
+        return None
+    if ctx.account.officer_id is not None:
+        current = await ctx.s.get(Officer, ctx.account.officer_id)
+        ctx.audit(ACTION, target, outcome="refused", detail="other_officer")
+        ctx.say("link.other_officer", name=current.full_name if current else "?")
+        return None
+    return row, officer
+
+
 async def redeem(ctx: Ctx, text: str) -> None:
     """Give this account the officer of the code, unless that would merge two officers."""
     if await _recent_failures(ctx) >= MAX_FAILURES_PER_HOUR:
         ctx.audit(ACTION, outcome="refused", detail="too_many")
         ctx.say("link.too_many")
         return
-    row = (await ctx.s.exec(select(LinkCode).where(LinkCode.code_hash == hash_code(text)))).first()
-    officer = await ctx.s.get(Officer, row.officer_id) if row is not None else None
-    if row is None or officer is None or not officer.active:
-        ctx.audit(ACTION, outcome="refused", detail="bad_code")
-        ctx.say("link.code_unknown")
+    found = await _usable_code(ctx, text)
+    if found is None:
         return
+    row, officer = found
     target = f"officer:{officer.id}"
-    if row.used_at is not None:
-        ctx.audit(ACTION, target, outcome="refused", detail="bad_code")
-        ctx.say("link.code_used")
-        return
-    if row.expires_at <= ctx.now:
-        ctx.audit(ACTION, target, outcome="refused", detail="bad_code")
-        ctx.say("link.code_expired", minutes=LINK_MINUTES)
-        return
-    if row.account_id == ctx.account.id:
-        ctx.say("link.same_account")
-        return
-    if ctx.account.officer_id == officer.id:
-        ctx.say("link.already", name=officer.full_name)
-        return
-    if ctx.account.officer_id is not None:
-        current = await ctx.s.get(Officer, ctx.account.officer_id)
-        ctx.audit(ACTION, target, outcome="refused", detail="other_officer")
-        ctx.say("link.other_officer", name=current.full_name if current else "?")
-        return
     # Use the code only if nobody else did in the meantime (single use).
     result = await ctx.s.exec(  # type: ignore[call-overload]
         update(LinkCode)
@@ -153,7 +159,7 @@ async def redeem(ctx: Ctx, text: str) -> None:
     unit = await ctx.s.get(Unit, officer.unit_id)
     ctx.say(
         "link.done",
-        channel=channel_name(ctx.account.channel),
+        channel=ctx.channel_title(ctx.account.channel),
         name=officer.full_name,
         unit=unit.name if unit else "",
     )
@@ -162,7 +168,7 @@ async def redeem(ctx: Ctx, text: str) -> None:
             ctx.s,
             key=f"link:{row.id}",
             account=issuer,
-            text=t(issuer.lang, "link.notice", channel=channel_name(ctx.account.channel)),
+            text=t(issuer.lang, "link.notice", channel=ctx.channel_title(ctx.account.channel)),
             kind="alert",
             now=ctx.now,
         )

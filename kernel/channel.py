@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from starlette.routing import BaseRoute
@@ -83,8 +84,37 @@ async def reply_with_retries(
             await sleep(delay)
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a channel can do. Handlers read it through the context (``ctx.caps``) instead of
+    testing channel names; the outbox reads the rates."""
+
+    title: str  # how people call the channel ("Telegram", "Zalo")
+    buttons: bool = False  # choices as buttons; else a numbered list answered by number or word
+    edits: bool = False  # a sent question can be edited to show the answer
+    files: bool = False  # documents can be sent; else compiled files go out as signed links
+    max_text: int = 4096  # characters in one message (longer replies are split)
+    rate: float = 10.0  # messages per second, overall
+    chat_rate: float = 1.0  # messages per second to one chat
+
+
+# The channels this product ships, declared once so that the conversation layer, the outbox
+# and the tests share one table; the composition root replaces the rates with the configured
+# ones. A new channel adds its line here and declares the same value on its class.
+TELEGRAM = Capabilities("Telegram", buttons=True, edits=True, files=True, max_text=4096, rate=30.0)
+ZALO = Capabilities("Zalo", max_text=2000, rate=10.0)
+TERMINAL = Capabilities("Terminal", files=True, max_text=1_000_000, rate=1000.0, chat_rate=1000.0)
+STANDARD: dict[str, Capabilities] = {"telegram": TELEGRAM, "zalo": ZALO, "terminal": TERMINAL}
+
+
+def capabilities_of(channel: str, table: dict[str, Capabilities] | None = None) -> Capabilities:
+    """The capabilities of ``channel``; an unknown channel is treated as plain text only."""
+    return (table or STANDARD).get(channel) or Capabilities(channel.title())
+
+
 class Channel(Protocol):
     name: str  # "telegram" | "zalo" | "terminal"
+    capabilities: Capabilities
 
     async def start(self, *, webhook: bool) -> None:
         """Connect (getMe), set the command menu, and set or delete the webhook."""

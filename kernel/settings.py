@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kernel.channel import STANDARD, Capabilities
+
 DEFAULT_DB_PATH = Path("data") / "bdg.sqlite3"
 
 
@@ -141,7 +143,10 @@ class Services:
     calendar_file: str | None = None
     invite_days: int = 14
     bot_username: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # The public https root of ``bdg serve`` (PUBLIC_URL), for download links.
+    public_url: str | None = None
+    # What each channel can do (kernel.channel.STANDARD, with the configured rates).
+    channels: dict[str, Capabilities] = field(default_factory=lambda: dict(STANDARD))
 
 
 @lru_cache(maxsize=1)

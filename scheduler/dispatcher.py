@@ -44,7 +44,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from db.engine import Database
 from db.models import ChannelAccount, Officer, Outbox
 from db.schedule import UnreachableNotice
-from kernel.channel import Channel, Rejected, RetryLater, SendError, Transient, Unreachable
+from kernel.channel import Channel, Rejected, RetryLater, SendError, Unreachable
 from kernel.clock import utcnow
 from kernel.messages import Choice, Reply
 from kernel.settings import SchedulerSettings
@@ -327,74 +327,84 @@ class OutboxDispatcher:
             numbered=row.numbered,
         )
         attempts = row.attempts
-        max_attempts = self.settings.max_attempts
         while True:
             attempts += 1
             try:
                 async with gate.turn(row.chat_id):
                     await channel.send(row.chat_id, reply)
-            except RetryLater as exc:
-                gate.pause(row.chat_id, exc.retry_after)
-                stats.rate_limited += 1
-                if attempts >= max_attempts * 3:
-                    await self._finish(row.id, "failed", attempts, _error(exc))
-                    stats.failed += 1
-                    log.warning("outbox row %s (%s) failed: rate limited", row.id, row.channel)
+            except Exception as exc:  # noqa: BLE001 - each kind decides: retry, wait or give up
+                wait = await self._failed(row, exc, attempts, gate, stats)
+                if wait is None:
                     return
-                stats.retries += 1
-                due = self.clock() + timedelta(seconds=exc.retry_after)
-                await self._retry_later(row.id, attempts, _error(exc), due)
-                if exc.retry_after > self.settings.max_inline_wait:
-                    return
+                if wait > 0:
+                    await self._sleep(wait)
                 continue
-            except Unreachable as exc:
-                await self._unreachable(row, attempts, _error(exc))
-                stats.failed += 1
-                stats.unreachable += 1
-                log.warning("outbox row %s (%s): account unreachable", row.id, row.channel)
-                return
-            except Rejected as exc:
-                await self._finish(row.id, "failed", attempts, _error(exc))
-                stats.failed += 1
-                log.warning("outbox row %s (%s) rejected: %s", row.id, row.channel, _error(exc))
-                return
-            except (Transient, SendError, Exception) as exc:  # noqa: BLE001 - retry, then fail
-                if not isinstance(exc, SendError):
-                    log.error("outbox row %s: channel raised %s", row.id, type(exc).__name__)
-                if attempts >= max_attempts:
-                    await self._finish(row.id, "failed", attempts, _error(exc))
-                    stats.failed += 1
-                    log.warning(
-                        "outbox row %s (%s) failed after %d attempts: %s",
-                        row.id,
-                        row.channel,
-                        attempts,
-                        type(exc).__name__,
-                    )
-                    return
-                stats.retries += 1
-                delay = self.backoff(attempts)
-                due = self.clock() + timedelta(seconds=delay)
-                await self._retry_later(row.id, attempts, _error(exc), due)
-                if delay > self.settings.max_inline_wait:
-                    return
-                await self._sleep(delay)
-                continue
-            now = self.clock()
-            stats.sent += 1
-            try:
-                await self._finish(row.id, "sent", attempts, None, sent_at=now)
-            except Exception:
-                self._unrecorded[row.id] = (attempts, now)
-                raise
-            if self.on_sent is not None:
-                row.attempts = attempts
-                try:
-                    async with self.db.session() as s:
-                        await self.on_sent(s, row, now)
-                except Exception as exc:  # noqa: BLE001 - the message is out; this is extra
-                    log.error("outbox row %s: after-send hook %s", row.id, type(exc).__name__)
+            await self._sent(row, attempts, stats)
             return
+
+    async def _failed(
+        self, row: Outbox, exc: Exception, attempts: int, gate: ChannelGate, stats: DispatchStats
+    ) -> float | None:
+        """Record a failed attempt. Returns how long to wait before trying again in place
+        (0: at once, the gate holds the chat back), or None when this pass is done with the
+        row (sent later, or given up)."""
+        assert row.id is not None
+        if isinstance(exc, RetryLater):
+            gate.pause(row.chat_id, exc.retry_after)
+            stats.rate_limited += 1
+            if attempts >= self.settings.max_attempts * 3:
+                await self._give_up(row, attempts, exc, stats, "rate limited")
+                return None
+            stats.retries += 1
+            due = self.clock() + timedelta(seconds=exc.retry_after)
+            await self._retry_later(row.id, attempts, _error(exc), due)
+            return None if exc.retry_after > self.settings.max_inline_wait else 0.0
+        if isinstance(exc, Unreachable):
+            await self._unreachable(row, attempts, _error(exc))
+            stats.failed += 1
+            stats.unreachable += 1
+            log.warning("outbox row %s (%s): account unreachable", row.id, row.channel)
+            return None
+        if isinstance(exc, Rejected):
+            await self._give_up(row, attempts, exc, stats, f"rejected: {_error(exc)}")
+            return None
+        if not isinstance(exc, SendError):  # Transient and SendError are expected; others not
+            log.error("outbox row %s: channel raised %s", row.id, type(exc).__name__)
+        if attempts >= self.settings.max_attempts:
+            reason = f"after {attempts} attempts: {type(exc).__name__}"
+            await self._give_up(row, attempts, exc, stats, reason)
+            return None
+        stats.retries += 1
+        delay = self.backoff(attempts)
+        await self._retry_later(
+            row.id, attempts, _error(exc), self.clock() + timedelta(seconds=delay)
+        )
+        return None if delay > self.settings.max_inline_wait else delay
+
+    async def _give_up(
+        self, row: Outbox, attempts: int, exc: Exception, stats: DispatchStats, reason: str
+    ) -> None:
+        assert row.id is not None
+        await self._finish(row.id, "failed", attempts, _error(exc))
+        stats.failed += 1
+        log.warning("outbox row %s (%s) failed %s", row.id, row.channel, reason)
+
+    async def _sent(self, row: Outbox, attempts: int, stats: DispatchStats) -> None:
+        assert row.id is not None
+        now = self.clock()
+        stats.sent += 1
+        try:
+            await self._finish(row.id, "sent", attempts, None, sent_at=now)
+        except Exception:
+            self._unrecorded[row.id] = (attempts, now)
+            raise
+        if self.on_sent is not None:
+            row.attempts = attempts
+            try:
+                async with self.db.session() as s:
+                    await self.on_sent(s, row, now)
+            except Exception as exc:  # noqa: BLE001 - the message is out; this is extra
+                log.error("outbox row %s: after-send hook %s", row.id, type(exc).__name__)
 
     # -- recording (each in its own committed transaction) --------------------------------
 

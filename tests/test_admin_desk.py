@@ -88,11 +88,11 @@ async def test_compile_sends_files_or_links_by_channel(
     assert ws.cell(7 + 18, 3).value == "Tổng cộng"
 
     zalo = await admin_chat(make_chat, demo_db, channel="zalo")
-    dispatcher.services.extra["public_url"] = None
+    dispatcher.services.public_url = None
     out = await zalo.send("/tonghop")
     assert "PUBLIC_URL" in out and "https://" not in out
     assert zalo.last is not None and not [f for r in zalo.last.replies for f in r.files]
-    dispatcher.services.extra["public_url"] = "https://bdg.example.vn/"
+    dispatcher.services.public_url = "https://bdg.example.vn/"
     out = await zalo.send("/tonghop")
     assert "liên kết dùng đến 09:00 21/12/2026" in out
     urls = re.findall(r"https://bdg\.example\.vn/files/(\S+)", out)

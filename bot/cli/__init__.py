@@ -19,6 +19,7 @@ from bot.cli.common import run_async
 from bot.cli.errors import BoundaryGroup
 from bot.doctor import TELEGRAM_SECRET, is_public_https
 from bot.runner import run_channels
+from bot.single import AlreadyServed
 from bot.terminal import CHANNEL, run_terminal
 from db import queries
 from db.models import Unit
@@ -37,13 +38,22 @@ def main(ctx: click.Context) -> None:
         ctx.invoke(run)
 
 
+def _serve_channels(settings: Settings, *, serve: bool) -> None:
+    try:
+        asyncio.run(run_channels(settings, serve=serve))
+    except AlreadyServed as exc:
+        raise click.ClickException(
+            t(settings.locale, "runner.already_served", path=str(exc.path))
+        ) from None
+
+
 @main.command()
 def run() -> None:
     """Start the bot: the messengers whose tokens are set, with the scheduler. Without any
     token, open the terminal chat on the demo data so there is always something to see."""
     settings = get_settings()
     if settings.telegram_bot_token or settings.zalo_bot_token:
-        asyncio.run(run_channels(settings))
+        _serve_channels(settings, serve=False)
         return
     asyncio.run(_demo_chat(settings, user="demo"))
 
@@ -79,7 +89,7 @@ def serve() -> None:
     scheduler; also serves /healthz, /metrics and download links."""
     settings = get_settings()
     check_serve_settings(settings)
-    asyncio.run(run_channels(settings, serve=True))
+    _serve_channels(settings, serve=True)
 
 
 def check_serve_settings(settings: Settings) -> None:

@@ -40,8 +40,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hmac
-import json
 import logging
 import re
 import traceback
@@ -53,7 +51,7 @@ from datetime import timedelta
 from html import escape
 from typing import Any, TypeVar
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from telegram import (
@@ -89,7 +87,10 @@ from bot.telegram.render import (
     utf16_len,
 )
 from bot.telegram.updates import ALLOWED_UPDATES, CHANNEL, Tap, tap_of, to_incoming
+from bot.webhooks import ChatSender, WebhookRefused, read_json_update
 from kernel.channel import (
+    TELEGRAM,
+    Capabilities,
     Rejected,
     RetryLater,
     SendError,
@@ -242,6 +243,7 @@ class TelegramChannel:
     tests; ``rate_limit=False`` drops AIORateLimiter (benchmarks)."""
 
     name = CHANNEL
+    capabilities: Capabilities
 
     def __init__(
         self,
@@ -255,6 +257,7 @@ class TelegramChannel:
     ) -> None:
         settings = app.settings
         self.app = app
+        self.capabilities = app.dispatcher.services.channels.get(CHANNEL, TELEGRAM)
         if bot is None:
             if not settings.telegram_bot_token:
                 raise ValueError("TELEGRAM_BOT_TOKEN is not set")
@@ -270,7 +273,7 @@ class TelegramChannel:
         self._ready = False
         self._webhook = False
         self._setup_task: asyncio.Task[None] | None = None
-        self._chains: dict[int, asyncio.Task[None]] = {}
+        self._sender = ChatSender()  # webhook mode: each chat's replies in order
         self._views: OrderedDict[int, _ChatView] = OrderedDict()
         self._hashed: OrderedDict[str, str] = OrderedDict()
         # PTB logs every request's parameters (message texts) at DEBUG; httpx and httpcore log
@@ -388,9 +391,7 @@ class TelegramChannel:
             self._setup_task.cancel()
             with contextlib.suppress(BaseException):
                 await self._setup_task
-        chains = [task for task in self._chains.values() if not task.done()]
-        if chains:
-            await asyncio.wait(chains, timeout=10)
+        await self._sender.drain()
         with contextlib.suppress(Exception):
             await self.bot.shutdown()
 
@@ -470,8 +471,10 @@ class TelegramChannel:
             for update in chat_updates:
                 job = await self.handle(update)
                 if job is not None:
-                    await self._deliver_safely(job)
+                    self._sender.later(job.chat_id, functools.partial(self._deliver_safely, job))
 
+        # Returns once every update is committed: the next getUpdates goes out at once while
+        # the replies are sent, each chat's in order, after their commits.
         await asyncio.gather(*(run(group) for group in by_chat.values()))
 
     # -- webhook ---------------------------------------------------------------------------
@@ -480,29 +483,13 @@ class TelegramChannel:
         return [Route(WEBHOOK_PATH, self._on_webhook, methods=["POST"])]
 
     async def _on_webhook(self, request: Request) -> Response:
-        given = request.headers.get(SECRET_HEADER)
-        if (
-            not self.secret
-            or given is None
-            or not hmac.compare_digest(given.encode(), self.secret.encode())
-        ):
-            return PlainTextResponse("forbidden", status_code=403)
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            return PlainTextResponse("too large", status_code=413)
-        body = bytearray()
         try:
-            async for part in request.stream():
-                body += part
-                if len(body) > MAX_BODY_BYTES:
-                    return PlainTextResponse("too large", status_code=413)
-        except ClientDisconnect:
-            return PlainTextResponse("disconnected", status_code=400)
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return PlainTextResponse("not JSON", status_code=400)
-        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            data = await read_json_update(
+                request, secret=self.secret, header=SECRET_HEADER, max_bytes=MAX_BODY_BYTES
+            )
+        except WebhookRefused as refused:
+            return PlainTextResponse(refused.reason, status_code=refused.status)
+        if not isinstance(data.get("update_id"), int):
             return PlainTextResponse("not an update", status_code=400)
         try:
             update = Update.de_json(data, self.bot)
@@ -511,27 +498,8 @@ class TelegramChannel:
             return Response(status_code=200)
         job = await self.handle(update)
         if job is not None:
-            self._send_later(job)
+            self._sender.later(job.chat_id, lambda: self._deliver_safely(job))
         return Response(status_code=200)
-
-    def _send_later(self, job: _Job) -> None:
-        """Deliver after the webhook answer, in order with the chat's earlier replies."""
-        previous = self._chains.get(job.chat_id)
-
-        async def chain() -> None:
-            if previous is not None:
-                with contextlib.suppress(BaseException):
-                    await previous
-            await self._deliver_safely(job)
-
-        task = asyncio.create_task(chain())
-        self._chains[job.chat_id] = task
-
-        def forget(done: asyncio.Task[None]) -> None:
-            if self._chains.get(job.chat_id) is done:
-                del self._chains[job.chat_id]
-
-        task.add_done_callback(forget)
 
     # -- incoming --------------------------------------------------------------------------
 
@@ -622,13 +590,21 @@ class TelegramChannel:
         if outcome is None or outcome.duplicate:
             return
         replies = list(outcome.replies)
+        edits: list[Awaitable[Any]] = []
         if not outcome.failed:
-            replies = await self._settle(job, outcome, replies)
+            replies = await self._settle(job, outcome, replies, edits)
+        # The earlier questions are edited before the next one is sent: a person (and the
+        # transcript tests) sees the answer recorded before the next question appears.
+        for edit in edits:
+            await edit
         await self.send_replies(job.chat_id, replies, update_id=job.update_id, lang=job.lang)
 
-    async def _settle(self, job: _Job, outcome: Outcome, replies: list[Reply]) -> list[Reply]:
+    async def _settle(
+        self, job: _Job, outcome: Outcome, replies: list[Reply], edits: list[Awaitable[Any]]
+    ) -> list[Reply]:
         """Retire the keyboards the user has moved past: the tapped (or typed-at) question
-        shows the chosen answer. Returns the replies still to send."""
+        shows the chosen answer (the edits are added to ``edits``). Returns the replies still
+        to send."""
         view = self._view(job.chat_id)
         retired = list(view.keyboards.values())
         view.keyboards.clear()
@@ -668,11 +644,11 @@ class TelegramChannel:
                 answered = max(conversational, key=lambda k: k.message_id)
                 retired = [k for k in retired if k is not answered]
         if answered is not None:
-            await self._show_answer(job.chat_id, answered, label)
-        for keyboard in retired:
-            await self._quietly(
-                self.bot.edit_message_reply_markup(job.chat_id, keyboard.message_id)
-            )
+            edits.append(self._show_answer(job.chat_id, answered, label))
+        edits.extend(
+            self._quietly(self.bot.edit_message_reply_markup(job.chat_id, keyboard.message_id))
+            for keyboard in retired
+        )
         return replies
 
     async def _show_answer(self, chat_id: int, keyboard: _Keyboard, label: str | None) -> None:

@@ -19,22 +19,19 @@ Logs name events by ``message_id`` and errors by type and code; message texts ne
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import hmac
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from bot.app import App
 from bot.render import render_plain
+from bot.webhooks import ChatSender, WebhookRefused, read_json_update
 from bot.zalo.client import (
-    MAX_TEXT_LENGTH,
     ZaloBadRequest,
     ZaloClient,
     ZaloError,
@@ -49,6 +46,8 @@ from bot.zalo.client import (
     split_text,
 )
 from kernel.channel import (
+    ZALO,
+    Capabilities,
     Rejected,
     RetryLater,
     SendError,
@@ -165,6 +164,7 @@ class ZaloChannel:
     set). ``client``, ``retry_delays`` and ``sleep`` can be replaced in tests."""
 
     name = CHANNEL
+    capabilities: Capabilities
 
     def __init__(
         self,
@@ -177,6 +177,7 @@ class ZaloChannel:
     ) -> None:
         settings = app.settings
         self.app = app
+        self.capabilities = app.dispatcher.services.channels.get(CHANNEL, ZALO)
         if client is None:
             if not settings.zalo_bot_token:
                 raise ValueError("ZALO_BOT_TOKEN is not set")
@@ -187,9 +188,8 @@ class ZaloChannel:
         self.retry_delays = retry_delays
         self.poll_timeout = poll_timeout
         self._sleep = sleep
-        # Webhook mode sends replies after answering Zalo; one chain of tasks per chat keeps
-        # the replies of a chat in order.
-        self._chains: dict[str, asyncio.Task[None]] = {}
+        # Webhook mode sends replies after answering Zalo, each chat's in order.
+        self._sender = ChatSender()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -218,9 +218,7 @@ class ZaloChannel:
         await poll_forever(self.client, self._on_polled, stop=stop, timeout=self.poll_timeout)
 
     async def stop(self) -> None:
-        chains = [task for task in self._chains.values() if not task.done()]
-        if chains:
-            await asyncio.wait(chains, timeout=10)
+        await self._sender.drain()
         await self.client.close()
 
     # -- incoming --------------------------------------------------------------------------
@@ -240,26 +238,12 @@ class ZaloChannel:
         return [Route(WEBHOOK_PATH, self._webhook, methods=["POST"])]
 
     async def _webhook(self, request: Request) -> JSONResponse:
-        given = request.headers.get(SECRET_HEADER, "")
-        if not self.secret or not hmac.compare_digest(given.encode(), self.secret.encode()):
-            return JSONResponse({"ok": False, "error": "forbidden"}, status_code=403)
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            return JSONResponse({"ok": False, "error": "too large"}, status_code=413)
-        body = bytearray()
         try:
-            async for part in request.stream():
-                body += part
-                if len(body) > MAX_BODY_BYTES:
-                    return JSONResponse({"ok": False, "error": "too large"}, status_code=413)
-        except ClientDisconnect:
-            return JSONResponse({"ok": False, "error": "disconnected"}, status_code=400)
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return JSONResponse({"ok": False, "error": "not JSON"}, status_code=400)
-        if not isinstance(data, dict):
-            return JSONResponse({"ok": False, "error": "not a JSON object"}, status_code=400)
+            data = await read_json_update(
+                request, secret=self.secret, header=SECRET_HEADER, max_bytes=MAX_BODY_BYTES
+            )
+        except WebhookRefused as refused:
+            return JSONResponse({"ok": False, "error": refused.reason}, status_code=refused.status)
         try:
             event = parse_event(data)
         except ValueError as exc:
@@ -269,26 +253,11 @@ class ZaloChannel:
             return JSONResponse({"ok": True, "ignored": True})
         outcome = await self.process(event)
         if outcome is not None and outcome.replies:
-            self._send_later(event.chat_id, outcome.replies, event.message_id)
+            replies = outcome.replies
+            self._sender.later(
+                event.chat_id, lambda: self.deliver(event.chat_id, replies, event.message_id)
+            )
         return JSONResponse({"ok": True})
-
-    def _send_later(self, chat_id: str, replies: list[Reply], message_id: str) -> None:
-        previous = self._chains.get(chat_id)
-
-        async def chain() -> None:
-            if previous is not None:
-                with contextlib.suppress(BaseException):
-                    await previous
-            await self.deliver(chat_id, replies, message_id)
-
-        task = asyncio.create_task(chain())
-        self._chains[chat_id] = task
-
-        def forget(done: asyncio.Task[None]) -> None:
-            if self._chains.get(chat_id) is done:
-                del self._chains[chat_id]
-
-        task.add_done_callback(forget)
 
     # -- outgoing --------------------------------------------------------------------------
 
@@ -298,7 +267,7 @@ class ZaloChannel:
         if reply.files:
             names = ", ".join(name for name, _data, _kind in reply.files)
             texts.append(t(self.lang, "zalo.files_unavailable", n=len(reply.files), names=names))
-        return [chunk for text in texts for chunk in split_text(text, MAX_TEXT_LENGTH)]
+        return [chunk for text in texts for chunk in split_text(text, self.capabilities.max_text)]
 
     async def _send_chunk(self, chat_id: str, text: str) -> str:
         try:

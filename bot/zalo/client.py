@@ -529,6 +529,25 @@ async def _poll_once(
     return poll.result()
 
 
+def _failed_poll_delay(
+    exc: Exception, failures: int, backoff_initial: float, backoff_max: float
+) -> float:
+    """How long to wait after a failed getUpdates (logged without contents): the platform's
+    retry_after for a rate limit when given, exponential backoff with jitter otherwise, and the
+    minimum poll interval after an unusable event."""
+    base = min(backoff_max, backoff_initial * 2 ** min(failures - 1, 30))
+    backoff = min(backoff_max, base * random.uniform(1.0, 1.25))
+    if isinstance(exc, ZaloRateLimited):
+        delay = exc.retry_after if exc.retry_after is not None else backoff
+        logger.warning("Zalo getUpdates rate limited; waiting %.1f s", delay)
+        return delay
+    if isinstance(exc, ZaloError):
+        logger.warning("Zalo getUpdates failed (%s); retrying in %.1f s", exc, backoff)
+        return backoff
+    logger.warning("Zalo getUpdates returned an unusable event: %s", exc)
+    return _MIN_EMPTY_POLL_INTERVAL
+
+
 async def poll_forever(
     client: ZaloClient,
     handle: Callable[[ZaloEvent], Awaitable[None]],
@@ -559,11 +578,6 @@ async def poll_forever(
         raise ValueError("need 0 < backoff_initial <= backoff_max")
     loop = asyncio.get_running_loop()
     failures = 0
-
-    def backoff() -> float:
-        base = min(backoff_max, backoff_initial * 2 ** min(failures - 1, 30))
-        return min(backoff_max, base * random.uniform(1.0, 1.25))
-
     while not stop.is_set():
         started = loop.time()
         try:
@@ -571,21 +585,12 @@ async def poll_forever(
         except ZaloUnauthorized:
             logger.error("Zalo polling stopped: the bot token was rejected")
             raise
-        except ZaloRateLimited as exc:
+        except (ZaloError, ValueError) as exc:
             failures += 1
-            delay = exc.retry_after if exc.retry_after is not None else backoff()
-            logger.warning("Zalo getUpdates rate limited; waiting %.1f s", delay)
-            await _sleep_or_stop(delay, stop)
-            continue
-        except ZaloError as exc:
-            failures += 1
-            delay = backoff()
-            logger.warning("Zalo getUpdates failed (%s); retrying in %.1f s", exc, delay)
-            await _sleep_or_stop(delay, stop)
-            continue
-        except ValueError as exc:
-            logger.warning("Zalo getUpdates returned an unusable event: %s", exc)
-            await _sleep_or_stop(_MIN_EMPTY_POLL_INTERVAL - (loop.time() - started), stop)
+            delay = _failed_poll_delay(exc, failures, backoff_initial, backoff_max)
+            await _sleep_or_stop(
+                delay - (loop.time() - started) * isinstance(exc, ValueError), stop
+            )
             continue
         failures = 0
         if stop.is_set():

@@ -30,7 +30,6 @@ from handlers.router import Deps, Router, Routes
 ACTION_PROGRESS = "desk.progress"
 ACTION_COMPILE = "desk.compile"
 MAX_MISSING_LINES = 30
-LINK_CHANNELS = {"zalo"}  # channels that cannot send files: they get links
 DOC_LANG = "vi"  # compiled documents are Vietnamese administrative documents
 
 
@@ -146,7 +145,7 @@ async def compile_cmd(ctx: Ctx, args: str) -> None:
         expected=fmt_int(c.expected),
         rate=fmt_pct(c.reporting_rate),
     )
-    if ctx.inc.channel in LINK_CHANNELS:
+    if not ctx.caps.files:
         _send_links(ctx, c, head)
         return
     files = await asyncio.to_thread(render_all, c, lang=DOC_LANG, form_dir=ctx.services.form_dir)
@@ -155,7 +154,7 @@ async def compile_cmd(ctx: Ctx, args: str) -> None:
 
 
 def _send_links(ctx: Ctx, c: Compilation, head: str) -> None:
-    base = links.public_url(ctx.services.extra)
+    base = ctx.services.public_url
     if not base:
         ctx.say_text(head)
         ctx.say("admin.th_no_public_url")

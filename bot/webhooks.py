@@ -1,0 +1,91 @@
+"""What every webhook endpoint and every webhook-mode channel shares: reading a signed JSON
+update safely, and sending each chat's replies in order after the webhook was answered."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+
+
+class WebhookRefused(Exception):
+    """The request is not an update this endpoint takes; ``status`` says why (403 wrong or
+    missing secret, 413 too large, 400 not a JSON object)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def secret_matches(given: str | None, secret: str) -> bool:
+    """Constant-time comparison; an unset secret matches nothing."""
+    return (
+        bool(secret) and given is not None and hmac.compare_digest(given.encode(), secret.encode())
+    )
+
+
+async def read_json_update(
+    request: Request, *, secret: str, header: str, max_bytes: int
+) -> dict[str, Any]:
+    """The JSON object of a webhook request whose ``header`` carries ``secret``: the secret is
+    checked before anything is read, the body is read up to ``max_bytes``; anything else
+    raises ``WebhookRefused``."""
+    if not secret_matches(request.headers.get(header), secret):
+        raise WebhookRefused(403, "forbidden")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise WebhookRefused(413, "too large")
+    body = bytearray()
+    try:
+        async for part in request.stream():
+            body += part
+            if len(body) > max_bytes:
+                raise WebhookRefused(413, "too large")
+    except ClientDisconnect:
+        raise WebhookRefused(400, "disconnected") from None
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise WebhookRefused(400, "not JSON") from None
+    if not isinstance(data, dict):
+        raise WebhookRefused(400, "not a JSON object")
+    return data
+
+
+class ChatSender:
+    """Runs each chat's sends one after another, in the order they were asked for, without
+    holding the caller (a webhook answers the platform at once). Chats do not wait for each
+    other."""
+
+    def __init__(self) -> None:
+        self._chains: dict[Hashable, asyncio.Task[None]] = {}
+
+    def later(self, chat: Hashable, send: Callable[[], Awaitable[object]]) -> None:
+        previous = self._chains.get(chat)
+
+        async def chain() -> None:
+            if previous is not None:
+                with contextlib.suppress(BaseException):
+                    await previous
+            await send()
+
+        task: asyncio.Task[None] = asyncio.create_task(chain())
+        self._chains[chat] = task
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._chains.get(chat) is done:
+                del self._chains[chat]
+
+        task.add_done_callback(forget)
+
+    async def drain(self, grace: float = 10.0) -> None:
+        """Let the sends in flight finish (at most ``grace`` seconds)."""
+        pending = [task for task in self._chains.values() if not task.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=grace)
