@@ -95,6 +95,11 @@ def check_settings(settings: Settings, report: Report) -> None:
             {"locale": settings.locale},
             "doctor.fix_locale",
         )
+    _check_keys(settings, report)
+    _check_public_url(settings, report)
+
+
+def _check_keys(settings: Settings, report: Report) -> None:
     embedded = is_sqlite(normalise_url(settings.database_url))
     if settings.case_keys:
         try:
@@ -124,6 +129,9 @@ def check_settings(settings: Settings, report: Report) -> None:
             {"now": settings.fake_now},
             "doctor.fix_fake_now",
         )
+
+
+def _check_public_url(settings: Settings, report: Report) -> None:
     tokens = bool(settings.telegram_bot_token or settings.zalo_bot_token)
     url = settings.public_url
     if not url:

@@ -167,60 +167,25 @@ def parse(data: bytes) -> UnitFile:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     next(reader)
 
-    def cell(values: list[str], col: str) -> str:
-        i = columns.get(col)
-        return values[i].strip() if i is not None and i < len(values) else ""
-
     for values in reader:
         line = reader.line_num
         if not any(v.strip() for v in values):
             continue
-        code, name = cell(values, "code"), " ".join(cell(values, "name").split())
-        parent, kind_text = cell(values, "parent_code"), cell(values, "kind")
-        reports_text = fold(cell(values, "reports"))
-        before = len(errors)
-        if not code:
-            errors.append(LineError(line, "units.err_no_code"))
-        elif not CODE.match(code):
-            errors.append(LineError(line, "units.err_code", {"code": code}))
-        if not name:
-            errors.append(LineError(line, "units.err_no_name"))
-        elif len(name) > MAX_NAME:
-            errors.append(LineError(line, "units.err_name_long", {"max": MAX_NAME}))
-        if parent and not CODE.match(parent):
-            errors.append(LineError(line, "units.err_parent_code", {"code": parent}))
-        elif parent and parent == code:
-            errors.append(LineError(line, "units.err_own_parent", {"code": code}))
-        kind = kind_of(kind_text)
-        if kind is None:
-            hint = suggest_kind(kind_text)
-            errors.append(
-                LineError(
-                    line,
-                    "units.err_kind_hint" if hint else "units.err_kind",
-                    {"kind": kind_text, "hint": hint or "", "kinds": ", ".join(KINDS)},
-                )
-            )
-        elif kind in COMMUNE_KINDS and code and CODE.match(code) and not OFFICIAL_CODE.match(code):
-            errors.append(LineError(line, "units.err_official_code", {"code": code}))
-        if reports_text and reports_text not in YES | NO:
-            errors.append(LineError(line, "units.err_reports", {"value": cell(values, "reports")}))
-        if code and code in lines:
-            errors.append(
-                LineError(line, "units.err_duplicate", {"code": code, "first": lines[code]})
-            )
+        row = {col: values[i].strip() if i < len(values) else "" for col, i in columns.items()}
+        found = _check_row(row, line, lines)
+        errors += found
         if len(errors) >= MAX_ERRORS:
             break
-        if len(errors) > before:
+        if found:
             continue
-        lines[code] = line
+        lines[row["code"]] = line
         rows.append(
             {
-                "code": code,
-                "name": name,
-                "parent_code": parent,
-                "kind": kind or "",
-                "reports": "0" if reports_text in NO else "1",
+                "code": row["code"],
+                "name": " ".join(row["name"].split()),
+                "parent_code": row.get("parent_code", ""),
+                "kind": kind_of(row["kind"]) or "",
+                "reports": "0" if fold(row.get("reports", "")) in NO else "1",
             }
         )
     if not rows and not errors:
@@ -228,6 +193,42 @@ def parse(data: bytes) -> UnitFile:
     if errors:
         raise UnitFileError(errors)
     return UnitFile(rows, lines, encoding, delimiter)
+
+
+def _check_row(row: dict[str, str], line: int, seen: dict[str, int]) -> list[LineError]:
+    """The problems of one line (``seen``: codes met so far → their line)."""
+    code, name = row.get("code", ""), " ".join(row.get("name", "").split())
+    parent, kind_text = row.get("parent_code", ""), row.get("kind", "")
+    errors: list[LineError] = []
+
+    def err(key: str, **params: object) -> None:
+        errors.append(LineError(line, key, params))
+
+    if not code:
+        err("units.err_no_code")
+    elif not CODE.match(code):
+        err("units.err_code", code=code)
+    if not name:
+        err("units.err_no_name")
+    elif len(name) > MAX_NAME:
+        err("units.err_name_long", max=MAX_NAME)
+    if parent and not CODE.match(parent):
+        err("units.err_parent_code", code=parent)
+    elif parent and parent == code:
+        err("units.err_own_parent", code=code)
+    kind = kind_of(kind_text)
+    if kind is None:
+        hint = suggest_kind(kind_text)
+        key = "units.err_kind_hint" if hint else "units.err_kind"
+        err(key, kind=kind_text, hint=hint or "", kinds=", ".join(KINDS))
+    elif kind in COMMUNE_KINDS and CODE.match(code) and not OFFICIAL_CODE.match(code):
+        err("units.err_official_code", code=code)
+    reports = fold(row.get("reports", ""))
+    if reports and reports not in YES | NO:
+        err("units.err_reports", value=row.get("reports", ""))
+    if code and code in seen:
+        err("units.err_duplicate", code=code, first=seen[code])
+    return errors
 
 
 def read_file(path: Path) -> UnitFile:
