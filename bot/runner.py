@@ -1,5 +1,5 @@
 """Runs the messenger channels that have tokens, the scheduler, and (for ``bdg serve``) the
-web server that receives webhooks. Telegram and Zalo can run in the same process."""
+web server that receives webhooks. Telegram, Zalo and the Zalo OA can run in the same process."""
 
 from __future__ import annotations
 
@@ -33,6 +33,10 @@ def make_channels(app: App) -> dict[str, Channel]:
         from bot.zalo.channel import ZaloChannel
 
         channels["zalo"] = ZaloChannel(app)
+    if s.zalo_oa.enabled:
+        from bot.zalo_oa.channel import ZaloOAChannel
+
+        channels["zalo_oa"] = ZaloOAChannel(app)
     return channels
 
 

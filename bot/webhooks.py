@@ -38,6 +38,24 @@ async def read_json_update(
     raises ``WebhookRefused``."""
     if not secret_matches(request.headers.get(header), secret):
         raise WebhookRefused(403, "forbidden")
+    return _parse(await read_body(request, max_bytes=max_bytes))
+
+
+async def read_signed_update(
+    request: Request, *, verify: Callable[[bytes, dict[str, Any]], bool], max_bytes: int
+) -> dict[str, Any]:
+    """The JSON object of a webhook request signed over its body (the Zalo OA signs the body
+    with a timestamp it carries): read up to ``max_bytes``, parsed, then ``verify(body, data)``;
+    a false verdict raises ``WebhookRefused(403)``."""
+    body = await read_body(request, max_bytes=max_bytes)
+    data = _parse(body)
+    if not verify(body, data):
+        raise WebhookRefused(403, "forbidden")
+    return data
+
+
+async def read_body(request: Request, *, max_bytes: int) -> bytes:
+    """The request body, refused (413) past ``max_bytes`` without reading further."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise WebhookRefused(413, "too large")
@@ -49,6 +67,10 @@ async def read_json_update(
                 raise WebhookRefused(413, "too large")
     except ClientDisconnect:
         raise WebhookRefused(400, "disconnected") from None
+    return bytes(body)
+
+
+def _parse(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):

@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from compile.data import Compilation, admin_scope, in_subtree
+from compile.data import Compilation
 from db.models import Officer, Unit
+from services.scope import scope_of
 
 FORMATS = ("xlsx", "docx", "png")
 CHART_SLUGS = {"status": "trang-thai", "violence": "bao-luc", "participants": "nguoi-tham-gia"}
@@ -100,11 +101,10 @@ async def admin_may_compile(
     officer = await s.get(Officer, officer_id)
     if officer is None or not officer.active or officer.role != "admin":
         return None
-    home = await s.get(Unit, officer.unit_id)
     unit = await s.get(Unit, unit_id)
-    if home is None or unit is None:
+    if unit is None:
         return None
-    root, agency = await admin_scope(s, home)
-    if not in_subtree(root, unit):
+    scope = await scope_of(s, officer)
+    if not scope.holds(unit):
         return None
-    return unit, agency if unit.id == root.id else None
+    return unit, scope.agency if unit.id == scope.root.id else None

@@ -27,8 +27,9 @@ from kernel.clock import to_local
 from kernel.settings import Services
 from services import overrides, periods
 from services.forms.engine import Form, load_form
+from services.scope import AGENCY_KIND, admin_scope, in_subtree
 
-AGENCY_KIND = "agency"
+__all__ = ["AGENCY_KIND", "admin_scope", "in_subtree"]
 
 
 @dataclass(frozen=True)
@@ -128,29 +129,6 @@ def display_name(unit: Unit) -> str:
 
 def fmt_int(n: int) -> str:
     return f"{n:,}".replace(",", ".")
-
-
-async def admin_scope(s: AsyncSession, unit: Unit) -> tuple[Unit, Unit | None]:
-    """The subtree an admin of ``unit`` acts on, and the standing agency that signs.
-
-    An admin registered for a unit of kind ``agency`` (the standing agency, such as the
-    provincial Department of Home Affairs, listed beside the departments it collects from)
-    acts for its parent's whole subtree; any other admin acts for their own unit's subtree.
-    """
-    if unit.kind == AGENCY_KIND and unit.parent_id is not None:
-        parent = await s.get(Unit, unit.parent_id)
-        if parent is not None:
-            return parent, unit
-    agency = (
-        await s.exec(
-            select(Unit).where(Unit.parent_id == unit.id, Unit.kind == AGENCY_KIND).limit(1)
-        )
-    ).first()
-    return unit, agency
-
-
-def in_subtree(root: Unit, unit: Unit) -> bool:
-    return unit.path.startswith(root.path)
 
 
 def default_period(services: Services, today: date) -> str:

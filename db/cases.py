@@ -15,10 +15,11 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import and_, or_
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.models import Officer, Unit
+from db.models import Unit
 from kernel.clock import utcnow
 
 DRAFT = "draft"
@@ -70,6 +71,13 @@ class Case(SQLModel, table=True):
     child: bool = False
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow, index=True)
+    # When the duty people were first alerted: at "danger now + place" during the intake,
+    # when a quiet unfinished draft became an incomplete notification, or at "gửi". The
+    # acknowledgement and child clocks run from here.
+    alerted_at: datetime | None = Field(default=None, index=True)
+    # The reporter stopped before "gửi" and the commune was told anyway (quiet period).
+    incomplete: bool = False
+    # When the reporter sent it ("gửi"); None while the intake is still going on.
     submitted_at: datetime | None = Field(default=None, index=True)
     acknowledged_at: datetime | None = None
     acknowledged_by: int | None = Field(default=None, foreign_key="officer.id")
@@ -80,6 +88,48 @@ class Case(SQLModel, table=True):
     # Child-clock alerts already queued: 0 none, 1 "4 hours left", 2 "overdue".
     clock_alerts: int = 0
     purged_at: datetime | None = None
+    # No-contact order (Law 13/2022, art. 25): requested by the victim or their guardian; the
+    # commune chair decides within 12 hours; an order lasts at most 3 days.
+    nc_requested_at: datetime | None = None
+    nc_decided_at: datetime | None = None
+    nc_decision: str | None = Field(default=None, max_length=16)  # granted | refused
+    nc_until: datetime | None = None
+    # No-contact alerts queued for the current request: 1 "4 hours left", 2 overdue,
+    # 3 expiry reminded.
+    nc_alerts: int = 0
+
+
+# Roles a commune's duty roster can hold (Law 13/2022, art. 19(1) names where reports go).
+DUTY_ROLES = (
+    "chair",
+    "police",
+    "officer",
+    "village_head",
+    "child_protection",
+    "school",
+    "women_union",
+    "other",
+)
+SHIFTS = ("any", "day", "night")
+
+
+class DutyEntry(SQLModel, table=True):
+    """One line of a commune's duty roster: who must hear of an urgent case, in order, by
+    day, by night or always. ``officer_id`` is a bot user who gets the alerts; ``phone`` is a
+    number the alert recipients and the reporter may call (a role's official number, never a
+    private one)."""
+
+    __tablename__ = "violence_case_duty"
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    position: int = 0
+    role: str = Field(max_length=24)
+    shift: str = Field(default="any", max_length=8)
+    officer_id: int | None = Field(default=None, foreign_key="officer.id")
+    phone: str | None = Field(default=None, max_length=40)
+    label: str | None = Field(default=None, max_length=120)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class CaseEvent(SQLModel, table=True):
@@ -104,13 +154,20 @@ async def by_code(s: AsyncSession, code: str) -> Case | None:
 
 
 async def draft_for(s: AsyncSession, tags: Sequence[str]) -> Case | None:
-    """The reporter's unfinished intake, if any (newest first)."""
+    """The reporter's unfinished intake, if any (newest first): a draft, or a case alerted
+    during the intake and not sent yet."""
     if not tags:
         return None
     return (
         await s.exec(
             select(Case)
-            .where(Case.status == DRAFT, col(Case.reporter_tag).in_(list(tags)))
+            .where(
+                or_(
+                    col(Case.status) == DRAFT,
+                    and_(col(Case.alerted_at).is_not(None), col(Case.submitted_at).is_(None)),
+                ),
+                col(Case.reporter_tag).in_(list(tags)),
+            )
             .order_by(col(Case.updated_at).desc())
         )
     ).first()
@@ -126,16 +183,27 @@ async def events(s: AsyncSession, case_id: int) -> Sequence[CaseEvent]:
     ).all()
 
 
-async def open_cases_for(s: AsyncSession, officer: Officer, unit: Unit) -> Sequence[Case]:
-    """Open cases an officer may see: those of their unit; an admin also sees the subtree."""
-    q = select(Case).where(col(Case.status).in_(OPEN_STATUSES))
-    if officer.role == "admin":
-        ids = select(Unit.id).where(col(Unit.path).startswith(unit.path))
-        q = q.where(col(Case.unit_id).in_(ids))
-    else:
-        q = q.where(Case.unit_id == unit.id)
+async def open_cases_in(s: AsyncSession, root: Unit) -> Sequence[Case]:
+    """Open cases of ``root``'s subtree (an officer's scope, ``services.scope``), urgent
+    first. A case alerted during the intake is open before the reporter sends it."""
+    ids = select(Unit.id).where(col(Unit.path).startswith(root.path))
+    q = select(Case).where(
+        col(Case.status).in_(OPEN_STATUSES),
+        col(Case.alerted_at).is_not(None),
+        col(Case.unit_id).in_(ids),
+    )
     return (
-        await s.exec(q.order_by(col(Case.urgent).desc(), col(Case.submitted_at), col(Case.id)))
+        await s.exec(q.order_by(col(Case.urgent).desc(), col(Case.alerted_at), col(Case.id)))
+    ).all()
+
+
+async def duty_roster(s: AsyncSession, unit_id: int) -> Sequence[DutyEntry]:
+    return (
+        await s.exec(
+            select(DutyEntry)
+            .where(DutyEntry.unit_id == unit_id)
+            .order_by(col(DutyEntry.position), col(DutyEntry.id))
+        )
     ).all()
 
 
@@ -159,7 +227,37 @@ async def unacknowledged_urgent(s: AsyncSession) -> Sequence[Case]:
     return (
         await s.exec(
             select(Case)
-            .where(Case.status == NEW, col(Case.urgent).is_(True))
+            .where(
+                Case.status == NEW,
+                col(Case.urgent).is_(True),
+                col(Case.alerted_at).is_not(None),
+            )
+            .order_by(col(Case.id))
+        )
+    ).all()
+
+
+async def quiet_drafts(s: AsyncSession, before: datetime) -> Sequence[Case]:
+    """Unfinished drafts that name a place and were not touched since ``before``."""
+    return (
+        await s.exec(
+            select(Case)
+            .where(
+                Case.status == DRAFT,
+                col(Case.unit_id).is_not(None),
+                col(Case.updated_at) < before,
+            )
+            .order_by(col(Case.id))
+        )
+    ).all()
+
+
+async def no_contact_open(s: AsyncSession) -> Sequence[Case]:
+    """Cases with a no-contact request waiting for a decision, or an order not yet ended."""
+    return (
+        await s.exec(
+            select(Case)
+            .where(col(Case.nc_requested_at).is_not(None), Case.nc_alerts < 3)
             .order_by(col(Case.id))
         )
     ).all()
@@ -173,6 +271,7 @@ async def child_cases_on_clock(s: AsyncSession) -> Sequence[Case]:
                 col(Case.child).is_(True),
                 col(Case.status).in_(OPEN_STATUSES),
                 col(Case.intervened_at).is_(None),
+                col(Case.alerted_at).is_not(None),
                 Case.clock_alerts < 2,
             )
         )

@@ -39,6 +39,9 @@ class Officer(SQLModel, table=True):
     full_name: str = Field(max_length=120)
     position: str = Field(max_length=120)
     role: str = Field(default="officer", max_length=16)  # officer | admin
+    # The unit whose subtree this officer answers for (cases, alerts, the desk); None = the
+    # default of ``services.scope`` (the home unit; an agency admin: the agency's parent).
+    scope_unit_id: int | None = Field(default=None, foreign_key="unit.id")
     active: bool = True
     mute_action_months: bool = False
     created_at: datetime = Field(default_factory=utcnow)
@@ -66,6 +69,7 @@ class Invite(SQLModel, table=True):
     code_hash: str = Field(max_length=64, unique=True)
     unit_id: int = Field(foreign_key="unit.id", index=True)
     role: str = Field(default="officer", max_length=16)
+    scope_unit_id: int | None = Field(default=None, foreign_key="unit.id")  # see Officer
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     used_at: datetime | None = None

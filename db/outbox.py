@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import bindparam
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.models import ChannelAccount, Outbox
@@ -49,19 +54,98 @@ async def enqueue(
     return bool(result.rowcount)
 
 
+@dataclass(frozen=True)
+class _Positional:
+    """The outbox INSERT compiled once for a dialect with positional parameters (SQLite's
+    ``?``, asyncpg's ``$1``), with each parameter's bind processor (JSON, booleans, dates)."""
+
+    sql: str
+    names: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+    columnar: bool = False  # one execution with an array per column (PostgreSQL's unnest)
+
+
+_COMPILED: dict[tuple[type, str], _Positional | None] = {}
+
+
+def _positional(dialect: Dialect) -> _Positional | None:
+    k = (type(dialect), dialect.paramstyle)
+    if k not in _COMPILED:
+        table = Outbox.__table__  # type: ignore[attr-defined]
+        names = [c.name for c in table.columns if c.name != "id"]
+        insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+        stmt = (
+            insert(Outbox)
+            .values({n: bindparam(n) for n in names})
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        compiled = stmt.compile(dialect=dialect, for_executemany=True)
+        order = compiled.positiontup  # type: ignore[attr-defined]
+        if not order or sorted(order) != sorted(names):
+            _COMPILED[k] = None  # a named paramstyle: the general path
+            return None
+        procs = tuple(table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in order)
+        if dialect.name == "postgresql" and dialect.paramstyle == "numeric_dollar":
+            _COMPILED[k] = _Positional(_unnest_sql(dialect, order), tuple(order), procs, True)
+        else:
+            _COMPILED[k] = _Positional(compiled.string, tuple(order), procs)
+    return _COMPILED[k]
+
+
+def _unnest_sql(dialect: Dialect, names: Sequence[str]) -> str:
+    """``INSERT … SELECT * FROM unnest($1::VARCHAR[], …) ON CONFLICT DO NOTHING``: thousands
+    of rows in one statement (asyncpg's executemany runs one statement per row)."""
+    table = Outbox.__table__  # type: ignore[attr-defined]
+    q = dialect.identifier_preparer
+    cols = ", ".join(q.quote(n) for n in names)
+    arrays = ", ".join(
+        f"${i}::{table.c[n].type.compile(dialect=dialect)}[]" for i, n in enumerate(names, 1)
+    )
+    return (
+        f"INSERT INTO {q.format_table(table)} ({cols}) SELECT * FROM unnest({arrays}) "
+        f"ON CONFLICT ({q.quote('key')}) DO NOTHING"
+    )
+
+
+def _columns(p: _Positional, rows: Sequence[dict[str, object]]) -> list[list[object]]:
+    """The rows' values column by column, each through its column's bind processor. Values
+    shared by many rows (the planner's choices, times) are processed once."""
+    out = []
+    for name, fn in zip(p.names, p.processors, strict=True):
+        values = [row[name] for row in rows]
+        if fn is not None:
+            memo: dict[int, tuple[object, object]] = {}
+            for i, v in enumerate(values):
+                hit = memo.get(id(v))
+                if hit is None or hit[0] is not v:
+                    hit = memo[id(v)] = (v, fn(v))
+                values[i] = hit[1]
+        out.append(values)
+    return out
+
+
 async def enqueue_many(
     s: AsyncSession, rows: Sequence[dict[str, object]], chunk: int = 1000
 ) -> int:
     """Insert many outbox rows (column → value dicts, every column given) with one compiled
     statement executed for each row (executemany), skipping keys that exist; returns how many
     were written (or, where the driver cannot count an executemany, how many were given).
-    Same guarantees as ``enqueue``."""
-    stmt = insert_for(s)(Outbox).on_conflict_do_nothing(index_elements=["key"])
+    Same guarantees as ``enqueue``. On SQLite and asyncpg the statement is compiled once and
+    the driver gets plain values (the planner writes ~19,000 rows on a busy morning); on
+    PostgreSQL each chunk is one statement over arrays."""
     conn = await s.connection()  # Core executemany, in the session's transaction
+    fast = _positional(conn.dialect)
+    stmt = insert_for(s)(Outbox).on_conflict_do_nothing(index_elements=["key"])
     written = 0
     for i in range(0, len(rows), chunk):
         part = list(rows[i : i + chunk])
-        result = await conn.execute(stmt, part)
+        if fast is not None and fast.columnar:
+            result = await conn.exec_driver_sql(fast.sql, tuple(_columns(fast, part)))
+        elif fast is not None:
+            params = list(zip(*_columns(fast, part), strict=True))
+            result = await conn.exec_driver_sql(fast.sql, params)  # type: ignore[arg-type]
+        else:
+            result = await conn.execute(stmt, part)
         count = int(result.rowcount if result.rowcount is not None else -1)
         written += count if count >= 0 else len(part)
     return written

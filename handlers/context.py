@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import queries
 from db.models import AuditLog, ChannelAccount, Conversation, Officer, Unit
+from handlers.state import FlowState
 from kernel.channel import Capabilities, capabilities_of
 from kernel.clock import to_local
 from kernel.i18n import normalise_lang, t
@@ -21,6 +22,8 @@ from kernel.settings import Services
 
 if TYPE_CHECKING:
     from handlers.router import Router
+
+S = TypeVar("S", bound=FlowState)
 
 
 class Safe(str):
@@ -121,6 +124,21 @@ class Ctx:
 
     def clear_flow(self) -> None:
         self.set_flow(None)
+
+    def flow_state(self, model: type[S]) -> S:
+        """The running flow's state as its typed model (an older shape is upgraded)."""
+        return model.model_validate(self.conv.state)
+
+    def start_flow(self, state: FlowState) -> None:
+        """Begin ``state.flow`` afresh with ``state`` (the menu of the last flow is dropped)."""
+        self.set_flow(state.flow)
+        self.save_state(state)
+
+    def save_state(self, state: FlowState) -> None:
+        """Store a flow's typed state (any key of the router's that starts with ``_`` is kept)."""
+        kept = {k: v for k, v in self.conv.state.items() if k.startswith("_")}
+        self.conv.state = {**kept, **state.dump()}
+        self.conv.updated_at = self.now
 
     def remember_menu(self, choices: Sequence[Choice], numbered: bool = True) -> None:
         """Record the choices just offered so a typed number or word maps back to them."""

@@ -23,6 +23,7 @@ from db.models import Invite, Officer, Unit
 from handlers.context import Ctx
 from handlers.router import Deps, Router, Routes, welcome
 from services.forms.parsers import ParseError, parse_text
+from services.scope import default_scope_unit
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud over the phone
 CODE_LEN = 10
@@ -46,9 +47,17 @@ def new_code() -> str:
 
 
 async def create_invite(
-    s: AsyncSession, unit: Unit, *, role: str = "officer", days: int = 14, now: datetime
+    s: AsyncSession,
+    unit: Unit,
+    *,
+    role: str = "officer",
+    days: int = 14,
+    now: datetime,
+    scope: Unit | None = None,
 ) -> str:
-    """Store a new invite and return its code (shown once; only the hash is kept)."""
+    """Store a new invite and return its code (shown once; only the hash is kept). ``scope``:
+    the unit whose subtree the new officer answers for (``services.scope``; default: the
+    home unit, or for an admin of the standing agency the agency's parent)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}")
     assert unit.id is not None
@@ -58,6 +67,7 @@ async def create_invite(
             code_hash=hash_code(code),
             unit_id=unit.id,
             role=role,
+            scope_unit_id=scope.id if scope is not None else None,
             created_at=now,
             expires_at=now + timedelta(days=days),
         )
@@ -146,11 +156,16 @@ async def register_flow(ctx: Ctx) -> None:
         ctx.clear_flow()
         ctx.say("reg.code_used")
         return
+    home = await ctx.s.get(Unit, invite.unit_id)
+    scope_id = invite.scope_unit_id
+    if scope_id is None and home is not None:
+        scope_id = (await default_scope_unit(ctx.s, home, invite.role)).id
     officer = Officer(
         unit_id=invite.unit_id,
         full_name=ctx.state["full_name"],
         position=value,
         role=invite.role,
+        scope_unit_id=scope_id,
         created_at=ctx.now,
     )
     ctx.s.add(officer)
@@ -166,14 +181,23 @@ async def register_flow(ctx: Ctx) -> None:
 
 
 async def new_invite(
-    db: Database, unit_code: str, *, role: str = "officer", days: int = 14, now: datetime
+    db: Database,
+    unit_code: str,
+    *,
+    role: str = "officer",
+    days: int = 14,
+    now: datetime,
+    scope_code: str | None = None,
 ) -> str:
     """Create an invite for the unit with this code (CLI, demo, tests)."""
     async with db.session() as s:
         unit = await queries.unit_by_code(s, unit_code)
         if unit is None:
             raise LookupError(f"unknown unit {unit_code}")
-        return await create_invite(s, unit, role=role, days=days, now=now)
+        scope = await queries.unit_by_code(s, scope_code) if scope_code else None
+        if scope_code and scope is None:
+            raise LookupError(f"unknown unit {scope_code}")
+        return await create_invite(s, unit, role=role, days=days, now=now, scope=scope)
 
 
 def register(router: Router, deps: Deps) -> None:

@@ -5,34 +5,62 @@ end a numbered summary lets them change any answer, then submit.
     /baocao → "Báo cáo tổng kết năm 2026 — hạn 07/12/2026. Câu 1/30: …"
     12 30   → "✓ Nam 12, nữ 30 — tổng 42.  Câu 2/30: …"
     …       → summary → "gửi" → receipt with a reference number
+
+A thin handler over the form session (services/forms/session.py): it loads the report with
+its answers in one query, lets the session decide, saves what was accepted in one upsert, and
+renders the session's events.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from datetime import date
 from html import escape
 from typing import Any
 
-from sqlmodel import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col, select
 
 from db import queries
 from db.models import Report, ReportValue, ReportVersion, Unit
 from handlers.context import Ctx
 from handlers.router import Deps, Router, Routes
+from handlers.state import ReportState
 from kernel.calendar import ReportPeriod
 from kernel.messages import Choice
 from services import periods
-from services.forms.engine import COUNT_TYPES, Form, Question, load_form
-from services.forms.parsers import ParseError, fold, is_number
+from services.forms.engine import Form, load_form
+from services.forms.session import (
+    DONE,
+    NO,
+    NONE,
+    SKIP,
+    SUBMIT,
+    SUGGEST,
+    YES,
+    Accepted,
+    Again,
+    Answer,
+    Ask,
+    Event,
+    Input,
+    Invalid,
+    Next,
+    Note,
+    SectionEmpty,
+    Session,
+    ShowSummary,
+    Submit,
+    Summary,
+    Violations,
+)
 
-NONE = "__none__"  # the whole section had no activity
-SKIP = "__skip__"
-SUBMIT = "submit"
 LATER = "later"
-YES = "yes"
-NO = "no"
-DONE = "__done__"
-SUGGEST = "__suggest__"
+# The engine's messages in this conversation's words.
+MESSAGES = {"err.summary": "report.summary_bad"}
 
+__all__ = ["DONE", "NONE", "SKIP", "SUGGEST", "register", "start_report"]
 
 routes = Routes()
 
@@ -53,13 +81,16 @@ def form_context(period: ReportPeriod, unit: Unit) -> dict[str, Any]:
     return {"period_type": period.kind, "unit_kind": unit.kind}
 
 
-async def _open(ctx: Ctx) -> tuple[Report, ReportPeriod, Form, dict[str, Any]]:
-    """The report of the running conversation, its period, form and stored values."""
-    report = await ctx.s.get(Report, ctx.state["report_id"])
-    assert report is not None and ctx.unit is not None
-    period = await periods.period_by_id(ctx.s, ctx.services, ctx.unit, report.period)
-    values = await queries.report_values(ctx.s, report.id or 0)
-    return report, period, form_for(ctx, period), values
+def _period_state(period: ReportPeriod) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in asdict(period).items()}
+
+
+def _period_from_state(data: dict[str, Any]) -> ReportPeriod:
+    dates = ("opens", "nominal_due", "due", "lock")
+    fields: dict[str, Any] = {
+        k: date.fromisoformat(v) if k in dates else v for k, v in data.items()
+    }
+    return ReportPeriod(**fields)
 
 
 async def _agency_name(ctx: Ctx) -> str:
@@ -67,6 +98,96 @@ async def _agency_name(ctx: Ctx) -> str:
     return ancestors[0].name if ancestors else ctx.t("report.standing_agency")
 
 
+async def _say_locked(ctx: Ctx, period: ReportPeriod) -> None:
+    ctx.clear_flow()
+    ctx.say(
+        "report.locked",
+        period=period.text(ctx.lang),
+        date=ctx.fmt_date(period.lock),
+        agency=await _agency_name(ctx),
+    )
+
+
+# -- loading and saving ----------------------------------------------------------------------
+@dataclass
+class Open:
+    """The report of the running conversation, loaded for one message."""
+
+    report: Report
+    period: ReportPeriod
+    form: Form
+    values: dict[str, Any]
+
+    def session(self, ctx: Ctx, st: ReportState) -> Session:
+        assert ctx.unit is not None
+        return Session(
+            form=self.form,
+            context=form_context(self.period, ctx.unit),
+            values=self.values,
+            today=ctx.today,
+            lang=ctx.lang,
+            suggestions={qid: s[0] for qid, s in st.suggest.items()},
+        )
+
+
+async def _open(ctx: Ctx, st: ReportState) -> Open:
+    """The report with all its answers in one query; the period from the state."""
+    rows = (
+        await ctx.s.exec(
+            select(Report, ReportValue)
+            .outerjoin(ReportValue, col(ReportValue.report_id) == col(Report.id))
+            .where(Report.id == st.report_id)
+        )
+    ).all()
+    assert rows and ctx.unit is not None
+    report = rows[0][0]
+    values = {v.question_id: v.value for _, v in rows if v is not None}
+    if st.period is not None:
+        period = _period_from_state(st.period)
+    else:  # a state saved before periods were kept in it
+        period = await periods.period_by_id(ctx.s, ctx.services, ctx.unit, report.period)
+        st.period = _period_state(period)
+    return Open(report, period, form_for(ctx, period), values)
+
+
+async def _locked(ctx: Ctx, o: Open) -> bool:
+    """Past the lock date? The kept period may be stale (an override moved the deadline
+    since): a refusal is checked against the calendar again."""
+    if not periods.is_locked(o.report, o.period, ctx.today, ctx.now):
+        return False
+    assert ctx.unit is not None
+    o.period = await periods.period_by_id(ctx.s, ctx.services, ctx.unit, o.report.period)
+    return periods.is_locked(o.report, o.period, ctx.today, ctx.now)
+
+
+async def save_values(ctx: Ctx, report: Report, values: dict[str, Any]) -> None:
+    """Store answers in one statement (insert, or update the stored answer)."""
+    officer_id = ctx.officer.id if ctx.officer else None
+    rows = [
+        {
+            "report_id": report.id,
+            "question_id": qid,
+            "value": value,
+            "answered_at": ctx.now,
+            "answered_by": officer_id,
+        }
+        for qid, value in values.items()
+    ]
+    insert = sqlite_insert if ctx.s.get_bind().dialect.name == "sqlite" else pg_insert
+    stmt = insert(ReportValue).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["report_id", "question_id"],
+        set_={
+            "value": stmt.excluded.value,
+            "answered_at": stmt.excluded.answered_at,
+            "answered_by": stmt.excluded.answered_by,
+        },
+    )
+    await ctx.s.exec(stmt)  # type: ignore[call-overload]
+    report.updated_at = ctx.now
+
+
+# -- /baocao ---------------------------------------------------------------------------------
 @routes.command("baocao", help="help.baocao", aliases=("report",), order=10)
 async def start_report(ctx: Ctx, args: str) -> None:
     """/baocao [period]: open (or resume) the report of the current period."""
@@ -88,12 +209,7 @@ async def start_report(ctx: Ctx, args: str) -> None:
     assert ctx.unit.id is not None
     report = await queries.report_for(ctx.s, ctx.unit.id, period.period)
     if periods.is_locked(report, period, ctx.today, ctx.now):
-        ctx.say(
-            "report.locked",
-            period=period.text(ctx.lang),
-            date=ctx.fmt_date(period.lock),
-            agency=await _agency_name(ctx),
-        )
+        await _say_locked(ctx, period)
         return
     if report is None:
         report = Report(
@@ -105,11 +221,13 @@ async def start_report(ctx: Ctx, args: str) -> None:
         )
         ctx.s.add(report)
         await ctx.s.flush()
-    ctx.set_flow("report", report_id=report.id, mode="ask")
-    ctx.update_state(suggest=await _suggestions(ctx, period))
+    assert report.id is not None
+    st = ReportState(
+        report_id=report.id, suggest=await _suggestions(ctx, period), period=_period_state(period)
+    )
+    ctx.start_flow(st)
     if report.status == "submitted":
-        version = await queries.latest_version(ctx.s, report.id or 0)
-        ctx.update_state(mode="revise_confirm")
+        version = await queries.latest_version(ctx.s, report.id)
         choices = [Choice(YES, ctx.t("report.revise_yes")), Choice(NO, ctx.t("report.revise_no"))]
         ctx.say(
             "report.already_submitted",
@@ -120,23 +238,22 @@ async def start_report(ctx: Ctx, args: str) -> None:
             choices=choices,
         )
         ctx.remember_menu(choices)
+        ctx.save_state(st.model_copy(update={"mode": "revise_confirm"}))
         return
-    form = form_for(ctx, period)
-    values = await queries.report_values(ctx.s, report.id or 0)
-    fctx = form_context(period, ctx.unit)
-    total = len(form.relevant_questions({**fctx, **values}))
+    values = await queries.report_values(ctx.s, report.id)
+    o = Open(report, period, form_for(ctx, period), values)
+    session = o.session(ctx, st)
     days = (period.due - ctx.today).days
-    key = "report.resume" if values else "report.intro"
     ctx.say(
-        key,
+        "report.resume" if values else "report.intro",
         title=period.text(ctx.lang),
         year=period.year,
         due=ctx.fmt_date(period.due),
         days=_days_text(ctx, days),
-        total=total,
+        total=len(session.relevant()),
         answered=len(values),
     )
-    await ask_next(ctx, report, period, form, values)
+    await _step(ctx, o, st, session, Next())
 
 
 def _days_text(ctx: Ctx, days: int) -> str:
@@ -147,101 +264,7 @@ def _days_text(ctx: Ctx, days: int) -> str:
     return ctx.t("days.late", n=-days)
 
 
-async def ask_next(
-    ctx: Ctx,
-    report: Report,
-    period: ReportPeriod,
-    form: Form,
-    values: dict[str, Any],
-    prefix: str = "",
-) -> None:
-    assert ctx.unit is not None
-    q = form.next_unanswered(values, form_context(period, ctx.unit))
-    if q is None:
-        await show_summary(ctx, report, period, form, values, prefix=prefix)
-        return
-    ask(ctx, form, q, values, period, prefix=prefix)
-
-
-def ask(
-    ctx: Ctx,
-    form: Form,
-    q: Question,
-    values: dict[str, Any],
-    period: ReportPeriod,
-    prefix: str = "",
-) -> None:
-    """Put question ``q``, with its position, hint, how to answer, and its choices."""
-    assert ctx.unit is not None
-    env = {**form_context(period, ctx.unit), **values}
-    relevant = form.relevant_questions(env)
-    number = next((i for i, x in enumerate(relevant, 1) if x.id == q.id), len(relevant))
-    section = form.section_of[q.id]
-    lines = [prefix] if prefix else []
-    if section.questions and _first_asked_in_section(form, q, env):
-        lines.append(f"<b>{escape(section.text(ctx.lang))}</b>")
-    lines.append(ctx.t("report.question", n=number, total=len(relevant), label=q.text(ctx.lang)))
-    if q.hint:
-        lines.append(f"<i>{escape(q.hint_text(ctx.lang))}</i>")
-    lines.append(ctx.t(f"howto.{q.type}"))
-    choices: list[Choice] = []
-    numbered = True
-    if q.type == "yes_no":
-        choices = [Choice(YES, ctx.t("value.yes")), Choice(NO, ctx.t("value.no"))]
-    elif q.type in ("choice", "multi"):
-        selected = ctx.state.get("multi_sel", []) if ctx.state.get("q") == q.id else []
-        choices = [Choice(o.key, o.text(ctx.lang), selected=o.key in selected) for o in q.options]
-        if q.type == "multi":
-            choices.append(Choice(DONE, ctx.t("report.multi_done"), alias=ctx.t("alias.done")))
-    else:
-        numbered = False
-    suggested = ctx.state.get("suggest", {}).get(q.id)
-    if suggested is not None and q.id not in values and q.type in COUNT_TYPES:
-        value, note, use, alias = suggested
-        lines.append(ctx.t(note, value=form.format_value(q, value, ctx.lang)))
-        choices.insert(0, Choice(SUGGEST, ctx.t(use), alias=ctx.t(alias)))
-    if not q.required:
-        lines.append(ctx.t("report.optional"))
-        choices.append(Choice(SKIP, ctx.t("report.skip"), alias="-"))
-    if section.no_activity and section.questions and _first_asked_in_section(form, q, env):
-        choices.append(Choice(NONE, ctx.t("report.section_none"), alias=ctx.t("alias.none")))
-    ctx.update_state(mode="ask", q=q.id)
-    ctx.say_text("\n".join(lines), choices=choices, numbered=numbered)
-    ctx.remember_menu(choices, numbered)
-
-
-def _first_asked_in_section(form: Form, q: Question, env: dict[str, Any]) -> bool:
-    section = form.section_of[q.id]
-    first = next((x for x in section.questions if form.is_relevant(x, env)), None)
-    return first is not None and first.id == q.id
-
-
-async def save_value(ctx: Ctx, report: Report, qid: str, value: Any) -> None:
-    row = (
-        await ctx.s.exec(
-            select(ReportValue).where(
-                ReportValue.report_id == report.id, ReportValue.question_id == qid
-            )
-        )
-    ).first()
-    officer_id = ctx.officer.id if ctx.officer else None
-    if row is None:
-        ctx.s.add(
-            ReportValue(
-                report_id=report.id or 0,
-                question_id=qid,
-                value=value,
-                answered_at=ctx.now,
-                answered_by=officer_id,
-            )
-        )
-    else:
-        row.value = value
-        row.answered_at = ctx.now
-        row.answered_by = officer_id
-    report.updated_at = ctx.now
-
-
+# -- every message while a report is open ----------------------------------------------------
 @routes.flow("report")
 async def report_flow(ctx: Ctx) -> None:
     """Every message while a report is open."""
@@ -249,206 +272,160 @@ async def report_flow(ctx: Ctx) -> None:
         ctx.clear_flow()
         ctx.say("reg.need_officer")
         return
-    report, period, form, values = await _open(ctx)
-    mode = ctx.state.get("mode")
+    st = ctx.flow_state(ReportState)
+    o = await _open(ctx, st)
+    session = o.session(ctx, st)
+    option = ctx.inc.option
     if ctx.reprompt:
         # The user sent something unreadable (a sticker): put the pending step again.
-        q = form.by_id.get(ctx.state.get("q") or "")
-        if mode == "ask" and q is not None:
-            ask(ctx, form, q, values, period)
-        elif mode == "summary":
-            await show_summary(ctx, report, period, form, values)
-        else:
-            await ask_next(ctx, report, period, form, values)
-        return
-    if mode == "revise_confirm":
-        await _revise_confirm(ctx, report, period, form, values)
-    elif mode == "summary":
-        await _summary_answer(ctx, report, period, form, values)
-    else:
-        await _answer(ctx, report, period, form, values)
-
-
-async def _answer(
-    ctx: Ctx, report: Report, period: ReportPeriod, form: Form, values: dict[str, Any]
-) -> None:
-    q = form.by_id.get(ctx.state.get("q", ""))
-    if q is None:
-        await ask_next(ctx, report, period, form, values)
-        return
-    if periods.is_locked(report, period, ctx.today, ctx.now):
+        await _step(ctx, o, st, session, Again())
+    elif st.mode == "revise_confirm":
+        await _revise_confirm(ctx, o, st, session)
+    elif st.mode == "summary" and option == LATER:
         ctx.clear_flow()
-        ctx.say(
-            "report.locked",
-            period=period.text(ctx.lang),
-            date=ctx.fmt_date(period.lock),
-            agency=await _agency_name(ctx),
-        )
-        return
-    option, text = ctx.inc.option, ctx.inc.text
-    if option == NONE:
-        section = form.section_of[q.id]
-        for x in section.questions:
-            if x.type in COUNT_TYPES:
-                values[x.id] = form.zero_value(x)
-                await save_value(ctx, report, x.id, values[x.id])
-        ack = ctx.t("report.section_none_saved", section=section.text(ctx.lang))
-        await ask_next(ctx, report, period, form, values, prefix=ack)
-        return
-    try:
-        if option == SUGGEST and q.id in ctx.state.get("suggest", {}):
-            value = ctx.state["suggest"][q.id][0]
-        elif option == SKIP:
-            value = form.parse(q, "-")
-        elif q.type == "multi" and option == DONE:
-            value = list(ctx.state.get("multi_sel", []))
-            if not value and q.required:
-                raise ParseError("err.choose_one")
-        elif q.type == "multi" and option is not None and text is None:
-            _toggle(ctx, form, q, values, period, option)
-            return
-        elif q.type == "yes_no" and option in (YES, NO):
-            value = option == YES
-        elif q.type == "choice" and option is not None and q.option(option):
-            value = option
-        else:
-            value = form.parse(q, text, today=ctx.today)
-    except ParseError as e:
-        ask(ctx, form, q, values, period, prefix="⚠️ " + ctx.t(e.key, **e.params))
-        return
-    values[q.id] = value
-    await save_value(ctx, report, q.id, value)
-    ctx.update_state(multi_sel=[])
-    ack = "✓ " + ctx.t("report.saved", value=form.format_value(q, value, ctx.lang))
-    await ask_next(ctx, report, period, form, values, prefix=ack)
-
-
-def _toggle(
-    ctx: Ctx, form: Form, q: Question, values: dict[str, Any], period: ReportPeriod, option: str
-) -> None:
-    """A tapped option of a multiple-choice question toggles it; "Xong" ends the answer."""
-    if q.option(option) is None:
-        ask(
-            ctx,
-            form,
-            q,
-            values,
-            period,
-            prefix="⚠️ " + ctx.t("err.choice_unknown", n=len(q.options)),
-        )
-        return
-    selected = list(ctx.state.get("multi_sel", []))
-    if option in selected:
-        selected.remove(option)
+        ctx.say("report.paused")
+    elif (st.mode == "ask" or option == SUBMIT) and await _locked(ctx, o):
+        await _say_locked(ctx, o.period)
     else:
-        selected.append(option)
-    ctx.update_state(multi_sel=selected)
-    ask(ctx, form, q, values, period)
+        await _step(ctx, o, st, session, Answer(option, ctx.inc.text))
 
 
-async def show_summary(
-    ctx: Ctx,
-    report: Report,
-    period: ReportPeriod,
-    form: Form,
-    values: dict[str, Any],
-    prefix: str = "",
+async def _step(
+    ctx: Ctx, o: Open, st: ReportState, session: Session, inp: Input, prefix: str = ""
 ) -> None:
+    """Run the session one step, save what it accepted, say what it decided."""
+    pos, events = await session.resume(st.position(), inp)
+    accepted: dict[str, Any] = {}
+    for ev in events:
+        if isinstance(ev, Accepted):
+            accepted[ev.question.id] = ev.value
+        elif isinstance(ev, SectionEmpty):
+            accepted.update(ev.values)
+    if accepted:
+        await save_values(ctx, o.report, accepted)
+    for ev in events:
+        prefix = await _render(ctx, o, st, session, ev, prefix)
+    if ctx.conv.flow == "report":
+        ctx.save_state(st.moved_to(pos))
+
+
+async def _render(
+    ctx: Ctx, o: Open, st: ReportState, session: Session, ev: Event, prefix: str
+) -> str:
+    """Say one event; returns the line that leads the next message (an acknowledgement)."""
+    lang = ctx.lang
+    if isinstance(ev, Accepted):
+        value = o.form.format_value(ev.question, ev.value, lang)
+        return "✓ " + ctx.t("report.saved", value=value)
+    if isinstance(ev, SectionEmpty):
+        return ctx.t("report.section_none_saved", section=ev.section.text(lang))
+    if isinstance(ev, Invalid):
+        return "⚠️ " + ctx.t(MESSAGES.get(ev.key, ev.key), **ev.params)
+    if isinstance(ev, Note):
+        return ctx.t(ev.key, **ev.params)
+    if isinstance(ev, Ask):
+        _say_question(ctx, o, st, session, ev, prefix)
+    elif isinstance(ev, Summary):
+        _say_summary(ctx, o, ev, prefix)
+    elif isinstance(ev, Violations):
+        _say_violations(ctx, o, ev)
+    elif isinstance(ev, Submit):
+        await submit(ctx, o, ev.values)
+    return ""
+
+
+def _say_question(
+    ctx: Ctx, o: Open, st: ReportState, session: Session, ev: Ask, prefix: str
+) -> None:
+    """Put the question with its position, hint, how to answer, and its choices."""
+    q, lang = ev.question, ctx.lang
+    lines = [prefix] if prefix else []
+    if ev.opens_section:
+        lines.append(f"<b>{escape(ev.section.text(lang))}</b>")
+    label = q.text(lang, session.env)
+    lines.append(ctx.t("report.question", n=ev.number, total=ev.total, label=label))
+    if q.has_hint:
+        lines.append(f"<i>{escape(q.hint_text(lang))}</i>")
+    lines.append(ctx.t(f"howto.{q.type}"))
+    choices: list[Choice] = []
+    numbered = True
+    if q.type == "yes_no":
+        choices = [Choice(YES, ctx.t("value.yes")), Choice(NO, ctx.t("value.no"))]
+    elif q.type in ("choice", "multi"):
+        choices = [
+            Choice(op.key, op.text(lang), selected=op.key in ev.selected) for op in ev.options
+        ]
+        if q.type == "multi":
+            choices.append(Choice(DONE, ctx.t("report.multi_done"), alias=ctx.t("alias.done")))
+    else:
+        numbered = False
+    if ev.suggestion is not None:
+        _value, note, use, alias = st.suggest[q.id]
+        lines.append(ctx.t(note, value=o.form.format_value(q, ev.suggestion, lang)))
+        choices.insert(0, Choice(SUGGEST, ctx.t(use), alias=ctx.t(alias)))
+    if not q.required:
+        lines.append(ctx.t("report.optional"))
+        choices.append(Choice(SKIP, ctx.t("report.skip"), alias="-"))
+    if ev.offer_none:
+        choices.append(Choice(NONE, ctx.t("report.section_none"), alias=ctx.t("alias.none")))
+    ctx.say_text("\n".join(lines), choices=choices, numbered=numbered)
+    ctx.remember_menu(choices, numbered)
+
+
+def _say_summary(ctx: Ctx, o: Open, ev: Summary, prefix: str) -> None:
     assert ctx.unit is not None
-    env = {**form_context(period, ctx.unit), **values}
+    lang = ctx.lang
     lines = [prefix, ""] if prefix else []
     lines.append(
         ctx.t(
             "report.summary_title",
-            title=period.text(ctx.lang),
-            year=period.year,
+            title=o.period.text(lang),
+            year=o.period.year,
             unit=ctx.unit.name,
         )
     )
     current = None
-    for i, q in enumerate(form.relevant_questions(env), 1):
-        section = form.section_of[q.id]
+    for i, q, value in ev.rows:
+        section = o.form.section_of[q.id]
         if section is not current:
             current = section
-            lines.append(f"\n<b>{escape(section.text(ctx.lang))}</b>")
-        value = escape(form.format_value(q, values.get(q.id), ctx.lang))
-        lines.append(f"{i}. {escape(q.text(ctx.lang))}: <b>{value}</b>")
+            lines.append(f"\n<b>{escape(section.text(lang))}</b>")
+        shown = escape(o.form.format_value(q, value, lang))
+        lines.append(f"{i}. {escape(q.text(lang))}: <b>{shown}</b>")
     lines.append("")
     lines.append(ctx.t("report.summary_help"))
     choices = [
         Choice(SUBMIT, ctx.t("report.submit"), alias=ctx.t("alias.submit")),
         Choice(LATER, ctx.t("report.later"), alias=ctx.t("alias.later")),
     ]
-    ctx.update_state(mode="summary", q=None)
     ctx.say_text("\n".join(lines), choices=choices, numbered=False)
     ctx.remember_menu(choices, numbered=False)
 
 
-async def _summary_answer(
-    ctx: Ctx, report: Report, period: ReportPeriod, form: Form, values: dict[str, Any]
-) -> None:
-    assert ctx.unit is not None
-    option = ctx.inc.option
-    if option == SUBMIT:
-        await submit(ctx, report, period, form, values)
-        return
-    if option == LATER:
-        ctx.clear_flow()
-        ctx.say("report.paused")
-        return
-    text = fold(ctx.inc.text or "")
-    for word in ("sua", "edit", "cau"):
-        text = text.removeprefix(word).strip()
-    relevant = form.relevant_questions({**form_context(period, ctx.unit), **values})
-    if is_number(text) and 1 <= int(text) <= len(relevant):
-        ask(ctx, form, relevant[int(text) - 1], values, period)
-        return
-    prefix = "⚠️ " + ctx.t("report.summary_bad", n=len(relevant))
-    await show_summary(ctx, report, period, form, values, prefix=prefix)
-
-
-async def submit(
-    ctx: Ctx, report: Report, period: ReportPeriod, form: Form, values: dict[str, Any]
-) -> None:
-    assert ctx.unit is not None and ctx.officer is not None
-    if periods.is_locked(report, period, ctx.today, ctx.now):
-        ctx.clear_flow()
-        ctx.say(
-            "report.locked",
-            period=period.text(ctx.lang),
-            date=ctx.fmt_date(period.lock),
-            agency=await _agency_name(ctx),
-        )
-        return
-    fctx = form_context(period, ctx.unit)
-    missing = form.next_unanswered(values, fctx)
-    if missing is not None:
-        await ask_next(ctx, report, period, form, values)
-        return
-    env = {**fctx, **values}
-    relevant = form.relevant_questions(env)
-    numbers = {q.id: i for i, q in enumerate(relevant, 1)}
-    violations = form.check_rules(values, fctx)
-    if violations:
-        lines = [ctx.t("report.rules_failed")]
-        for v in violations:
-            named = ", ".join(
-                ctx.t(
-                    "report.rule_field",
-                    n=numbers[q.id],
-                    label=q.text(ctx.lang),
-                    value=form.format_value(q, values.get(q.id), ctx.lang),
-                )
-                for q in v.questions
-                if q.id in numbers
+def _say_violations(ctx: Ctx, o: Open, ev: Violations) -> None:
+    lang = ctx.lang
+    lines = [ctx.t("report.rules_failed")]
+    for v in ev.violations:
+        named = ", ".join(
+            ctx.t(
+                "report.rule_field",
+                n=ev.numbers[q.id],
+                label=q.text(lang),
+                value=o.form.format_value(q, o.values.get(q.id), lang),
             )
-            lines.append(f"• {escape(v.rule.text(ctx.lang))}\n  {named}")
-        lines.append(ctx.t("report.rules_fix"))
-        ctx.say_text("\n".join(lines))
-        ctx.remember_menu([], numbered=False)
-        ctx.update_state(mode="summary", q=None)
-        return
-    snapshot = {q.id: values.get(q.id) for q in relevant}
+            for q in v.questions
+            if q.id in ev.numbers
+        )
+        lines.append(f"• {escape(v.rule.text(lang))}\n  {named}")
+    lines.append(ctx.t("report.rules_fix"))
+    ctx.say_text("\n".join(lines))
+    ctx.remember_menu([], numbered=False)
+
+
+async def submit(ctx: Ctx, o: Open, snapshot: dict[str, Any]) -> None:
+    """A new immutable version with a reference number; the receipt says if it was late."""
+    assert ctx.unit is not None and ctx.officer is not None
+    report, period = o.report, o.period
     report.version += 1
     reference = f"BC-{report.period}-{ctx.unit.code}-{report.version}"
     ctx.s.add(
@@ -483,22 +460,14 @@ async def submit(
     )
 
 
-async def _revise_confirm(
-    ctx: Ctx, report: Report, period: ReportPeriod, form: Form, values: dict[str, Any]
-) -> None:
+async def _revise_confirm(ctx: Ctx, o: Open, st: ReportState, session: Session) -> None:
     option = ctx.inc.option
     if option == YES:
-        report.status = "draft"
-        report.updated_at = ctx.now
-        ctx.audit("report.revise", target=f"{report.period}:{report.unit_id}")
-        await show_summary(
-            ctx,
-            report,
-            period,
-            form,
-            values,
-            prefix=ctx.t("report.revising", version=report.version + 1),
-        )
+        o.report.status = "draft"
+        o.report.updated_at = ctx.now
+        ctx.audit("report.revise", target=f"{o.report.period}:{o.report.unit_id}")
+        prefix = ctx.t("report.revising", version=o.report.version + 1)
+        await _step(ctx, o, st, session, ShowSummary(), prefix)
     elif option == NO:
         ctx.clear_flow()
         ctx.say("report.revise_cancelled")

@@ -10,10 +10,20 @@ from dataclasses import dataclass
 from datetime import date, time, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import holidays
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DATA = Path(__file__).parent / "data" / "calendar.yaml"
 PERIOD_RE = re.compile(r"^(\d{4})(S1)?$")
@@ -45,9 +55,6 @@ def previous_working_day(d: date) -> date:
     return d
 
 
-SHIFTS = ("previous", "next", "none")
-
-
 def shift(d: date, how: str) -> date:
     """Move a day that is not a working day: ``previous``, ``next`` or ``none``."""
     if how == "previous":
@@ -59,9 +66,225 @@ def shift(d: date, how: str) -> date:
     raise ValueError(f"shift must be one of {SHIFTS}, not {how!r}")
 
 
-def _hm(text: str) -> time:
-    h, m = (int(x) for x in str(text).split(":"))
-    return time(h, m)
+# -- the file, validated ------------------------------------------------------------------------
+
+
+class CalendarError(ValueError):
+    """A calendar file that cannot be used; ``problems`` are one-line messages, each naming
+    the file, the entry and the field."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.source = source
+        self.problems = problems
+
+
+def _day_month(value: object) -> str:
+    """``dd/mm``, a day that exists every year."""
+    text = str(value).strip()
+    m = re.fullmatch(r"(\d{1,2})/(\d{1,2})", text)
+    if not m:
+        raise ValueError(f"expected a day as dd/mm, got {value!r}")
+    d, mo = int(m.group(1)), int(m.group(2))
+    try:
+        date(2023, mo, d)  # not a leap year: 29/02 does not exist every year
+    except ValueError:
+        raise ValueError(f"{text} is not a day of every year") from None
+    return f"{d:02d}/{mo:02d}"
+
+
+def _hour_minute(value: object) -> time:
+    """``HH:MM``. YAML 1.1 reads an unquoted ``10:30`` as the number 630 (base 60): accepted."""
+    if isinstance(value, time):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        return time(value // 60, value % 60)
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})", str(value).strip())
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        raise ValueError(f"expected a time as HH:MM, got {value!r}")
+    return time(int(m.group(1)), int(m.group(2)))
+
+
+def _label(value: dict[str, str]) -> dict[str, str]:
+    if not value.get("vi"):
+        raise ValueError('needs a Vietnamese text: {vi: "...", en: "..."}')
+    return value
+
+
+DayMonth = Annotated[str, BeforeValidator(_day_month)]
+HourMinute = Annotated[time, BeforeValidator(_hour_minute)]
+Label = Annotated[dict[str, str], AfterValidator(_label)]
+Days = Annotated[int, Field(ge=0, le=366)]
+Shift = Literal["previous", "next", "none"]
+SHIFTS = ("previous", "next", "none")
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReportSpec(_Spec):
+    id: Annotated[str, Field(min_length=1)]
+    period: str  # "{year}S1" or "{year}"
+    form: Annotated[str, Field(min_length=1)]
+    label: Label
+    opens: DayMonth
+    due: DayMonth
+    lock_days: Days
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, v: str) -> str:
+        try:
+            ok = "{year}" in v and PERIOD_RE.match(v.format(year=2026)) is not None
+        except (KeyError, IndexError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f'expected "{{year}}" or "{{year}}S1", got {v!r}')
+        return v
+
+
+class DeadlineSpec(_Spec):
+    id: Annotated[str, Field(min_length=1)]
+    label: Label
+    due: DayMonth
+
+
+class ActionMonthSpec(_Spec):
+    id: Annotated[str, Field(min_length=1)]
+    label: Label
+    start: DayMonth
+    end: DayMonth
+    theme: Label | None = None
+    kickoff_mentions: str | None = None  # a report id whose deadline the kick-off names
+
+
+class DeadlineRulesSpec(_Spec):
+    before: list[Days] = [7, 3, 1, 0]
+    before_shift: Shift = "previous"
+    after: list[Days] = [1, 3]
+    after_every: Days = 7
+    after_shift: Shift = "next"
+
+
+class DigestSpec(_Spec):
+    working_days_only: bool = True
+    max_lines: Annotated[int, Field(ge=0)] = 30
+
+
+class ActionMonthRulesSpec(_Spec):
+    heads_up_days: Days = 5
+    heads_up_shift: Shift = "previous"
+    kickoff_shift: Shift = "next"
+    weekly_every: Days = 7
+    weekly_shift: Shift = "next"
+    weekly_skip_last_days: Days = 3
+    closing_shift: Shift = "previous"
+
+
+class RemindersSpec(_Spec):
+    at: HourMinute = time(8, 0)
+    until: HourMinute = time(21, 0)
+    deadline: DeadlineRulesSpec = DeadlineRulesSpec()
+    digest: DigestSpec = DigestSpec()
+    action_month: ActionMonthRulesSpec = ActionMonthRulesSpec()
+    button_channels: list[str] = ["telegram"]
+
+    @model_validator(mode="after")
+    def _order(self) -> RemindersSpec:
+        if self.until <= self.at:
+            raise ValueError("`until` must be later than `at`")
+        return self
+
+
+def _unique(what: str, ids: list[str]) -> None:
+    seen = [x for i, x in enumerate(ids) if x in ids[:i]]
+    if seen:
+        raise ValueError(f"{what} {seen[0]!r} appears twice")
+
+
+class CalendarSpec(_Spec):
+    """The whole calendar file (``kernel/data/calendar.yaml`` or ``BDG_CALENDAR_FILE``)."""
+
+    reports: Annotated[list[ReportSpec], Field(min_length=1)]
+    deadlines: list[DeadlineSpec] = []
+    action_months: list[ActionMonthSpec] = []
+    reminders: RemindersSpec = RemindersSpec()
+
+    @model_validator(mode="after")
+    def _references(self) -> CalendarSpec:
+        _unique("report id", [r.id for r in self.reports])
+        _unique("report period", [r.period for r in self.reports])
+        _unique("action month id", [a.id for a in self.action_months])
+        kinds = {r.id for r in self.reports}
+        for i, a in enumerate(self.action_months):
+            if a.kickoff_mentions is not None and a.kickoff_mentions not in kinds:
+                raise ValueError(
+                    f"action_months[{i}] {a.id!r}: kickoff_mentions: {a.kickoff_mentions!r} "
+                    f"is not a report id ({', '.join(sorted(kinds))})"
+                )
+        return self
+
+
+_MESSAGES = {
+    "extra_forbidden": "unknown field (a typo?)",
+    "missing": "missing",
+}
+
+
+def _where(raw: object, loc: tuple[int | str, ...]) -> str:
+    """``reports[1] "annual": due`` from a pydantic error location."""
+    parts: list[str] = []
+    node: Any = raw
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+            if isinstance(node, dict) and isinstance(node.get("id"), str | int):
+                parts[-1] += f' "{node["id"]}"'
+            continue
+        parts.append(str(item))
+        node = node.get(item) if isinstance(node, dict) else None
+    return ": ".join(parts)
+
+
+def _problems(source: str, raw: object, err: ValidationError) -> list[str]:
+    out = []
+    for e in err.errors(include_url=False):
+        msg = _MESSAGES.get(e["type"]) or str(e["msg"]).removeprefix("Value error, ")
+        if e["type"] not in ("missing", "extra_forbidden", "value_error"):
+            msg += f" (got {e['input']!r})"
+        where = _where(raw, tuple(e["loc"]))
+        out.append(f"{source}: {where}: {msg}" if where else f"{source}: {msg}")
+    return out
+
+
+def parse_calendar(raw: object, source: str = "calendar") -> CalendarSpec:
+    """Validate a calendar read from YAML; raises :class:`CalendarError`."""
+    if not isinstance(raw, dict):
+        raise CalendarError(source, [f"{source}: expected a mapping with `reports:` at the top"])
+    try:
+        return CalendarSpec.model_validate(raw)
+    except ValidationError as err:
+        raise CalendarError(source, _problems(source, raw, err)) from None
+
+
+def read_calendar(path: str | Path) -> Calendar:
+    """Read and validate a calendar file; every failure is a :class:`CalendarError`."""
+    source = str(path)
+    try:
+        with Path(path).open(encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh)
+    except OSError as e:
+        raise CalendarError(source, [f"{source}: cannot read: {e.strerror or e}"]) from None
+    except UnicodeDecodeError:
+        raise CalendarError(source, [f"{source}: not UTF-8 text"]) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        what = getattr(e, "problem", None) or "not valid YAML"
+        raise CalendarError(source, [f"{source}: not valid YAML{at}: {what}"]) from None
+    return Calendar(raw, source=source)
 
 
 @dataclass(frozen=True)
@@ -87,46 +310,27 @@ class ReminderRules:
     button_channels: frozenset[str] = frozenset({"telegram"})
 
     @classmethod
-    def parse(cls, raw: dict[str, Any] | None) -> ReminderRules:
-        raw = raw or {}
-        dl = raw.get("deadline") or {}
-        dg = raw.get("digest") or {}
-        am = raw.get("action_month") or {}
-        d = cls()
-        rules = cls(
-            at=_hm(raw.get("at", "08:00")),
-            until=_hm(raw.get("until", "21:00")),
-            before=tuple(int(x) for x in dl.get("before", d.before)),
-            before_shift=str(dl.get("before_shift", d.before_shift)),
-            after=tuple(int(x) for x in dl.get("after", d.after)),
-            after_every=int(dl.get("after_every", d.after_every)),
-            after_shift=str(dl.get("after_shift", d.after_shift)),
-            digest_working_days_only=bool(dg.get("working_days_only", True)),
-            digest_max_lines=int(dg.get("max_lines", d.digest_max_lines)),
-            heads_up_days=int(am.get("heads_up_days", d.heads_up_days)),
-            heads_up_shift=str(am.get("heads_up_shift", d.heads_up_shift)),
-            kickoff_shift=str(am.get("kickoff_shift", d.kickoff_shift)),
-            weekly_every=int(am.get("weekly_every", d.weekly_every)),
-            weekly_shift=str(am.get("weekly_shift", d.weekly_shift)),
-            weekly_skip_last_days=int(am.get("weekly_skip_last_days", d.weekly_skip_last_days)),
-            closing_shift=str(am.get("closing_shift", d.closing_shift)),
-            button_channels=frozenset(raw.get("button_channels", d.button_channels)),
+    def of(cls, spec: RemindersSpec) -> ReminderRules:
+        dl, dg, am = spec.deadline, spec.digest, spec.action_month
+        return cls(
+            at=spec.at,
+            until=spec.until,
+            before=tuple(dl.before),
+            before_shift=dl.before_shift,
+            after=tuple(dl.after),
+            after_every=dl.after_every,
+            after_shift=dl.after_shift,
+            digest_working_days_only=dg.working_days_only,
+            digest_max_lines=dg.max_lines,
+            heads_up_days=am.heads_up_days,
+            heads_up_shift=am.heads_up_shift,
+            kickoff_shift=am.kickoff_shift,
+            weekly_every=am.weekly_every,
+            weekly_shift=am.weekly_shift,
+            weekly_skip_last_days=am.weekly_skip_last_days,
+            closing_shift=am.closing_shift,
+            button_channels=frozenset(spec.button_channels),
         )
-        for how in (
-            rules.before_shift,
-            rules.after_shift,
-            rules.heads_up_shift,
-            rules.kickoff_shift,
-            rules.weekly_shift,
-            rules.closing_shift,
-        ):
-            if how not in SHIFTS:
-                raise ValueError(f"reminders: shift must be one of {SHIFTS}, not {how!r}")
-        if any(x < 0 for x in rules.before + rules.after) or rules.after_every < 0:
-            raise ValueError("reminders: day offsets must be >= 0")
-        if rules.until <= rules.at:
-            raise ValueError("reminders: `until` must be later than `at`")
-        return rules
 
 
 @dataclass(frozen=True)
@@ -186,34 +390,38 @@ def override_fits(year: int, due: date) -> bool:
 
 
 class Calendar:
-    def __init__(self, raw: dict[str, Any]) -> None:
-        self.raw = raw
-        self.rules = ReminderRules.parse(raw.get("reminders"))
+    """The calendar of one deployment. ``raw`` is the file's content (a mapping read from
+    YAML), validated here: a :class:`CalendarError` names each problem."""
+
+    def __init__(self, raw: object, source: str = "calendar") -> None:
+        self.spec = parse_calendar(raw, source)
+        self.source = source
+        self.rules = ReminderRules.of(self.spec.reminders)
 
     @property
     def report_kinds(self) -> list[str]:
-        return [str(r["id"]) for r in self.raw["reports"]]
+        return [r.id for r in self.spec.reports]
 
     def periods(self, year: int, overrides: dict[str, date] | None = None) -> list[ReportPeriod]:
         """Report periods of ``year``. ``overrides`` maps a report kind to a due date set by an
         administrator for a unit's subtree; it replaces the nominal date. An override that
         does not belong to ``year`` (another year's date) is ignored."""
         out = []
-        for r in self.raw["reports"]:
-            ov = (overrides or {}).get(r["id"])
-            nominal = ov if ov is not None and override_fits(year, ov) else _dm(r["due"], year)
+        for r in self.spec.reports:
+            ov = (overrides or {}).get(r.id)
+            nominal = ov if ov is not None and override_fits(year, ov) else _dm(r.due, year)
             due = next_working_day(nominal)
             out.append(
                 ReportPeriod(
-                    kind=r["id"],
-                    period=r["period"].format(year=year),
+                    kind=r.id,
+                    period=r.period.format(year=year),
                     year=year,
-                    form_id=r["form"],
-                    label=r["label"],
-                    opens=min(_dm(r["opens"], year), nominal),
+                    form_id=r.form,
+                    label=dict(r.label),
+                    opens=min(_dm(r.opens, year), nominal),
                     nominal_due=nominal,
                     due=due,
-                    lock=due + timedelta(days=int(r["lock_days"])),
+                    lock=due + timedelta(days=r.lock_days),
                 )
             )
         return sorted(out, key=lambda p: p.due)
@@ -249,11 +457,11 @@ class Calendar:
 
     def events(self, year: int, overrides: dict[str, date] | None = None) -> list[Event]:
         out = [Event(p.period, p.label, p.due, p.due) for p in self.periods(year, overrides)]
-        for d in self.raw.get("deadlines", []):
-            due = next_working_day(_dm(d["due"], year))
-            out.append(Event(d["id"], d["label"], due, due))
-        for a in self.raw.get("action_months", []):
-            out.append(Event(a["id"], a["label"], _dm(a["start"], year), _dm(a["end"], year)))
+        for d in self.spec.deadlines:
+            due = next_working_day(_dm(d.due, year))
+            out.append(Event(d.id, dict(d.label), due, due))
+        for a in self.spec.action_months:
+            out.append(Event(a.id, dict(a.label), _dm(a.start, year), _dm(a.end, year)))
         return sorted(out, key=lambda e: e.start)
 
     def upcoming(
@@ -300,20 +508,20 @@ class Calendar:
 
     def action_months(self, year: int) -> list[ActionMonth]:
         out = []
-        for a in self.raw.get("action_months", []):
-            start = _dm(a["start"], year)
-            end = _dm(a["end"], year)
+        for a in self.spec.action_months:
+            start = _dm(a.start, year)
+            end = _dm(a.end, year)
             if end < start:  # a month that runs into the next year
-                end = _dm(a["end"], year + 1)
+                end = _dm(a.end, year + 1)
             out.append(
                 ActionMonth(
-                    id=str(a["id"]),
+                    id=a.id,
                     year=year,
-                    label=a["label"],
+                    label=dict(a.label),
                     start=start,
                     end=end,
-                    theme=a.get("theme") or None,
-                    kickoff_mentions=a.get("kickoff_mentions") or None,
+                    theme=dict(a.theme) if a.theme else None,
+                    kickoff_mentions=a.kickoff_mentions or None,
                 )
             )
         return out
@@ -348,5 +556,6 @@ class Calendar:
 
 @lru_cache(maxsize=4)
 def load_calendar(path: str | None = None) -> Calendar:
-    with Path(path or DATA).open(encoding="utf-8") as fh:
-        return Calendar(yaml.safe_load(fh))
+    """The calendar file at ``path`` (``BDG_CALENDAR_FILE``), or the built-in one; validated
+    (a :class:`CalendarError` lists the problems)."""
+    return read_calendar(path or DATA)

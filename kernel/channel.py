@@ -11,7 +11,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from datetime import datetime
+from typing import Protocol, TypeVar, runtime_checkable
 
 from starlette.routing import BaseRoute
 
@@ -103,8 +104,16 @@ class Capabilities:
 # ones. A new channel adds its line here and declares the same value on its class.
 TELEGRAM = Capabilities("Telegram", buttons=True, edits=True, files=True, max_text=4096, rate=30.0)
 ZALO = Capabilities("Zalo", max_text=2000, rate=10.0)
+# Buttons are off for the OA: choices stay a numbered list (the channel adds up to
+# ZALO_OA_MAX_BUTTONS buttons that send the number back, so typing and tapping are the same).
+ZALO_OA = Capabilities("Zalo OA", max_text=2000, rate=10.0)
 TERMINAL = Capabilities("Terminal", files=True, max_text=1_000_000, rate=1000.0, chat_rate=1000.0)
-STANDARD: dict[str, Capabilities] = {"telegram": TELEGRAM, "zalo": ZALO, "terminal": TERMINAL}
+STANDARD: dict[str, Capabilities] = {
+    "telegram": TELEGRAM,
+    "zalo": ZALO,
+    "zalo_oa": ZALO_OA,
+    "terminal": TERMINAL,
+}
 
 
 def capabilities_of(channel: str, table: dict[str, Capabilities] | None = None) -> Capabilities:
@@ -113,7 +122,7 @@ def capabilities_of(channel: str, table: dict[str, Capabilities] | None = None) 
 
 
 class Channel(Protocol):
-    name: str  # "telegram" | "zalo" | "terminal"
+    name: str  # "telegram" | "zalo" | "zalo_oa" | "terminal"
     capabilities: Capabilities
 
     async def start(self, *, webhook: bool) -> None:
@@ -130,3 +139,31 @@ class Channel(Protocol):
         ``SendError`` subclass."""
 
     async def stop(self) -> None: ...
+
+
+class OutboxItem(Protocol):
+    """What a channel may read of an outbox row (``db.models.Outbox`` has these fields)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def chat_id(self) -> str: ...
+    @property
+    def account_id(self) -> int | None: ...
+    @property
+    def unit_id(self) -> int | None: ...
+    @property
+    def batch(self) -> str | None: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def not_before(self) -> datetime: ...
+
+
+@runtime_checkable
+class OutboxSender(Protocol):
+    """A channel whose way of sending depends on the row, not only on the chat (the Zalo OA:
+    a consultation message inside the window, a template outside it). The outbox dispatcher
+    calls ``send_outbox`` instead of ``send`` when a channel has it."""
+
+    async def send_outbox(self, item: OutboxItem, reply: Reply) -> list[str]: ...

@@ -39,6 +39,8 @@ class SchedulerSettings(BaseSettings):
     telegram_chat_rate: float = Field(default=1.0, gt=0, alias="BDG_RATE_TELEGRAM_CHAT")
     zalo_rate: float = Field(default=10.0, gt=0, alias="BDG_RATE_ZALO")
     zalo_chat_rate: float = Field(default=1.0, gt=0, alias="BDG_RATE_ZALO_CHAT")
+    zalo_oa_rate: float = Field(default=10.0, gt=0, alias="BDG_RATE_ZALO_OA")
+    zalo_oa_chat_rate: float = Field(default=1.0, gt=0, alias="BDG_RATE_ZALO_OA_CHAT")
     other_rate: float = Field(default=10.0, gt=0, alias="BDG_RATE_OTHER")
     # Aim this fraction below each limit, so network jitter never pushes the rate over it.
     rate_margin: float = Field(default=0.05, ge=0, lt=0.5, alias="BDG_RATE_MARGIN")
@@ -69,7 +71,45 @@ class SchedulerSettings(BaseSettings):
         return {
             "telegram": (self.telegram_rate, self.telegram_chat_rate),
             "zalo": (self.zalo_rate, self.zalo_chat_rate),
+            "zalo_oa": (self.zalo_oa_rate, self.zalo_oa_chat_rate),
         }
+
+
+class ZaloOASettings(BaseSettings):
+    """The Zalo Official Account channel; every platform limit is a setting (docs/zalo-oa.md)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    app_id: str | None = Field(default=None, alias="ZALO_OA_APP_ID")
+    # The app's secret key (OAuth v4 token calls).
+    secret_key: str | None = Field(default=None, alias="ZALO_OA_SECRET_KEY")
+    # The OA secret key that signs webhook events; the app's secret key when unset.
+    webhook_key: str | None = Field(default=None, alias="ZALO_OA_WEBHOOK_KEY")
+    # The first refresh token; afterwards the rotated tokens live (encrypted) in the database.
+    refresh_token: str | None = Field(default=None, alias="ZALO_OA_REFRESH_TOKEN")
+    api_url: str = Field(default="https://openapi.zalo.me", alias="ZALO_OA_API_URL")
+    oauth_url: str = Field(default="https://oauth.zaloapp.com", alias="ZALO_OA_OAUTH_URL")
+    zns_url: str = Field(default="https://business.openapi.zalo.me", alias="ZALO_OA_ZNS_URL")
+    # Consultation messages are allowed this long after the user's last interaction.
+    window_hours: float = Field(default=48.0, gt=0, alias="ZALO_OA_WINDOW_HOURS")
+    # Approved template ids: a transaction message to a follower, a ZNS message to a phone.
+    transaction_template: str | None = Field(default=None, alias="ZALO_OA_TRANSACTION_TEMPLATE")
+    zns_template: str | None = Field(default=None, alias="ZALO_OA_ZNS_TEMPLATE")
+    max_text: int = Field(default=2000, ge=100, alias="ZALO_OA_MAX_TEXT")
+    max_buttons: int = Field(default=5, ge=0, le=10, alias="ZALO_OA_MAX_BUTTONS")
+    button_title: int = Field(default=100, ge=10, alias="ZALO_OA_BUTTON_TITLE")
+    # Webhook events older (or further in the future) than this are refused.
+    webhook_max_age: int = Field(default=300, ge=10, alias="ZALO_OA_WEBHOOK_MAX_AGE")
+    # Refresh the access token this long before it expires.
+    refresh_margin: int = Field(default=600, ge=0, alias="ZALO_OA_REFRESH_MARGIN")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.app_id and self.secret_key)
+
+    @property
+    def signing_key(self) -> str:
+        return self.webhook_key or self.secret_key or ""
 
 
 class Settings(BaseSettings):
@@ -98,6 +138,14 @@ class Settings(BaseSettings):
     case_escalate_minutes: int = Field(default=30, ge=1, alias="BDG_CASE_ESCALATE_MINUTES")
     case_retention_months: int = Field(default=24, ge=1, alias="BDG_CASE_RETENTION_MONTHS")
     case_keys: str | None = Field(default=None, alias="BDG_CASE_KEYS")
+    # An unfinished intake that names a place reaches the commune after this quiet time.
+    case_quiet_minutes: int = Field(default=120, ge=5, alias="BDG_CASE_QUIET_MINUTES")
+    # When officers read the bot: "07:30-17:00" on working days; outside, intake says so.
+    case_office_hours: str = Field(default="07:30-17:00", alias="BDG_CASE_OFFICE_HOURS")
+    # A province's own hotline file (YAML, like services/cases/data/hotlines.yaml).
+    case_hotlines_file: Path | None = Field(default=None, alias="BDG_CASE_HOTLINES_FILE")
+    # Where logs go (besides stderr for the bots); the terminal chat logs only there.
+    log_file: Path | None = Field(default=None, alias="BDG_LOG_FILE")
 
     telegram_bot_token: str | None = Field(default=None, alias="TELEGRAM_BOT_TOKEN")
     telegram_api_url: str = Field(default="https://api.telegram.org", alias="TELEGRAM_API_URL")
@@ -107,6 +155,9 @@ class Settings(BaseSettings):
     zalo_api_url: str = Field(default="https://bot-api.zaloplatforms.com", alias="ZALO_API_URL")
     zalo_webhook_secret: str | None = Field(default=None, alias="ZALO_WEBHOOK_SECRET")
     public_url: str | None = Field(default=None, alias="PUBLIC_URL")
+    # Zalo Official Account (docs/zalo-oa.md): enabled when the app id, the secret key and a
+    # refresh token (or one already stored in the database) are there.
+    zalo_oa: ZaloOASettings = Field(default_factory=lambda: ZaloOASettings())
     host: str = Field(default="127.0.0.1", alias="BDG_HOST")
     port: int = Field(default=8080, alias="BDG_PORT")
 

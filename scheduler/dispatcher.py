@@ -44,7 +44,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from db.engine import Database
 from db.models import ChannelAccount, Officer, Outbox
 from db.schedule import UnreachableNotice
-from kernel.channel import Channel, Rejected, RetryLater, SendError, Unreachable
+from kernel.channel import (
+    Channel,
+    OutboxSender,
+    Rejected,
+    RetryLater,
+    SendError,
+    Unreachable,
+)
 from kernel.clock import utcnow
 from kernel.messages import Choice, Reply
 from kernel.settings import SchedulerSettings
@@ -150,6 +157,13 @@ def _error(exc: BaseException) -> str:
     if isinstance(exc, SendError):
         return f"{type(exc).__name__}: {exc}"[:300]
     return type(exc).__name__[:300]
+
+
+async def _send(channel: Channel, row: Outbox, reply: Reply) -> list[str]:
+    """One attempt; a channel that chooses how to send by the row (``OutboxSender``) gets it."""
+    if isinstance(channel, OutboxSender):
+        return await channel.send_outbox(row, reply)
+    return await channel.send(row.chat_id, reply)
 
 
 class OutboxDispatcher:
@@ -331,7 +345,7 @@ class OutboxDispatcher:
             attempts += 1
             try:
                 async with gate.turn(row.chat_id):
-                    await channel.send(row.chat_id, reply)
+                    await _send(channel, row, reply)
             except Exception as exc:  # noqa: BLE001 - each kind decides: retry, wait or give up
                 wait = await self._failed(row, exc, attempts, gate, stats)
                 if wait is None:

@@ -122,6 +122,9 @@ async def test_status_changes_with_notes_and_history(
         "Chuyển sang «đã đóng»",
         "Thêm ghi chú",
         "Xong",
+        "Ghi nhận đề nghị cấm tiếp xúc (lúc này)",
+        "Chủ tịch xã đã quyết định cấm tiếp xúc (3 ngày)",
+        "Chủ tịch xã không ra quyết định cấm tiếp xúc",
     ]
     out = await officer.send("2")  # → đang xác minh
     assert "Ghi chú (không bắt buộc" in out
@@ -168,7 +171,7 @@ async def test_bad_input_in_the_officer_flow(
     await officer.register(demo_db, "28303")
     code = await report_case(make_chat("citizen"))
     await officer.send(f"/vuviec {code}")
-    out = await officer.send("9")
+    out = await officer.send("11")
     assert "⚠️ Chưa hiểu" in out and f"Cập nhật vụ việc {code}" in out
     await officer.send("1")
     out = await officer.send("x" * 1500)

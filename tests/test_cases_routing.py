@@ -97,13 +97,14 @@ async def test_new_case_alert_has_only_code_commune_urgency_and_age(world: World
     names = await world.accounts()
     # The commune's officers and the nearest standing agency; nobody else.
     assert sorted(names[r.account_id or 0] for r in rows) == ["c1a", "c1b", "d_admin"]
+    # The alert left as soon as "danger now" and the place were known, before the age was.
     expected = t(
         "vi",
         "case.alert_new",
         code=code,
         unit="Xã An Hòa",
         urgency="KHẨN CẤP",
-        age="Dưới 16 tuổi",
+        age=t("vi", "case.age.unknown"),
     )
     for row in rows:
         assert row.text == expected

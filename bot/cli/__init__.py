@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from pathlib import Path
 from typing import Any
 
 import click
 from sqlmodel import select
 
 from bot.app import App, open_app
+from bot.cli import calendar as calendar_cli
 from bot.cli import cases as cases_cli
 from bot.cli import compile as compile_cli
+from bot.cli import forms as forms_cli
 from bot.cli import ops as ops_cli
 from bot.cli import reminders as reminders_cli
 from bot.cli import units as units_cli
 from bot.cli import zalo as zalo_cli
+from bot.cli import zalo_oa as zalo_oa_cli
 from bot.cli.common import run_async
 from bot.cli.errors import BoundaryGroup
 from bot.doctor import TELEGRAM_SECRET, is_public_https
@@ -28,6 +33,7 @@ from handlers.registration import ROLES, create_invite
 from kernel.errors import UserError
 from kernel.i18n import t
 from kernel.settings import Settings, get_settings
+from services.scope import seed_demo_agency_admin
 
 
 @click.group(cls=BoundaryGroup, invoke_without_command=True)
@@ -52,14 +58,32 @@ def run() -> None:
     """Start the bot: the messengers whose tokens are set, with the scheduler. Without any
     token, open the terminal chat on the demo data so there is always something to see."""
     settings = get_settings()
-    if settings.telegram_bot_token or settings.zalo_bot_token:
+    if settings.telegram_bot_token or settings.zalo_bot_token or settings.zalo_oa.enabled:
         _serve_channels(settings, serve=False)
         return
     asyncio.run(_demo_chat(settings, user="demo"))
 
 
-async def _demo_chat(settings: Settings, user: str) -> None:
+DEMO_AGENCY_USER = "thuongtruc"  # `bdg chat --user thuongtruc`: the demo's agency admin
 
+
+def _log_to_file(settings: Settings) -> None:
+    """The terminal chat prints replies on stdout and the terminal shows stderr too: logs go
+    to a file (BDG_LOG_FILE, default data/bdg.log), never between the chat's lines."""
+    path = settings.log_file or Path("data/bdg.log")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    logging.basicConfig(
+        filename=str(path),
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+async def _demo_chat(settings: Settings, user: str) -> None:
+    _log_to_file(settings)
     app = await open_app(settings)
     lang = settings.locale
     banner = [t(lang, "terminal.banner")]
@@ -67,6 +91,7 @@ async def _demo_chat(settings: Settings, user: str) -> None:
         async with app.db.session() as s:
             if (await s.exec(select(Unit).limit(1))).first() is None:
                 await seed_demo(s)
+                await seed_demo_agency_admin(s, CHANNEL, DEMO_AGENCY_USER)
             acc = await queries.account(s, CHANNEL, user)
             if acc is None or acc.officer_id is None:
                 unit = (
@@ -117,6 +142,7 @@ def chat(user: str) -> None:
     async def go(app: App) -> None:
         await run_terminal(app.dispatcher, user, lang=app.settings.locale)
 
+    _log_to_file(get_settings())
     run_async(go)
 
 
@@ -124,12 +150,19 @@ def chat(user: str) -> None:
 @click.argument("unit_code")
 @click.option("--role", type=click.Choice(ROLES), default="officer", show_default=True)
 @click.option(
+    "--scope",
+    "scope_code",
+    default=None,
+    help="Unit whose subtree the new officer answers for (default: their unit; an admin of "
+    "the standing agency: the agency's parent).",
+)
+@click.option(
     "--days",
     type=click.IntRange(1, 365),
     default=None,
     help="Days until the code expires (default BDG_INVITE_DAYS, 14).",
 )
-def invite(unit_code: str, role: str, days: int | None) -> None:
+def invite(unit_code: str, role: str, days: int | None, scope_code: str | None) -> None:
     """Create a one-time invite for UNIT_CODE; the code is printed alone on the last line."""
 
     async def go(app: App) -> str | None:
@@ -137,13 +170,21 @@ def invite(unit_code: str, role: str, days: int | None) -> None:
             unit = await queries.unit_by_code(s, unit_code)
             if unit is None:
                 return None
+            scope = await queries.unit_by_code(s, scope_code) if scope_code else None
+            if scope_code and scope is None:
+                return "?scope"
             return await create_invite(
-                s, unit, role=role, days=days or app.settings.invite_days, now=app.clock()
+                s,
+                unit,
+                role=role,
+                days=days or app.settings.invite_days,
+                now=app.clock(),
+                scope=scope,
             )
 
     code = run_async(go)
-    if code is None:
-        raise UserError("cli.unknown_unit", code=unit_code)
+    if code is None or code == "?scope":
+        raise UserError("cli.unknown_unit", code=unit_code if code is None else scope_code)
     username = get_settings().telegram_bot_username
     if username:
         click.echo(f"Telegram: https://t.me/{username}?start={code.replace('-', '')}")
@@ -164,5 +205,15 @@ def seed_demo_cmd() -> None:
 
 
 # Each feature's commands, added explicitly: a missing module fails at start.
-for _feature in (units_cli, ops_cli, reminders_cli, cases_cli, compile_cli, zalo_cli):
+for _feature in (
+    units_cli,
+    ops_cli,
+    reminders_cli,
+    cases_cli,
+    compile_cli,
+    zalo_cli,
+    calendar_cli,
+    forms_cli,
+):
     _feature.register(main)
+zalo_oa_cli.register(main)

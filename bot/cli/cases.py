@@ -13,8 +13,10 @@ import click
 from bot.app import App
 from bot.cli.common import run_async
 from db import queries
+from db.cases import DUTY_ROLES, duty_roster
 from db.crypto import new_key_spec
 from kernel.errors import UserError
+from services.cases.duty import DutyError, add_entry, parse_spec, remove_entry
 from services.cases.retention import PurgeResult, purge, rekey
 from services.cases.routing import escalate_due
 
@@ -90,12 +92,24 @@ def rekey_cmd() -> None:
 @cases.command("duty")
 @click.argument("unit_code")
 @click.argument("text", required=False)
-@click.option("--clear", is_flag=True, help="Remove the unit's duty numbers.")
-def duty_cmd(unit_code: str, text: str | None, clear: bool) -> None:
-    """Show or set the duty numbers and trusted addresses of a unit, shown to a person in
-    danger (one per line; use \\n between lines)."""
+@click.option("--clear", is_flag=True, help="Remove the unit's duty numbers (the text).")
+@click.option(
+    "--add",
+    "add",
+    default=None,
+    help='Add a roster line: "ROLE [day|night] [#OFFICER_ID] [PHONE]"; roles: '
+    + ", ".join(DUTY_ROLES)
+    + " (or chutich, congan, canbo, truongthon, treem, truong, phunu, khac).",
+)
+@click.option("--remove", type=int, default=None, help="Remove roster line N (as listed).")
+def duty_cmd(
+    unit_code: str, text: str | None, clear: bool, add: str | None, remove: int | None
+) -> None:
+    """Show or set a unit's duty numbers and trusted addresses (shown to a person in danger;
+    one per line, use \\n between lines) and its duty roster: who is alerted of an urgent
+    case, in order, by day, by night or always."""
 
-    async def go(app: App) -> str | None:
+    async def go(app: App) -> list[str]:
         async with app.db.session() as s:
             unit = await queries.unit_by_code(s, unit_code)
             if unit is None:
@@ -104,7 +118,22 @@ def duty_cmd(unit_code: str, text: str | None, clear: bool) -> None:
                 unit.duty_contacts = None
             elif text is not None:
                 unit.duty_contacts = text.replace("\\n", "\n").strip()[:2000] or None
-            return unit.duty_contacts
+            try:
+                if add is not None:
+                    await add_entry(s, unit, parse_spec(add.split()))
+                if remove is not None and not await remove_entry(s, unit, remove):
+                    raise click.ClickException(f"No roster line {remove}")
+            except DutyError as exc:
+                raise click.ClickException(str(exc)) from None
+            out = [unit.duty_contacts or "(none)"]
+            entries = await duty_roster(s, unit.id or 0)
+            if entries or add is not None or remove is not None:
+                out.append(f"Roster ({len(entries)}):" if entries else "Roster: (empty)")
+            for i, e in enumerate(entries, 1):
+                who = f" officer #{e.officer_id}" if e.officer_id else ""
+                phone = f" {e.phone}" if e.phone else ""
+                out.append(f"{i}. {e.role} [{e.shift}]{who}{phone}")
+            return out
 
-    value = _run(go)
-    click.echo(value if value else "(none)")
+    for line in _run(go):
+        click.echo(line)

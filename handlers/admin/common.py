@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from compile.data import admin_scope, default_period, in_subtree
+from compile.data import default_period
 from db import queries
 from db.models import Unit
 from handlers.context import Ctx
 from kernel.calendar import PERIOD_RE, ReportPeriod
 from kernel.messages import Choice
 from services import periods
+from services.scope import in_subtree, scope_of
 
 REPLY_LIMIT = 3500  # characters per reply; Telegram allows 4096, Zalo channels split at 2000
 YES = "yes"
@@ -35,8 +36,8 @@ async def require_admin(ctx: Ctx, action: str) -> Scope | None:
         ctx.audit(action, outcome="refused", detail="not an admin")
         ctx.say("admin.not_allowed")
         return None
-    root, agency = await admin_scope(ctx.s, ctx.unit)
-    return Scope(root, agency)
+    scope = await scope_of(ctx.s, ctx.officer, ctx.unit)
+    return Scope(scope.root, scope.agency)
 
 
 def refuse_outside(ctx: Ctx, action: str, code: str) -> None:

@@ -28,6 +28,15 @@ ADMIN_WORDS = {"admin", "quan tri", "quantri"}
 routes = Routes()
 
 
+def parse_scope(text: str) -> tuple[str, str | None]:
+    """``28303 admin @42`` → (``28303 admin``, ``42``): ``@MÃ`` sets the scope of the invited
+    officers (the subtree they answer for)."""
+    m = re.search(r"(^|\s)@(\S+)", text)
+    if not m:
+        return text, None
+    return (text[: m.start()] + " " + text[m.end() :]).strip(), m.group(2).upper()
+
+
 def parse_args(text: str) -> tuple[list[str], bool, bool]:
     """(unit codes, all units wanted, admin role wanted) from what follows /moi."""
     folded = fold(text)
@@ -70,6 +79,12 @@ async def invite_cmd(ctx: Ctx, args: str) -> None:
     scope = await require_admin(ctx, ACTION)
     if scope is None:
         return
+    args, scope_code = parse_scope(args)
+    scope_unit: Unit | None = None
+    if scope_code is not None:
+        scope_unit = await unit_in_scope(ctx, scope, scope_code, ACTION)
+        if scope_unit is None:
+            return
     codes, want_all, want_admin = parse_args(args)
     if not codes and not want_all:
         waiting = await units_needing_invite(ctx, scope)
@@ -100,8 +115,9 @@ async def invite_cmd(ctx: Ctx, args: str) -> None:
         )
     ]
     for unit in units:
-        code = await create_invite(ctx.s, unit, role=role, days=days, now=ctx.now)
-        ctx.audit(ACTION, target=f"unit:{unit.code}", detail=f"role={role}")
+        code = await create_invite(ctx.s, unit, role=role, days=days, now=ctx.now, scope=scope_unit)
+        detail = f"role={role}" + (f";scope={scope_unit.code}" if scope_unit else "")
+        ctx.audit(ACTION, target=f"unit:{unit.code}", detail=detail)
         lines.append(ctx.t("admin.moi_line", code=code, unit=unit.name, unit_code=unit.code))
         if ctx.services.bot_username:
             link = f"https://t.me/{ctx.services.bot_username}?start={code.replace('-', '')}"

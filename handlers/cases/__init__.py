@@ -1,16 +1,18 @@
 """Violence case notifications (issue 6): a hotline-style intake anyone can use, routing to
 the officers who must act, escalation, follow-up, and protection of the data.
 
-Modules: ``intake`` (the conversation, and the danger-word welcome), ``officer`` (/vuviec),
+Modules: ``intake`` (the conversation, and the danger-word welcome), ``officer`` (/vuviec,
+no-contact orders), ``duty`` (/truc, a commune's duty roster),
 ``stats`` (counts offered to the report). The services they use (routing, escalation,
 retention, encryption keys) are in ``services.cases``. See docs/cases.md.
 """
 
-from handlers.cases import intake, officer, stats
+from handlers.cases import duty, intake, officer, stats
 from handlers.router import Deps, Router
 
 
 def register(router: Router, deps: Deps) -> None:
     intake.register(router, deps)
     officer.register(router, deps)
+    duty.register(router, deps)
     router.suggesters.append(stats.SUGGESTER)

@@ -35,6 +35,7 @@ from services.cases.parsers import (
     MAX_MATCHES,
     Place,
     best_match,
+    choice_from_text,
     is_danger_text,
     parse_age,
     parse_when,
@@ -187,7 +188,7 @@ async def _case(ctx: Ctx) -> Case | None:
     if case_id is None:
         return None
     case = await ctx.s.get(Case, case_id)
-    return case if case is not None and case.status == DRAFT else None
+    return case if case is not None and routing.still_in_intake(case) else None
 
 
 def _question_key(step: Step, case: Case | None) -> str:
@@ -318,7 +319,13 @@ async def intake_flow(ctx: Ctx) -> None:
     if step.id not in case.steps_done:
         case.steps_done = [*case.steps_done, step.id]
     case.updated_at = ctx.now
+    reached = await routing.on_answer(ctx.s, case, now=ctx.now, officer_id=_officer_id(ctx))
+    ack += "\n\n" + texts.alerted_now(ctx.lang, case, reached.roles) if reached is not None else ""
     await advance(ctx, case, prefix=ack)
+
+
+def _officer_id(ctx: Ctx) -> int | None:
+    return ctx.officer.id if ctx.officer else None
 
 
 def _typed_choice(ctx: Ctx, step: Step, keys: tuple[str, ...]) -> str:
@@ -351,6 +358,8 @@ def match_choice(
     partial = [k for k, lab in labels.items() if len(word) >= 3 and word in lab]
     if len(partial) == 1:
         return partial[0]
+    if (meant := choice_from_text(group, text, keys)) is not None:
+        return meant  # words that mean an option: "có, đang bị đánh" → yes, "chong" → partner
     raise ParseError("case.err.choice", n=len(keys))
 
 
@@ -580,9 +589,7 @@ async def _submit(ctx: Ctx, case: Case) -> None:
     unit = await ctx.s.get(Unit, case.unit_id) if case.unit_id else None
     assert unit is not None
     officer_id = ctx.officer.id if ctx.officer else None
-    told = await routing.submit(
-        ctx.s, case, unit, now=ctx.now, tz=ctx.services.timezone, officer_id=officer_id
-    )
+    told = await routing.submit(ctx.s, case, unit, now=ctx.now, officer_id=officer_id)
     assert case.code is not None
     if ctx.officer is not None:
         ctx.audit("cases.create", target=case.code)
@@ -590,10 +597,17 @@ async def _submit(ctx: Ctx, case: Case) -> None:
         audit_private(ctx, "cases.create", case.code)
     ctx.clear_flow()
     block = await texts.emergency_block(ctx.s, ctx.lang, unit)
-    ctx.say("case.receipt", code=case.code, time=ctx.fmt_date(ctx.now))
-    ctx.say("case.receipt_told" if told else "case.receipt_nobody")
-    ctx.say_text(block)
-    ctx.say("case.receipt_after", code=case.code)
+    ctx.say_text(
+        texts.receipt(
+            ctx.lang,
+            code=case.code,
+            time=ctx.fmt_date(case.alerted_at or ctx.now),
+            roles=told.roles,
+            block=block,
+            now=ctx.now,
+            acknowledged=case.acknowledged_at is not None,
+        )
+    )
 
 
 async def _resume_answer(ctx: Ctx) -> None:
@@ -615,6 +629,8 @@ async def _resume_answer(ctx: Ctx) -> None:
 
 # -- erasing -----------------------------------------------------------------------------------
 async def _delete_draft(ctx: Ctx, case: Case) -> None:
+    if case.status != DRAFT:
+        return  # alerted already: it stays with the people told (services.cases.routing)
     await ctx.s.exec(delete(CaseEvent).where(col(CaseEvent.case_id) == case.id))  # type: ignore[call-overload]
     await ctx.s.delete(case)
     await ctx.s.flush()
@@ -631,6 +647,7 @@ async def erase(ctx: Ctx, _args: str) -> None:
     ).all()
     for case in drafts:
         await _delete_draft(ctx, case)
+    await routing.reporter_erased(ctx.s, tags, ctx.now)
     await ctx.s.exec(  # type: ignore[call-overload]
         update(Case)
         .where(col(Case.reporter_tag).in_(tags), col(Case.status) != DRAFT)

@@ -33,15 +33,19 @@ from handlers.cases.intake import audit_private, reporter_id
 from handlers.context import Ctx
 from handlers.router import Deps, Router, Routes
 from kernel.messages import Choice
-from services.cases import routing, texts
+from services.cases import nocontact, routing, texts
 from services.cases.config import config, keyring
 from services.cases.parsers import parse_code
 from services.forms.parsers import fold, is_skip
+from services.scope import scope_of
 
 log = logging.getLogger("bdg.cases")
 
 FLOW = "case_officer"
 NOTE = "__note__"
+NC_REQUEST = "__nc_request__"
+NC_GRANT = "__nc_grant__"
+NC_REFUSE = "__nc_refuse__"
 DONE = "__done__"
 SKIP = "__skip__"
 OPEN_PREFIX = "open:"
@@ -52,20 +56,20 @@ NOTE_MAX = 1000
 routes = Routes()
 
 
-def can_access(officer: Officer, officer_unit: Unit, case_unit: Unit) -> bool:
-    """An officer of the case's unit, or an admin of it or of a unit above it."""
-    if officer.unit_id == case_unit.id:
-        return True
-    return officer.role == "admin" and case_unit.path.startswith(officer_unit.path)
+async def can_access(ctx: Ctx, case_unit: Unit) -> bool:
+    """An officer (or admin) whose scope holds the case's unit (``services.scope``)."""
+    if ctx.officer is None or ctx.unit is None:
+        return False
+    return (await scope_of(ctx.s, ctx.officer, ctx.unit)).holds(case_unit)
 
 
 async def _authorised(ctx: Ctx, case: Case | None) -> tuple[Case, Unit] | None:
-    if case is None or case.status == DRAFT or case.unit_id is None:
+    if case is None or case.status == DRAFT or case.unit_id is None or case.code is None:
         return None
     if ctx.officer is None or ctx.unit is None:
         return None
     unit = await ctx.s.get(Unit, case.unit_id)
-    if unit is None or not can_access(ctx.officer, ctx.unit, unit):
+    if unit is None or not await can_access(ctx, unit):
         return None
     return case, unit
 
@@ -108,13 +112,20 @@ async def citizen_status(ctx: Ctx, code: str) -> None:
         return
     assert case is not None
     audit_private(ctx, "cases.status", code)
-    ctx.say(
-        "case.citizen_status",
-        code=code,
-        status=texts.label(ctx.lang, "status", case.status),
-        time=ctx.fmt_date(case.updated_at),
-    )
-    ctx.say("case.numbers_line")
+    lines = [
+        ctx.t(
+            "case.citizen_status",
+            code=code,
+            status=texts.label(ctx.lang, "status", case.status),
+            time=ctx.fmt_date(case.updated_at),
+        )
+    ]
+    if case.acknowledged_at is not None:
+        lines.append(ctx.t("case.citizen_taken", time=ctx.fmt_date(case.acknowledged_at)))
+    elif case.status != CLOSED:
+        lines.append(ctx.t("case.citizen_waiting"))
+    lines.append(texts.numbers_line(ctx.lang))
+    ctx.say_text("\n".join(lines))
 
 
 async def list_open(ctx: Ctx) -> None:
@@ -123,7 +134,8 @@ async def list_open(ctx: Ctx) -> None:
     if ctx.unit is None:
         ctx.say("reg.need_officer")
         return
-    found = list(await store.open_cases_for(ctx.s, ctx.officer, ctx.unit))
+    scope = await scope_of(ctx.s, ctx.officer, ctx.unit)
+    found = list(await store.open_cases_in(ctx.s, scope.root))
     if not found:
         ctx.clear_flow()
         ctx.say("case.list_empty")
@@ -202,8 +214,10 @@ async def render_case(ctx: Ctx, case: Case, unit: Unit) -> str:
         ctx.t("case.detail_status", status=texts.label(lang, "status", case.status)),
         ctx.t("case.detail_urgency", urgency=urgency),
     ]
-    if case.submitted_at is not None:
-        lines.append(ctx.t("case.detail_received", time=ctx.fmt_date(case.submitted_at)))
+    if case.alerted_at is not None:
+        lines.append(ctx.t("case.detail_received", time=ctx.fmt_date(case.alerted_at)))
+    if case.submitted_at is None:
+        lines.append(ctx.t("case.detail_unfinished"))
     lines += texts.clock_lines(lang, case, ctx.now, tz, config().escalate_minutes)
     lines.append("")
     when = (
@@ -273,6 +287,15 @@ async def _event_line(ctx: Ctx, case: Case, ev: CaseEvent) -> str:
         text = ctx.t("case.ev_note", time=when, who=who)
     elif ev.kind == "escalate":
         text = ctx.t("case.ev_escalate", time=when, level=ev.level or 0)
+    elif ev.kind == "nc_request":
+        text = ctx.t("case.ev_nc_request", time=when)
+    elif ev.kind == "nc_decision":
+        decision = ctx.t(f"case.nc.{ev.to_status or 'refused'}")
+        text = ctx.t("case.ev_nc_decision", time=when, decision=decision, who=who)
+    elif ev.kind == "nc_clock":
+        text = ctx.t("case.ev_nc_clock", time=when)
+    elif ev.kind == "erased":
+        text = ctx.t("case.ev_erased", time=when)
     else:
         text = ctx.t("case.ev_clock", time=when)
     note = _decrypt(case, ev.note_enc, "note")
@@ -296,6 +319,10 @@ async def _offer_actions(ctx: Ctx, case: Case, prefix: str = "") -> None:
     ]
     choices.append(Choice(NOTE, ctx.t("case.add_note")))
     choices.append(Choice(DONE, ctx.t("case.officer_done")))
+    # No-contact order (art. 25) after the older options, so their numbers do not move.
+    choices.append(Choice(NC_REQUEST, ctx.t("case.nc_request")))
+    choices.append(Choice(NC_GRANT, ctx.t("case.nc_grant")))
+    choices.append(Choice(NC_REFUSE, ctx.t("case.nc_refuse")))
     lines = [prefix] if prefix else []
     lines.append(ctx.t("case.actions_ask", code=case.code or ""))
     ctx.update_state(step="action")
@@ -328,7 +355,9 @@ async def officer_flow(ctx: Ctx) -> None:
         await _note_answer(ctx, case, unit)
         return
     option = ctx.inc.option
-    if option == DONE:
+    if option in (NC_REQUEST, NC_GRANT, NC_REFUSE):
+        await _no_contact(ctx, case, unit, str(option))
+    elif option == DONE:
         ctx.clear_flow()
         ctx.say("case.officer_bye")
     elif option == NOTE or option in STATUSES and option not in (NEW, case.status):
@@ -440,6 +469,47 @@ def apply_status(case: Case, to: str, officer_id: int | None, now: datetime) -> 
     if to in INTERVENED_STATUSES and case.intervened_at is None:
         case.intervened_at = now
     case.closed_at = now if to == CLOSED else None
+
+
+async def _no_contact(ctx: Ctx, case: Case, unit: Unit, option: str) -> None:
+    """Record a no-contact request (now) or the chair's decision, with the notices it sends."""
+    assert ctx.officer is not None and case.code is not None
+    tz = ctx.services.timezone
+    if option == NC_REQUEST:
+        nocontact.request(ctx.s, case, at=ctx.now, officer_id=ctx.officer.id)
+        ctx.audit("cases.nocontact", target=case.code, detail="request")
+        due = nocontact.decision_due(case)
+        reply = ctx.t(
+            "case.nc_requested_saved",
+            time=texts.fmt_time(ctx.now, tz),
+            due=texts.fmt_time(due, tz) if due else "",
+        )
+    else:
+        granted = option == NC_GRANT
+        written, by_phone = await nocontact.decide(
+            ctx.s, case, granted=granted, now=ctx.now, officer_id=ctx.officer.id
+        )
+        ctx.audit("cases.nocontact", target=case.code, detail=case.nc_decision)
+        if not granted:
+            reply = ctx.t("case.nc_refused_saved")
+        else:
+            assert case.nc_until is not None
+            lines = [ctx.t("case.nc_granted_saved", until=texts.fmt_time(case.nc_until, tz))]
+            told = (await routing.reach(ctx.s, case)).roles
+            told = [r for r in told if r in nocontact.NOTICE_ROLES]
+            if written:
+                roles = ", ".join(texts.role_label(ctx.lang, r) for r in told)
+                lines.append(ctx.t("case.nc_sent", roles=roles))
+            if by_phone:
+                phones = ", ".join(
+                    f"{texts.role_label(ctx.lang, e.role)} {e.phone}" for e in by_phone
+                )
+                lines.append(ctx.t("case.nc_call", phones=phones))
+            if not written and not by_phone:
+                lines.append(ctx.t("case.nc_nobody"))
+            reply = "\n".join(lines)
+    case.updated_at = ctx.now
+    await _offer_actions(ctx, case, prefix=reply)
 
 
 def register(router: Router, deps: Deps) -> None:

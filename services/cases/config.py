@@ -21,6 +21,10 @@ class CaseConfig:
     retention_months: int = 24
     keys: str | None = None  # "k2:<base64>,k1:<base64>"; None = the local key file
     key_file: Path = KEY_FILE
+    quiet_minutes: int = 120
+    office_hours: str = "07:30-17:00"
+    hotlines_file: Path | None = None
+    timezone: str = "Asia/Ho_Chi_Minh"
 
 
 _config: CaseConfig | None = None
@@ -36,13 +40,15 @@ def configure(config: CaseConfig | None) -> None:
 def config() -> CaseConfig:
     global _config
     if _config is None:
-        # Imported here: handlers do not depend on the edge, except for its settings.
-
         s = get_settings()
         _config = CaseConfig(
             escalate_minutes=s.case_escalate_minutes,
             retention_months=s.case_retention_months,
             keys=s.case_keys or None,
+            quiet_minutes=s.case_quiet_minutes,
+            office_hours=s.case_office_hours,
+            hotlines_file=s.case_hotlines_file,
+            timezone=s.timezone,
         )
     return _config
 

@@ -276,33 +276,176 @@ def parse_code(text: str | None) -> str | None:
 
 
 # -- danger words ----------------------------------------------------------------------------
-# Words that, in someone's first message, mean they may be in danger. Ambiguous once the
-# diacritics are gone (cứu/cựu, đánh/danh), so with diacritics the accented form decides.
-_DANGER_FOLDED = (
-    "bao luc",
-    "nguy hiem",
-    "help",
-    "sos",
-    "hiep dam",
-    "cuong hiep",
-    "xam hai",
-    "de doa",
-    "bat coc",
-    "mua ban nguoi",
-    "danh dap",
-    "bi danh",
-    "bi bao hanh",
-    "bao hanh",
-    "cuu toi",
-    "cuu voi",
-    "cuu em",
-    "cuu con",
-    "cuu me",
-    "cuu chau",
-    "cuu chi",
+# What, in any message, means someone may be in danger: violence, threats, sexual violence,
+# trafficking, forced or child marriage, self-harm, a cry for help. Matched on whole words of
+# the folded text (no diacritics, so "chong danh em" and "chồng đánh em" are the same).
+# A few words are ambiguous once the diacritics are gone (cứu/cựu, đánh/danh, tự tử/từ từ,
+# bán/bạn): with diacritics the accented form decides; without, they count.
+DANGER_KINDS = ("violence", "threat", "sexual", "trafficking", "marriage", "self_harm", "help")
+
+_PERSON = r"(em|toi|tui|minh|chi|co|me|vo|con|chau|be|ban|nguoi ta|no|anh|ba|ong|chi ay|co ay)"
+_ABUSER = (
+    r"(chong|vo|bo|cha|me|anh|ong|no|han|hanh|thang|dua|bo duong|cha duong|me ke|bo ke|"
+    r"nguoi yeu|ban trai|chu|cau|bac|duong|ho)"
 )
-_DANGER_ACCENTED = ("cứu", "đánh", "giết", "hiếp")
-_DANGER_PLAIN = ("cuu", "giet", "danh toi", "danh vo", "danh con", "danh me", "danh chet")
+_COUNTRY = (
+    r"(trung quoc|tq|ben tau|ben trung|lao|campuchia|cam pu chia|thai lan|malaysia|han quoc|"
+    r"dai loan|nuoc ngoai|bien gioi)"
+)
+_FOLDED_PHRASES: dict[str, tuple[str, ...]] = {
+    "violence": (
+        "bao luc",
+        "danh dap",
+        "bi danh",
+        "bi dap",
+        "bi bao hanh",
+        "bao hanh",
+        "nguoc dai",
+        "hanh ha",
+        "hanh hung",
+        "bop co",
+        "siet co",
+        "bi chem",
+        "cam dao",
+        "bi dam",
+        "tat axit",
+        "hat axit",
+        "bi nhot",
+        "nhot em",
+        "nhot toi",
+        "giam long",
+        "duoi ra khoi nha",
+        "danh chet",
+        "danh den",
+        "dap chet",
+        "bi tat",
+        "bi dot",
+        "beat",
+        "abuse",
+        "violence",
+    ),
+    "threat": (
+        "de doa",
+        "doa giet",
+        "doa danh",
+        "doa chem",
+        "bi doa",
+        "giet chet",
+        "se giet",
+        "threat",
+    ),
+    "sexual": (
+        "hiep dam",
+        "cuong hiep",
+        "xam hai",
+        "sam so",
+        "so mo",
+        "quay roi",
+        "dam o",
+        "loan luan",
+        "ep quan he",
+        "bat quan he",
+        "ep ngu",
+        "bat ngu voi",
+        "rape",
+        "harass",
+    ),
+    "trafficking": (
+        "mua ban nguoi",
+        "buon ban nguoi",
+        "buon nguoi",
+        "bat coc",
+        "bi bat coc",
+        "lua ban",
+        "bi lua ban",
+        "bi lua sang",
+        "ban sang",
+        "bi giu giay to",
+        "trafficking",
+        "kidnap",
+    ),
+    "marriage": (
+        "tao hon",
+        "ep cuoi",
+        "ep ket hon",
+        "cuong ep ket hon",
+        "ep lay chong",
+        "ep lay vo",
+        "bat lay chong",
+        "bat lay vo",
+        "bat cuoi",
+        "ga ep",
+        "forced marriage",
+        "child marriage",
+    ),
+    "self_harm": (
+        "tu sat",
+        "muon chet",
+        "khong muon song",
+        "chan song",
+        "uong thuoc sau",
+        "thuoc chuot",
+        "nhay song",
+        "nhay cau",
+        "nhay lau",
+        "cat tay",
+        "rach tay",
+        "ket lieu",
+        "suicide",
+        "kill myself",
+    ),
+    "help": (
+        "nguy hiem",
+        "help",
+        "sos",
+        "khan cap",
+        "cuu toi",
+        "cuu voi",
+        "cuu em",
+        "cuu con",
+        "cuu me",
+        "cuu chau",
+        "cuu chi",
+        "giup voi",
+        "so qua",
+    ),
+}
+_FOLDED_PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
+    "violence": (
+        re.compile(rf"\b{_ABUSER}( \w+){{0,2}} (danh|dap|tat|dam|chem|bop|dot)\b"),
+        re.compile(rf"\b(danh|dap|chem|dam) {_PERSON}\b"),
+    ),
+    "threat": (re.compile(r"\bdoa (se )?(giet|danh|chem|dot|tat|bat)\b"),),
+    "trafficking": (
+        re.compile(rf"\b(ban|lua|dua|bat|dem) (\w+ ){{0,2}}(sang|qua|len|ra) {_COUNTRY}\b"),
+    ),
+    "marriage": (
+        re.compile(
+            r"\b(bat|ep|cuong ep|gia dinh bat)( \w+){0,2} (lay chong|lay vo|cuoi|ket hon)\b"
+        ),
+    ),
+    "help": (
+        re.compile(rf"\bgiup( do)?( {_PERSON})? voi\b"),
+        re.compile(r"\bcuu (\w+ )?voi\b"),
+    ),
+}
+# Ambiguous once folded: with diacritics only the accented forms count; without, the plain.
+_ACCENTED: dict[str, tuple[str, ...]] = {
+    "help": ("cứu",),
+    "violence": ("đánh", "bị đánh", "đánh đập"),
+    "threat": ("giết",),
+    "sexual": ("hiếp",),
+    "self_harm": ("tự tử",),
+    "trafficking": ("bị bán", "bán em", "bán con", "bán tôi"),
+}
+_PLAIN: dict[str, tuple[str, ...]] = {
+    "help": ("cuu",),
+    "violence": ("danh toi", "danh vo", "danh con", "danh me", "danh em"),
+    "threat": ("giet",),
+    "sexual": ("hiep",),
+    "self_harm": ("tu tu",),
+    "trafficking": ("bi ban", "ban em", "ban con", "ban toi"),
+}
 
 
 def _nfc(text: str) -> str:
@@ -314,14 +457,253 @@ def _has_phrase(haystack: str, phrases: Iterable[str]) -> bool:
     return any(f" {p} " in padded for p in phrases)
 
 
-def is_danger_text(text: str | None) -> bool:
+def danger_kinds(text: str | None) -> set[str]:
+    """The kinds of danger a message speaks of (``DANGER_KINDS``); empty when none."""
     if not text:
-        return False
+        return set()
     words = _words(text)
-    if _has_phrase(words, _DANGER_FOLDED):
-        return True
+    found = {k for k, phrases in _FOLDED_PHRASES.items() if _has_phrase(words, phrases)}
+    found |= {k for k, pats in _FOLDED_PATTERNS.items() if any(p.search(words) for p in pats)}
     raw = " ".join(re.sub(r"[^\w]+", " ", _nfc(text)).split())
-    has_marks = raw != words
-    if has_marks:
-        return _has_phrase(raw, _DANGER_ACCENTED)
-    return _has_phrase(words, _DANGER_PLAIN)
+    if raw != words:  # typed with diacritics: the accented form decides
+        found |= {k for k, phrases in _ACCENTED.items() if _has_phrase(raw, phrases)}
+    else:
+        found |= {k for k, phrases in _PLAIN.items() if _has_phrase(words, phrases)}
+    return found
+
+
+def is_danger_text(text: str | None) -> bool:
+    return bool(danger_kinds(text))
+
+
+# -- free text for a choice ---------------------------------------------------------------------
+# Words a frightened person types instead of a number, per choice group; matched on whole
+# words of the folded text, the longest phrase first ("chong cu" before "chong").
+_CHOICE_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "danger": {
+        "yes": (
+            "co",
+            "c",
+            "co a",
+            "co ah",
+            "vang",
+            "da",
+            "u",
+            "uh",
+            "dung",
+            "dung roi",
+            "phai",
+            "yes",
+            "dang",
+            "dang bi",
+            "ngay bay gio",
+            "bay gio",
+            "ngay luc nay",
+        ),
+        "no": (
+            "khong",
+            "ko",
+            "k",
+            "kg",
+            "khong co",
+            "no",
+            "chua",
+            "het roi",
+            "an toan",
+            "da an toan",
+            "khong sao",
+            "khong con",
+            "qua roi",
+        ),
+    },
+    "aff": {
+        "self": ("toi", "em", "minh", "tui", "chinh toi", "ban than", "la toi", "la em", "me"),
+        "other": (
+            "nguoi khac",
+            "nguoi than",
+            "hang xom",
+            "ban em",
+            "ban toi",
+            "chi toi",
+            "me toi",
+            "con toi",
+            "em gai",
+            "em trai",
+            "chi gai",
+            "co ay",
+            "chi ay",
+            "ba ay",
+            "chau toi",
+            "ban be",
+            "someone else",
+            "other",
+        ),
+    },
+    "sex": {
+        "f": ("nu", "gai", "phu nu", "con gai", "be gai", "female", "woman", "girl", "chi", "vo"),
+        "m": ("nam", "trai", "dan ong", "con trai", "be trai", "male", "man", "boy", "chong"),
+        "unknown": ("khong ro", "ko ro", "chua ro"),
+    },
+    "rel": {
+        "partner": (
+            "chong",
+            "vo",
+            "chong toi",
+            "chong em",
+            "vo toi",
+            "nguoi yeu",
+            "ban trai",
+            "ban gai",
+            "chong chi",
+            "chong chi ay",
+            "chong co ay",
+            "husband",
+            "wife",
+        ),
+        "ex_partner": (
+            "chong cu",
+            "vo cu",
+            "nguoi yeu cu",
+            "ban trai cu",
+            "ban gai cu",
+            "da ly hon",
+            "ex",
+        ),
+        "parent": (
+            "bo",
+            "cha",
+            "me",
+            "bo duong",
+            "cha duong",
+            "me ke",
+            "me duong",
+            "bo me",
+            "ba",
+            "father",
+            "mother",
+        ),
+        "child": ("con", "con trai", "con gai", "con ruot", "son", "daughter"),
+        "relative": (
+            "anh",
+            "anh trai",
+            "chi gai",
+            "em trai",
+            "ong",
+            "ong noi",
+            "ong ngoai",
+            "chu",
+            "bac",
+            "cau",
+            "duong",
+            "di",
+            "mo",
+            "co",
+            "ho hang",
+            "nguoi than",
+            "nha chong",
+            "me chong",
+            "bo chong",
+            "anh re",
+            "relative",
+        ),
+        "acquaintance": (
+            "hang xom",
+            "nguoi quen",
+            "ban",
+            "ban be",
+            "dong nghiep",
+            "thay giao",
+            "co giao",
+            "chu nha",
+            "sep",
+            "neighbour",
+        ),
+        "stranger": ("nguoi la", "khong quen", "khong quen biet", "stranger"),
+        "unknown": ("khong ro", "khong biet", "ko biet", "chua ro"),
+    },
+    "anon": {
+        "anon": ("an danh", "giau ten", "khong", "ko", "khong can", "khong muon", "thoi"),
+        "contact": ("co", "lien he", "goi lai", "goi cho toi", "muon", "duoc", "dong y"),
+    },
+    "consent": {
+        "yes": ("co", "dong y", "duoc", "ok", "u", "vang", "dung"),
+        "no": ("khong", "ko", "k", "khong dong y", "khong muon", "chua"),
+        "not_asked": ("chua hoi",),
+    },
+    "help": {
+        "health": ("y te", "benh vien", "bac si", "cham soc suc khoe", "bi thuong", "cap cuu"),
+        "shelter": ("cho o", "noi o", "tam lanh", "noi an toan", "cho tru", "nha tam lanh"),
+        "counselling": ("tu van", "tam ly", "noi chuyen"),
+        "legal": ("phap ly", "luat", "luat su", "ly hon", "tro giup phap ly"),
+        "police": ("cong an", "canh sat", "police", "bao cong an"),
+        "none": ("chua can", "khong can", "khong", "chua"),
+    },
+    "form": {
+        "physical": ("danh", "dap", "bi danh", "tat", "the chat", "bao hanh", "dam", "chem"),
+        "psychological": ("chui", "chui mang", "xuc pham", "tinh than", "doa", "de doa", "lang ma"),
+        "economic": ("tien", "kinh te", "khong cho tien", "lay tien", "lay het tien"),
+        "sexual": ("hiep", "hiep dam", "tinh duc", "xam hai", "ep quan he", "cuong hiep"),
+        "trafficking": ("ban", "bi ban", "buon nguoi", "mua ban nguoi", "lua ban", "bat coc"),
+        "child_marriage": ("tao hon",),
+        "forced_marriage": ("ep cuoi", "ep lay chong", "bat lay chong", "ep ket hon", "bat cuoi"),
+        "harassment": ("quay roi", "sam so", "so mo", "quay roi tinh duc"),
+    },
+}
+_NEGATIONS = ("khong", "ko", "k", "kg", "chua", "no")
+# Answers that hedge ("maybe") or name something else: not clear, ask again.
+_HEDGES = ("co le", "co the", "chac la", "hinh nhu", "danh nhau", "cai nhau")
+
+
+def choice_from_text(group: str, text: str | None, keys: Sequence[str] | None = None) -> str | None:
+    """The option a free-text answer means, or None when it is not clear (ask again).
+
+    ``có, chồng chị ấy đang đánh chị ấy`` → ``yes`` (danger); ``chong`` → ``partner``;
+    ``chồng cũ`` → ``ex_partner``. The longest matching phrase wins; two options found with
+    phrases of the same length are not clear. For the danger question, words of danger mean
+    yes unless the answer starts with a negation.
+    """
+    if not text:
+        return None
+    words = _words(text)
+    if not words:
+        return None
+    table = _CHOICE_WORDS.get(group, {})
+    allowed = set(keys) if keys is not None else set(table)
+    if _has_phrase(words, _HEDGES):
+        return None
+    if group == "danger":
+        first = words.split()[0]
+        if first in ("co", "vang", "u", "uh", "dang", "yes") and "yes" in allowed:
+            return "yes"
+        if first in _NEGATIONS and "no" in allowed:
+            return "no"
+        if is_danger_text(text) and "yes" in allowed:
+            return "yes"
+    best: tuple[int, str] | None = None
+    tie = False
+    for key, phrases in table.items():
+        if key not in allowed:
+            continue
+        for phrase in phrases:
+            if _has_phrase(words, (phrase,)):
+                size = len(phrase)
+                if best is None or size > best[0]:
+                    best, tie = (size, key), False
+                elif size == best[0] and key != best[1]:
+                    tie = True
+    if best is None or tie:
+        return None
+    return best[1]
+
+
+def choices_from_text(group: str, text: str | None, keys: Sequence[str]) -> list[str]:
+    """Every option a free-text answer of a several-answer question names, in option order
+    (``bị đánh và chửi`` → physical, psychological)."""
+    if not text:
+        return []
+    words = _words(text)
+    if _has_phrase(words, _HEDGES):
+        return []
+    table = _CHOICE_WORDS.get(group, {})
+    found = [k for k in keys if any(_has_phrase(words, (p,)) for p in table.get(k, ()))]
+    return found

@@ -3,7 +3,9 @@
 - Closed cases: ``purge`` removes the description, the call-back contact and the notes of
   cases closed more than N months ago (BDG_CASE_RETENTION_MONTHS, default 24). The choice
   answers stay, so the counts of past periods do not change.
-- Drafts nobody finished: deleted after ``DRAFT_DAYS`` without an answer.
+- Drafts nobody finished and that name no place: deleted after ``DRAFT_DAYS`` without an
+  answer. A draft that names a place is never deleted here: after a quiet time it reaches the
+  commune as an incomplete notification (``routing.incomplete_due``).
 - ``rekey`` rewrites every encrypted value with the first key of BDG_CASE_KEYS, after which
   older keys can be removed.
 """
@@ -62,7 +64,9 @@ async def purge(s: AsyncSession, now: datetime, months: int | None = None) -> Pu
     stale = (
         await s.exec(
             select(Case).where(
-                Case.status == DRAFT, col(Case.updated_at) < now - timedelta(days=DRAFT_DAYS)
+                Case.status == DRAFT,
+                col(Case.unit_id).is_(None),
+                col(Case.updated_at) < now - timedelta(days=DRAFT_DAYS),
             )
         )
     ).all()

@@ -4,25 +4,24 @@ formats answers and checks the form-level consistency rules."""
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from kernel.i18n import normalise_lang, t
 from services.forms import parsers as p
-from services.forms.expr import ExprError, Unanswered, compile_expr, evaluate, names_in
+from services.forms.expr import Unanswered, compile_expr, evaluate, names_in
+from services.forms.schema import FormFileError, FormSpec, QuestionSpec, load_spec, validate
 
 DATA_DIR = Path(__file__).parent / "data"
 TYPES = {"integer", "sex_count", "yes_no", "choice", "multi", "date", "money", "text"}
 COUNT_TYPES = {"integer", "sex_count", "money"}
 
 
-class FormError(ValueError):
-    """A form file is wrong; raised at load time with the question id."""
+FormError = FormFileError  # the old name
 
 
 def _label(d: Any, lang: str) -> str:
@@ -37,9 +36,20 @@ def _label(d: Any, lang: str) -> str:
 class Option:
     key: str
     label: dict[str, str]
+    label_key: str | None = None
+    synonyms: tuple[str, ...] = ()
+    exclusive: bool = False
+    relevant: ast.Expression | None = None
 
     def text(self, lang: str) -> str:
-        return _label(self.label, lang)
+        return t(lang, self.label_key) if self.label_key else _label(self.label, lang)
+
+
+@dataclass(frozen=True)
+class Variant:
+    relevant: ast.Expression
+    label: dict[str, str]
+    label_key: str | None = None
 
 
 @dataclass
@@ -54,15 +64,34 @@ class Question:
     max_length: int | None = None
     options: list[Option] = field(default_factory=list)
     relevant: ast.Expression | None = None
+    label_key: str | None = None
+    hint_key: str | None = None
+    summary_key: str | None = None
+    variants: list[Variant] = field(default_factory=list)
 
-    def text(self, lang: str) -> str:
-        return _label(self.label, lang)
+    def text(self, lang: str, env: dict[str, Any] | None = None) -> str:
+        """The question's wording; a variant whose condition holds in ``env`` wins."""
+        for v in self.variants if env is not None else ():
+            if _holds(v.relevant, env or {}):
+                return t(lang, v.label_key) if v.label_key else _label(v.label, lang)
+        return t(lang, self.label_key) if self.label_key else _label(self.label, lang)
 
     def hint_text(self, lang: str) -> str:
-        return _label(self.hint, lang)
+        return t(lang, self.hint_key) if self.hint_key else _label(self.hint, lang)
+
+    @property
+    def has_hint(self) -> bool:
+        return bool(self.hint or self.hint_key)
+
+    def summary_text(self, lang: str) -> str:
+        return t(lang, self.summary_key) if self.summary_key else self.text(lang)
 
     def option(self, key: str) -> Option | None:
         return next((o for o in self.options if o.key == key), None)
+
+    def options_for(self, env: dict[str, Any]) -> list[Option]:
+        """The options offered when ``env`` holds the answers so far and the context."""
+        return [o for o in self.options if o.relevant is None or _holds(o.relevant, env)]
 
 
 @dataclass
@@ -94,42 +123,59 @@ class Violation:
     questions: list[Question]
 
 
+def _lab(d: Mapping[Any, str] | None) -> dict[str, str]:
+    return {str(k): v for k, v in (d or {}).items()}
+
+
+def _holds(expr: ast.Expression, env: dict[str, Any]) -> bool:
+    try:
+        return bool(evaluate(expr, env))
+    except Unanswered:
+        return False
+
+
 class Form:
-    def __init__(self, raw: dict[str, Any]) -> None:
-        self.id: str = raw["id"]
-        self.version = int(raw.get("version", 1))
-        self.title: dict[str, str] = raw.get("title", {})
+    """A validated form file, ready to ask: see services/forms/schema.py for what it holds."""
+
+    def __init__(self, spec: FormSpec | dict[str, Any]) -> None:
+        if not isinstance(spec, FormSpec):
+            spec = validate(spec, str(spec.get("id", "form")) if isinstance(spec, dict) else "")
+        self.spec = spec
+        self.id: str = spec.id
+        self.version = spec.version
+        self.title: dict[str, str] = _lab(spec.title)
+        self.context = tuple(spec.context)
+        self.numbered = spec.numbered
+        self.matching = spec.matching
+        self.messages = dict(spec.messages)
         self.sections: list[Section] = []
         self.questions: list[Question] = []
         self.by_id: dict[str, Question] = {}
-        for s in raw["sections"]:
+        for s in spec.sections:
             sec = Section(
-                id=s["id"],
-                title=s["title"],
+                id=s.id,
+                title=_lab(s.title),
                 questions=[],
-                no_activity=bool(s.get("no_activity", False)),
-                relevant=_compile(s.get("relevant"), s["id"]),
+                no_activity=s.no_activity,
+                relevant=_compile(s.relevant),
             )
-            for q in s["questions"]:
+            for q in s.questions:
                 question = _question(q, sec.id)
-                if question.id in self.by_id:
-                    raise FormError(f"duplicate question id {question.id}")
                 sec.questions.append(question)
                 self.questions.append(question)
                 self.by_id[question.id] = question
             self.sections.append(sec)
         self.section_of = {q.id: s for s in self.sections for q in s.questions}
         self.rules: list[Rule] = []
-        for r in raw.get("rules", []):
-            check = _compile(r["check"], r["id"])
+        for r in spec.rules:
+            check = _compile(r.check)
             assert check is not None
-            fields = r.get("fields") or sorted(names_in(check) & set(self.by_id))
-            self.rules.append(Rule(id=r["id"], check=check, fields=fields, message=r["message"]))
-        for q in self.questions:
-            if q.relevant is not None:
-                unknown = names_in(q.relevant) - set(self.by_id) - {"period_type", "unit_kind"}
-                if unknown:
-                    raise FormError(f"{q.id}: relevant refers to unknown {sorted(unknown)}")
+            fields = r.fields or sorted(names_in(check) & set(self.by_id))
+            self.rules.append(Rule(id=r.id, check=check, fields=fields, message=_lab(r.message)))
+
+    def message(self, key: str) -> str:
+        """The catalog key this form uses for one of the engine's messages."""
+        return self.messages.get(key, key)
 
     def text(self, lang: str) -> str:
         return _label(self.title, lang)
@@ -187,7 +233,7 @@ class Form:
                 if key not in keys:
                     keys.append(key)
             return keys
-        raise FormError(f"unknown type {q.type}")
+        raise ValueError(f"{q.id}: no parser for type {q.type}")
 
     @staticmethod
     def match_option(q: Question, text: str) -> Option:
@@ -200,6 +246,8 @@ class Form:
         folded = p.fold(word)
         for o in q.options:
             if folded == o.key or any(folded == p.fold(v) for v in o.label.values()):
+                return o
+            if folded in o.synonyms or (o.label_key and folded == p.fold(o.text("vi"))):
                 return o
         raise p.ParseError("err.choice_unknown", n=len(q.options))
 
@@ -254,37 +302,50 @@ def format_number(n: int) -> str:
     return f"{n:,}".replace(",", ".")
 
 
-def _compile(src: str | None, where: str) -> ast.Expression | None:
-    if src is None:
-        return None
-    try:
-        return compile_expr(str(src))
-    except (SyntaxError, ExprError) as e:
-        raise FormError(f"{where}: {e}") from e
+def _compile(src: str | None) -> ast.Expression | None:
+    # The schema compiled every expression already; this cannot fail on a validated form.
+    return None if src is None else compile_expr(str(src))
 
 
-def _question(q: dict[str, Any], section_id: str) -> Question:
-    if q.get("type") not in TYPES:
-        raise FormError(f"{q.get('id')}: unknown type {q.get('type')!r}")
-    options = [Option(key=str(o["key"]), label=o["label"]) for o in q.get("options", [])]
-    if q["type"] in {"choice", "multi"} and not options:
-        raise FormError(f"{q['id']}: a {q['type']} question needs options")
+def _question(q: QuestionSpec, section_id: str) -> Question:
     return Question(
-        id=q["id"],
-        type=q["type"],
-        label=q["label"],
+        id=q.id,
+        type=q.type,
+        label=_lab(q.label or {}),
         section_id=section_id,
-        hint=q.get("hint") or {},
-        required=bool(q.get("required", True)),
-        max=q.get("max"),
-        max_length=q.get("max_length"),
-        options=options,
-        relevant=_compile(q.get("relevant"), q["id"]),
+        hint=_lab(q.hint or {}),
+        required=q.required,
+        max=q.max,
+        max_length=q.max_length,
+        options=[
+            Option(
+                key=o.key,
+                label=_lab(o.label or {}),
+                label_key=o.label_key,
+                synonyms=tuple(p.fold(w) for w in o.synonyms),
+                exclusive=o.exclusive,
+                relevant=_compile(o.relevant),
+            )
+            for o in q.options
+        ],
+        relevant=_compile(q.relevant),
+        label_key=q.label_key,
+        hint_key=q.hint_key,
+        summary_key=q.summary_key,
+        variants=[
+            Variant(
+                relevant=_compile(v.relevant) or compile_expr("True"),
+                label=_lab(v.label or {}),
+                label_key=v.label_key,
+            )
+            for v in q.variants
+        ],
     )
 
 
 @lru_cache(maxsize=8)
 def load_form(form_id: str, form_dir: str | None = None) -> Form:
+    """The form ``form_id`` from ``form_dir`` (or the built-in folder); FormFileError (one line
+    per problem) when the file is wrong."""
     folder = Path(form_dir) if form_dir else DATA_DIR
-    with (folder / f"{form_id}.yaml").open(encoding="utf-8") as fh:
-        return Form(yaml.safe_load(fh))
+    return Form(load_spec(folder / f"{form_id}.yaml"))

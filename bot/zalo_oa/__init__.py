@@ -1,0 +1,1 @@
+"""The Zalo Official Account channel (docs/zalo-oa.md): client, encrypted tokens, channel."""
