@@ -78,7 +78,9 @@ class SchedulerSettings(BaseSettings):
 class ZaloOASettings(BaseSettings):
     """The Zalo Official Account channel; every platform limit is a setting (docs/zalo-oa.md)."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     app_id: str | None = Field(default=None, alias="ZALO_OA_APP_ID")
     # The app's secret key (OAuth v4 token calls).

@@ -119,7 +119,7 @@ def serve() -> None:
 
 def check_serve_settings(settings: Settings) -> None:
     """What `bdg serve` needs before it starts (the channels would stop on it later)."""
-    if not (settings.telegram_bot_token or settings.zalo_bot_token):
+    if not (settings.telegram_bot_token or settings.zalo_bot_token or settings.zalo_oa.enabled):
         return
     url = settings.public_url or ""
     if not url:
