@@ -6,14 +6,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from bot.logs import configure_logging
+from db.crypto import CryptoError, Keyring
 from db.engine import Database
 from handlers.dispatch import Dispatcher
 from kernel.channel import STANDARD, Capabilities
 from kernel.clock import to_utc, utcnow
+from kernel.i18n import t
 from kernel.settings import Services, Settings
 from scheduler.service import UrgentJob
+from services.cases.config import KEY_FILE, CaseConfig, configure
 from services.cases.routing import escalate_due
 
 # Work that cannot wait for the planner's tick, run by the scheduler every minute. Imported, not
@@ -63,7 +69,51 @@ class App:
     clock: Callable[[], datetime]
 
 
+class StartupRefused(Exception):
+    """A setting this process cannot run with; the message is one line for the operator."""
+
+
+def check_case_keys(settings: Settings) -> CaseConfig:
+    """The cases' configuration, with its keys checked before anything starts.
+
+    A malformed BDG_CASE_KEYS (not ``id:base64``, bad base64, not 32 bytes, an id twice)
+    stops the process: it would otherwise fail every case report. Without BDG_CASE_KEYS only
+    the embedded SQLite setup (one process, ``bot.single``) may generate a key, kept next to
+    its database file so every working directory finds the same one; PostgreSQL (several
+    processes, several machines) refuses to start."""
+    lang = settings.locale
+    if settings.case_keys:
+        try:
+            Keyring.parse(settings.case_keys)
+        except CryptoError as exc:
+            raise StartupRefused(t(lang, "startup.case_keys_invalid", reason=str(exc))) from None
+        key_file = None
+    else:
+        url = make_url(settings.database_url)
+        if not url.get_backend_name().startswith("sqlite"):
+            raise StartupRefused(t(lang, "startup.case_keys_required"))
+        key_file = _local_key_file(url.database)
+    cfg = CaseConfig(
+        escalate_minutes=settings.case_escalate_minutes,
+        retention_months=settings.case_retention_months,
+        keys=settings.case_keys or None,
+    )
+    return replace(cfg, key_file=key_file) if key_file is not None else cfg
+
+
+def _local_key_file(database: str | None) -> Path | None:
+    """The generated key of an SQLite database: ``case.key`` beside the file. A key that an
+    earlier version generated in ``./data`` keeps being used while the new place is empty."""
+    if not database or database == ":memory:":
+        return None
+    beside = Path(database).parent / KEY_FILE.name
+    if not beside.exists() and KEY_FILE.exists() and KEY_FILE.resolve() != beside.resolve():
+        return KEY_FILE
+    return beside
+
+
 async def open_app(settings: Settings) -> App:
+    configure(check_case_keys(settings))
     configure_logging(settings.log_level, settings.log_format)
     db = Database(settings.database_url, settings.db_schema)
     await db.upgrade()

@@ -14,7 +14,7 @@ import uvicorn
 from bot import downloads
 from bot.app import URGENT_JOBS, App, open_app
 from bot.single import only_process
-from bot.web import create_web_app
+from bot.web import create_web_app, desk
 from kernel.channel import Channel
 from kernel.settings import Settings
 from scheduler.service import SchedulerService
@@ -108,6 +108,7 @@ async def _run_channels(settings: Settings, *, serve: bool) -> None:
 async def _serve(app: App, channels: dict[str, Channel], stop: asyncio.Event) -> None:
     routes = [r for ch in channels.values() for r in ch.web_routes()]
     routes += downloads.routes(app)
+    routes += desk.routes(app)
     web = create_web_app(app, routes)
     config = uvicorn.Config(
         web, host=app.settings.host, port=app.settings.port, log_level="warning", access_log=False

@@ -14,6 +14,7 @@ from bot.render import render_plain
 from handlers.dispatch import Dispatcher
 from kernel.i18n import t
 from kernel.messages import Incoming
+from kernel.text import clean_incoming
 
 CHANNEL = "terminal"
 
@@ -42,7 +43,9 @@ async def run_terminal(
         if not interactive:
             print(f"\n> {text}", file=out)
         outcome = await dispatcher.handle(
-            Incoming(channel=CHANNEL, chat_id=user, user_id=user, text=text, lang=lang)
+            clean_incoming(
+                Incoming(channel=CHANNEL, chat_id=user, user_id=user, text=text, lang=lang)
+            )
         )
         for reply in outcome.replies:
             print(render_plain(reply, lang), file=out, flush=True)

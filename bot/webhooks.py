@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import hmac
 import json
+import re
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
@@ -21,6 +22,31 @@ class WebhookRefused(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+# No update of either platform nests more than a dozen levels; parsing (and everything that
+# walks the parsed value afterwards) stays far from Python's recursion limit.
+MAX_JSON_DEPTH = 64
+# A string (to the end of the text when it is not closed, so the scan stays linear) or a bracket.
+_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
+_OPENING = frozenset(b"[{")
+
+
+def too_deep(body: bytes | bytearray, limit: int) -> bool:
+    """Whether the JSON text ``body`` opens more than ``limit`` arrays or objects inside each
+    other: one linear scan of the brackets outside strings, before anything is parsed."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    depth = 0
+    for match in _TOKEN.finditer(body):
+        first = body[match.start()]
+        if first in _OPENING:
+            depth += 1
+            if depth > limit:
+                return True
+        elif first != 0x22:  # a closing bracket; strings are skipped
+            depth -= 1
+    return False
 
 
 def secret_matches(given: str | None, secret: str) -> bool:
@@ -71,6 +97,8 @@ async def read_body(request: Request, *, max_bytes: int) -> bytes:
 
 
 def _parse(body: bytes) -> dict[str, Any]:
+    if too_deep(body, MAX_JSON_DEPTH):
+        raise WebhookRefused(400, "nested too deeply")
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):

@@ -6,10 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import and_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 from db.models import (
     ChannelAccount,
@@ -29,15 +31,19 @@ def insert_for(s: AsyncSession) -> Any:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
-async def mark_processed(s: AsyncSession, key: str, at: datetime) -> bool:
+async def mark_processed(
+    s: AsyncSession, key: str, at: datetime, legacy: str | None = None
+) -> bool:
     """Record an update's dedupe key in one statement; False when it was recorded before (the
-    same update delivered twice)."""
-    stmt = (
-        insert_for(s)(ProcessedUpdate)
-        .values(key=key, at=at)
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(col(ProcessedUpdate.key))
-    )
+    same update delivered twice), also when it was recorded as ``legacy`` (the plain key an
+    earlier version stored)."""
+    if legacy is None or legacy == key:
+        stmt = insert_for(s)(ProcessedUpdate).values(key=key, at=at)
+    else:
+        known = sa.exists().where(col(ProcessedUpdate.key) == legacy)
+        row = sa.select(sa.literal(key, sa.String()), sa.literal(at, UTCDateTime())).where(~known)
+        stmt = insert_for(s)(ProcessedUpdate).from_select(["key", "at"], row)
+    stmt = stmt.on_conflict_do_nothing(index_elements=["key"]).returning(col(ProcessedUpdate.key))
     return (await s.exec(stmt)).first() is not None  # type: ignore[call-overload]
 
 

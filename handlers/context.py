@@ -15,7 +15,7 @@ from db import queries
 from db.models import AuditLog, ChannelAccount, Conversation, Officer, Unit
 from handlers.state import FlowState
 from kernel.channel import Capabilities, capabilities_of
-from kernel.clock import to_local
+from kernel.clock import coarse, to_local
 from kernel.i18n import normalise_lang, t
 from kernel.messages import Choice, Incoming, Menu, Reply
 from kernel.settings import Services
@@ -115,12 +115,12 @@ class Ctx:
         self.conv.flow = flow
         self.conv.state = dict(state)
         self.conv.menu = None
-        self.conv.updated_at = self.now
+        self.conv.updated_at = coarse(self.now)
 
     def update_state(self, **changes: Any) -> None:
         # Reassign so SQLAlchemy sees the JSON column change.
         self.conv.state = {**self.conv.state, **changes}
-        self.conv.updated_at = self.now
+        self.conv.updated_at = coarse(self.now)
 
     def clear_flow(self) -> None:
         self.set_flow(None)
@@ -143,7 +143,7 @@ class Ctx:
     def remember_menu(self, choices: Sequence[Choice], numbered: bool = True) -> None:
         """Record the choices just offered so a typed number or word maps back to them."""
         self.conv.menu = Menu(choices, numbered).to_json()
-        self.conv.updated_at = self.now
+        self.conv.updated_at = coarse(self.now)
 
     @property
     def menu(self) -> Menu:
@@ -161,7 +161,8 @@ class Ctx:
     ) -> None:
         self.s.add(
             AuditLog(
-                at=self.now,
+                # A citizen's rows are kept coarse: they must not be joinable to a case's times.
+                at=self.now if self.officer else coarse(self.now),
                 officer_id=self.officer.id if self.officer else None,
                 account_id=self.account.id,
                 action=action,

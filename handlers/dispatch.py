@@ -27,13 +27,15 @@ from db.engine import Database
 from db.models import ChannelAccount, Conversation
 from handlers.context import Ctx
 from handlers.features import build_router
+from handlers.lifeline import numbers_reply, wants_numbers
 from handlers.router import Deps, Router, welcome
 from kernel import metrics
-from kernel.clock import utcnow
+from kernel.clock import coarse, utcnow
 from kernel.i18n import normalise_lang, t
 from kernel.messages import Incoming, Menu, Outcome, Reply, resolve_token
 from kernel.settings import Services
 from services.forms.parsers import fold, is_number
+from services.privacy import dedupe_digest
 
 log = logging.getLogger("bdg.dispatch")
 _PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
@@ -111,14 +113,24 @@ class Dispatcher:
                     frame.filename,
                     frame.lineno,
                 )
-                return Outcome(
-                    replies=[Reply(t(normalise_lang(inc.lang), "err.internal"))], failed=True
-                )
+                apology = Reply(t(normalise_lang(inc.lang), "err.internal"))
+                # Someone who may be in danger gets the emergency numbers whatever failed.
+                first = [numbers_reply(inc)] if self._wants_numbers(inc) else []
+                return Outcome(replies=[*first, apology], failed=True)
+
+    def _wants_numbers(self, inc: Incoming) -> bool:
+        try:
+            return wants_numbers(inc, self.router)
+        except Exception:  # noqa: BLE001 - when unsure, the numbers
+            return True
 
     async def _handle(self, inc: Incoming) -> Outcome:
         now = self.clock()
         async with self.db.session() as s:
-            if inc.dedupe_key and not await queries.mark_processed(s, inc.dedupe_key, now):
+            # The key names the chat: only its keyed hash is stored, at a coarse time.
+            if inc.dedupe_key and not await queries.mark_processed(
+                s, dedupe_digest(inc.dedupe_key), coarse(now), legacy=inc.dedupe_key
+            ):
                 raise _Duplicate
             account, conv, officer, unit = await queries.writer(s, inc.channel, inc.user_id)
             if account is None:
@@ -127,6 +139,7 @@ class Dispatcher:
                     user_id=inc.user_id,
                     chat_id=inc.chat_id,
                     lang=normalise_lang(inc.lang or self.services.default_lang),
+                    created_at=coarse(now),
                 )
                 s.add(account)
                 try:
@@ -141,7 +154,7 @@ class Dispatcher:
                     account.unreachable = False
             assert account.id is not None
             if conv is None:
-                conv = Conversation(account_id=account.id, state={}, updated_at=now)
+                conv = Conversation(account_id=account.id, state={}, updated_at=coarse(now))
                 s.add(conv)
             ctx = Ctx(
                 s=s,

@@ -9,10 +9,10 @@ start, not silently).
 
 from __future__ import annotations
 
-from handlers import admin, cases, info, linking, registration, reminders, report
+from handlers import admin, cases, info, linking, registration, reminders, report, web
 from handlers.router import Deps, Router
 
-FEATURES = (registration, info, report, reminders, linking, cases, admin)
+FEATURES = (registration, info, report, reminders, linking, cases, admin, web)
 
 
 def build_router(deps: Deps) -> Router:

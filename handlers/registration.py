@@ -19,15 +19,22 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import queries
 from db.engine import Database
-from db.models import Invite, Officer, Unit
+from db.models import AuditLog, Invite, Officer, Unit
 from handlers.context import Ctx
 from handlers.router import Deps, Router, Routes, welcome
+from kernel.text import clean_name
 from services.forms.parsers import ParseError, parse_text
 from services.scope import default_scope_unit
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud over the phone
 CODE_LEN = 10
 ROLES = ("officer", "admin")
+ACTION = "invite.redeem"
+# Wrong codes one account may type per hour before being told to wait (as /lienket). They are
+# counted in one audit row per account and hour (detail ``wrong_codes:N``).
+MAX_FAILURES_PER_HOUR = 5
+FAILURE_WINDOW = timedelta(hours=1)
+FAILURES_PREFIX = "wrong_codes:"
 
 
 routes = Routes()
@@ -91,10 +98,48 @@ async def start(ctx: Ctx, args: str) -> None:
     await redeem(ctx, code)
 
 
+async def _failures_row(ctx: Ctx) -> AuditLog | None:
+    """This account's row counting wrong codes in the last hour (one row, not one per try)."""
+    query = (
+        select(AuditLog)
+        .where(
+            col(AuditLog.account_id) == ctx.account.id,
+            col(AuditLog.action) == ACTION,
+            col(AuditLog.outcome) == "refused",
+            col(AuditLog.detail).startswith(FAILURES_PREFIX),
+            col(AuditLog.at) > ctx.now - FAILURE_WINDOW,
+        )
+        .order_by(col(AuditLog.at).desc())
+    )
+    return (await ctx.s.exec(query)).first()
+
+
+def _failures(row: AuditLog | None) -> int:
+    if row is None or row.detail is None:
+        return 0
+    count = row.detail.removeprefix(FAILURES_PREFIX)
+    return int(count) if count.isascii() and count.isdigit() and len(count) < 10 else 0
+
+
+def _count_failure(ctx: Ctx, row: AuditLog | None) -> None:
+    """One more wrong code (or one more try while locked) in this account's hourly row."""
+    if row is None:
+        ctx.audit(ACTION, outcome="refused", detail=f"{FAILURES_PREFIX}1")
+    else:
+        row.detail = f"{FAILURES_PREFIX}{_failures(row) + 1}"
+        ctx.s.add(row)
+
+
 async def redeem(ctx: Ctx, code: str) -> None:
+    failures = await _failures_row(ctx)
+    if _failures(failures) >= MAX_FAILURES_PER_HOUR:
+        _count_failure(ctx, failures)
+        ctx.clear_flow()
+        ctx.say("reg.too_many")
+        return
     invite = (await ctx.s.exec(select(Invite).where(Invite.code_hash == hash_code(code)))).first()
     if invite is None:
-        ctx.audit("invite.redeem", outcome="refused", detail="unknown")
+        _count_failure(ctx, failures)
         ctx.say("reg.code_unknown")
         return
     if invite.used_at is not None:
@@ -134,8 +179,13 @@ async def register_flow(ctx: Ctx) -> None:
         ctx.clear_flow()
         ctx.say("reg.code_used")
         return
+    if invite.expires_at <= ctx.now:  # it may have expired since the code was typed
+        ctx.clear_flow()
+        ctx.say("reg.code_expired", date=ctx.fmt_date(invite.expires_at.date()))
+        return
     try:
-        value = parse_text(text, max_length=120)
+        # Shown to admins and in lists: no bidirectional overrides or zero-width characters.
+        value = clean_name(parse_text(text, max_length=120))
         if len(value) < 2:
             raise ParseError("err.too_short")
     except ParseError as e:

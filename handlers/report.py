@@ -227,18 +227,7 @@ async def start_report(ctx: Ctx, args: str) -> None:
     )
     ctx.start_flow(st)
     if report.status == "submitted":
-        version = await queries.latest_version(ctx.s, report.id)
-        choices = [Choice(YES, ctx.t("report.revise_yes")), Choice(NO, ctx.t("report.revise_no"))]
-        ctx.say(
-            "report.already_submitted",
-            period=period.text(ctx.lang),
-            ref=version.reference if version else "",
-            time=ctx.fmt_date(report.submitted_at) if report.submitted_at else "",
-            lock=ctx.fmt_date(period.lock),
-            choices=choices,
-        )
-        ctx.remember_menu(choices)
-        ctx.save_state(st.model_copy(update={"mode": "revise_confirm"}))
+        await _offer_revision(ctx, report, period, st)
         return
     values = await queries.report_values(ctx.s, report.id)
     o = Open(report, period, form_for(ctx, period), values)
@@ -254,6 +243,22 @@ async def start_report(ctx: Ctx, args: str) -> None:
         answered=len(values),
     )
     await _step(ctx, o, st, session, Next())
+
+
+async def _offer_revision(ctx: Ctx, report: Report, period: ReportPeriod, st: ReportState) -> None:
+    """A submitted report: say when it was sent and ask whether to make a new version."""
+    version = await queries.latest_version(ctx.s, report.id or 0)
+    choices = [Choice(YES, ctx.t("report.revise_yes")), Choice(NO, ctx.t("report.revise_no"))]
+    ctx.say(
+        "report.already_submitted",
+        period=period.text(ctx.lang),
+        ref=version.reference if version else "",
+        time=ctx.fmt_date(report.submitted_at) if report.submitted_at else "",
+        lock=ctx.fmt_date(period.lock),
+        choices=choices,
+    )
+    ctx.remember_menu(choices)
+    ctx.save_state(st.model_copy(update={"mode": "revise_confirm"}))
 
 
 def _days_text(ctx: Ctx, days: int) -> str:

@@ -88,8 +88,10 @@ class CaseState(FlowState, Position):
     @classmethod
     def _upgrade(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
         # v1 (a plain dict): "step" was the question id, "confirm" or "resume".
+        if "step" not in data:
+            return data  # made by this code (no version given)
         data = dict(data)
-        step = data.pop("step", None)
+        step = data.pop("step")
         if step == "confirm":
             data["mode"] = "summary"
         elif step == "resume":

@@ -26,6 +26,7 @@ from datetime import date, datetime
 
 from db.schedule import DeadlineOverride
 from kernel.calendar import ActionMonth, Calendar, ReminderRules, ReportPeriod, is_working_day
+from kernel.channel import capabilities_of
 from services.overrides import resolve
 
 PeriodKey = tuple[int, str]  # (year, report kind)
@@ -366,7 +367,7 @@ def _lost(admin_unit: UnitInfo, since: datetime | None, facts: Facts) -> list[Lo
         name = officers.get(oid) if oid is not None else None
         if name is None:
             name = facts.names.get(oid or 0, "?")
-        out.append(Lost(name, unit.name, n.channel.capitalize()))
+        out.append(Lost(name, unit.name, capabilities_of(n.channel).title))
     return out
 
 

@@ -37,6 +37,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from aiolimiter import AsyncLimiter
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -62,6 +63,8 @@ StaleHook = Callable[[AsyncSession, Sequence[Outbox]], Awaitable[dict[int, str]]
 SentHook = Callable[[AsyncSession, Outbox, datetime], Awaitable[None]]
 # Kinds whose rows are dropped when they could not be sent for ``expire_hours``.
 EXPIRING = ("reminder", "alert", "digest")
+# Kinds sent before any other pending row (a case alert to the officers on duty).
+URGENT = ("case",)
 
 
 @dataclass
@@ -284,7 +287,12 @@ class OutboxDispatcher:
                             col(Outbox.channel) == name,
                             col(Outbox.not_before) <= now,
                         )
-                        .order_by(col(Outbox.not_before), col(Outbox.id))
+                        # Urgent kinds first: a case alert never waits behind a fan-out.
+                        .order_by(
+                            sa.case((col(Outbox.kind).in_(URGENT), 0), else_=1),
+                            col(Outbox.not_before),
+                            col(Outbox.id),
+                        )
                         .limit(self.page + len(exclude))
                     )
                 ).all()

@@ -4,8 +4,10 @@
   connection for as long as the process runs; if that connection drops, the lock is gone and
   another process may take over. The lock id is derived from the schema, so deployments (and
   test schemas) sharing one database do not exclude each other.
-- SQLite: a lease row (``schedulerlease``) with an expiry, renewed while held; a process that
-  died stops renewing and another takes over when the lease expires.
+- SQLite: a lease row (``schedulerlease``) with an expiry, renewed while held, naming its
+  holder (``host:pid:start``). A holder that is dead on this host (a crash, a SIGKILL, a
+  restarted container) is stale: the restarted process takes over at once. A holder on another
+  host stops renewing and is taken over when the lease expires.
 
 The planner is harmless without the lock (its unique keys make a second planner write
 nothing), but two dispatchers could both send one pending row: the dispatcher runs only while
@@ -44,8 +46,37 @@ class SchedulerLock(Protocol):
     async def release(self) -> None: ...
 
 
+_INCARNATION = uuid.uuid4().hex[:8]
+
+
 def holder_id() -> str:
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """``host:pid:start.lock`` — which process holds the lease, which start of that process
+    (a restarted container reuses its pid), and which lock object in it."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{_INCARNATION}.{uuid.uuid4().hex[:8]}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def holder_is_stale(holder: str) -> bool:
+    """Whether ``holder`` (see ``holder_id``) is a process of this host that is gone: its pid
+    is dead, or it is this pid in an earlier start (pid 1 of a restarted container). A holder
+    on another host cannot be checked: its lease runs out instead."""
+    host, _, rest = holder.partition(":")
+    pid_text, _, incarnation = rest.partition(":")
+    if host != socket.gethostname()[:40] or not pid_text.isdigit() or len(pid_text) > 9:
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return incarnation.partition(".")[0] != _INCARNATION
+    return pid > 0 and not _pid_alive(pid)
 
 
 class LeaseLock:
@@ -69,7 +100,9 @@ class LeaseLock:
             row = await s.get(SchedulerLease, self.name)
             if row is None:
                 s.add(SchedulerLease(name=self.name, holder=self.holder, expires_at=now + self.ttl))
-            elif row.holder == self.holder or row.expires_at <= now:
+            elif row.holder == self.holder or row.expires_at <= now or holder_is_stale(row.holder):
+                if row.holder != self.holder:
+                    log.info("scheduler lease taken over from %s", row.holder)
                 row.holder = self.holder
                 row.expires_at = now + self.ttl
             else:

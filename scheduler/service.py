@@ -38,7 +38,9 @@ from scheduler.planner import PlanResult, plan, remember_start_menu, stale_rows
 
 log = logging.getLogger("bdg.scheduler")
 
-LOCK_RENEW_SECONDS = 30
+# How often the holder renews its lock and the others try to take it over: after a crash
+# another worker (PostgreSQL) or the restarted process (SQLite) sends within this time.
+LOCK_RENEW_SECONDS = 5
 # Other features' periodic work, run under the scheduler lock every ``urgent_tick_seconds``:
 # ``async def fn(s: AsyncSession, now: datetime) -> int`` (outbox rows written). Case escalation
 # counts in minutes, so it cannot wait for the 15-minute planner. The composition root passes
@@ -138,10 +140,17 @@ class SchedulerService:
         )
 
     async def _renew(self) -> None:
+        """Keep the lock, or take it over from a holder that is gone; the dispatcher starts
+        on the pending rows at once after a takeover."""
+        held = self.lock.held
         try:
             await self.lock.acquire()
         except Exception as exc:  # noqa: BLE001
             log.error("scheduler lock renewal failed: %s", type(exc).__name__)
+            return
+        if self.lock.held and not held:
+            log.info("scheduler lock taken")
+            self.dispatcher.wakeup.set()
 
     async def start(self) -> None:
         tz = ZoneInfo(self.timezone)

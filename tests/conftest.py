@@ -5,22 +5,32 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
+from db.crypto import new_key_spec
 from db.engine import Database
 from db.units import seed_demo
 from handlers.dispatch import Dispatcher
 from kernel.clock import to_utc
 from kernel.settings import Services
+from services.cases.config import CaseConfig, configure
 from tests.chat import Chat, Clock
 
 PG_URL = os.environ.get("BDG_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+@pytest.fixture(autouse=True)
+def test_case_keys() -> Iterator[None]:
+    """Case keys for every test (dedupe keys are hashed with them): never ./data/case.key."""
+    configure(CaseConfig(keys=f"{new_key_spec('s1')}"))
+    yield
+    configure(None)
 
 
 @pytest.fixture(params=BACKENDS)

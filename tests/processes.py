@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from db.crypto import new_key_spec
+
 
 class Bot:
     """One `python -m bot <command>` process; its output goes to a file shown on failure."""
@@ -64,4 +66,9 @@ def bot_env(db_config: dict[str, Any], **settings: str) -> dict[str, str]:
     )
     if db_config["schema"]:
         env["BDG_DB_SCHEMA"] = str(db_config["schema"])
+        # PostgreSQL refuses to start without configured case keys (bot.app.check_case_keys).
+        env.setdefault("BDG_CASE_KEYS", TEST_CASE_KEYS)
     return env
+
+
+TEST_CASE_KEYS = new_key_spec("e2e1")

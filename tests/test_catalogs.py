@@ -39,6 +39,7 @@ PREFIXES = {
     "db",
     "doctor",
     "units",
+    "web",
 }
 
 

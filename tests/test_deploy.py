@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from bot.telegram.channel import WEBHOOK_PATH as TELEGRAM_PATH
 from bot.zalo.channel import WEBHOOK_PATH as ZALO_PATH
+from bot.zalo_oa.channel import WEBHOOK_PATH as ZALO_OA_PATH
 from kernel.settings import SchedulerSettings, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,7 +151,8 @@ def test_dockerfile_is_multi_stage_non_root_with_healthcheck() -> None:
 
 def test_caddy_proxies_the_webhook_paths() -> None:
     caddy = (ROOT / "deploy" / "Caddyfile").read_text(encoding="utf-8")
-    assert TELEGRAM_PATH in caddy and ZALO_PATH in caddy and "/files/*" in caddy
+    for path in (TELEGRAM_PATH, ZALO_PATH, ZALO_OA_PATH, "/files/*", "/web/*"):
+        assert path in caddy, path
     assert "/metrics" not in re.findall(r"@public path (.*)", caddy)[0]
     volumes = _compose()["services"]["caddy"]["volumes"]
     assert any(v.startswith("./deploy/Caddyfile:") for v in volumes)

@@ -11,6 +11,13 @@ from db.engine import Database
 from db.models import ChannelAccount, Conversation, Report, ReportValue
 from handlers.state import CaseState, ReportState
 from tests.answers import ANSWERS, conversation_state, current_question
+from tests.cases_helpers import (
+    CITIZEN_URGENT,
+    all_cases,
+    case_by_code,
+    case_keys,  # noqa: F401  (autouse fixture)
+    report_case,
+)
 from tests.chat import Chat
 
 
@@ -90,3 +97,23 @@ async def test_a_report_in_flight_under_the_old_state_goes_on(
             await s.exec(select(ReportValue).where(ReportValue.question_id == "comm_channels"))
         ).one()
     assert row.value == ["social", "schools"]
+
+
+async def test_an_intake_in_flight_under_the_old_state_goes_on(
+    make_chat: Callable[..., Chat], demo_db: Database
+) -> None:
+    chat = make_chat("c")
+    for line in CITIZEN_URGENT[:6]:  # through the age: the forms of violence come next
+        await chat.send(line)
+    [case] = await all_cases(demo_db)
+    # What the code before typed state stored at this point.
+    await _set_state(
+        demo_db,
+        "c",
+        "case",
+        {"step": "forms", "case_id": case.id, "sel": [], "matches": [], "_numbered": True},
+    )
+    code = await report_case(chat, CITIZEN_URGENT[6:])
+    stored = await case_by_code(demo_db, code)
+    assert stored.id == case.id and stored.forms == ["physical", "sexual"]
+    assert stored.age_group == "u16" and stored.consent == "yes"

@@ -85,3 +85,43 @@ async def test_summary_edit_rules_and_submit() -> None:
     s.values["victims_u16"] = 1
     pos, events = await s.resume(pos, Answer(option=SUBMIT))
     assert isinstance(events[0], Submit) and events[0].values["training_courses"] == 3
+
+
+def intake(values: dict | None = None, reporter: str = "citizen") -> Session:
+    return Session(
+        load_form("case_intake"), {"reporter": reporter}, dict(values or {}), date(2026, 11, 25)
+    )
+
+
+async def test_intake_on_the_same_engine_loose_matching_and_exclusive_none() -> None:
+    s = intake({"danger": "no", "unit": 5, "affected": "other", "sex": "f", "age": "u16"})
+    s.values.update({"forms": ["physical"], "relation": "partner", "when": "today"})
+    pos, events = await s.resume(Position(), Next())
+    [ask] = events
+    assert isinstance(ask, Ask) and ask.question.id == "help"
+    assert (ask.number, ask.total) == (9, 12)  # no officer questions, no contact yet
+    pos, events = await s.resume(pos, Answer(text="y tế, chưa cần"))  # a part of two labels
+    assert isinstance(events[0], Accepted) and events[0].value == ["health"]  # "none" dropped
+    pos, events = await s.resume(pos, Answer(text="Chồng tôi đánh tôi ZEBRA-1"))
+    accepted = events[0]
+    assert isinstance(accepted, Accepted) and accepted.question.id == "description"
+    assert accepted.value is True and accepted.secret == "Chồng tôi đánh tôi ZEBRA-1"
+    assert s.values["description"] is True and "ZEBRA" not in pos.model_dump_json()
+    pos, events = await s.resume(pos, Answer(text="để lại"))  # "Để lại cách liên lạc"
+    assert s.values["anonymity"] == "contact"
+    assert isinstance(events[-1], Ask) and events[-1].question.id == "contact"
+    pos, events = await s.resume(pos, Answer(text="-"))
+    assert s.values["contact"] is None
+    assert isinstance(events[-1], Ask) and events[-1].question.id == "consent"
+    assert [o.key for o in events[-1].options] == ["yes", "no"]  # "not asked": officers only
+    pos, events = await s.resume(pos, Answer(text="3"))
+    assert isinstance(events[0], Invalid) and events[0].key == "case.err.choice"
+    assert events[0].params == {"n": 2}
+
+
+async def test_officer_wording_and_options_come_from_relevance() -> None:
+    s = intake({"danger": "no"}, reporter="officer")
+    q = s.form.by_id["consent"]
+    assert [o.key for o in q.options_for(s.env)] == ["yes", "no", "not_asked"]
+    assert q.text("vi", s.env) != q.text("vi", {"reporter": "citizen"})
+    assert [x.id for x in s.relevant()][:3] == ["danger", "unit", "sex"]  # no "who is affected"

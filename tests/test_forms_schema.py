@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
+from kernel.i18n import catalog
 from services.forms.engine import DATA_DIR, load_form
 from services.forms.schema import FormFileError, check_file
 
@@ -140,6 +141,21 @@ def _write(tmp_path: Path, text: str) -> Path:
 def test_the_small_form_and_the_built_in_report_are_good(tmp_path: Path) -> None:
     assert check_file(_write(tmp_path, GOOD)) == []
     assert check_file(DATA_DIR / "bdg_report.yaml") == []
+    assert check_file(DATA_DIR / "case_intake.yaml") == []
+
+
+def test_intake_wording_is_in_both_catalogs() -> None:
+    """The intake form names catalog messages instead of holding text."""
+    form = load_form("case_intake")
+    keys = set()
+    for q in form.questions:
+        keys |= {k for k in (q.label_key, q.hint_key, q.summary_key) if k}
+        keys |= {v.label_key for v in q.variants if v.label_key}
+        keys |= {o.label_key for o in q.options if o.label_key}
+    keys |= set(form.messages.values())
+    for lang in ("vi", "en"):
+        known = set(catalog(lang))
+        assert keys <= known, sorted(keys - known)
 
 
 @pytest.mark.parametrize(("old", "new", "expected"), BROKEN)

@@ -33,6 +33,7 @@ from handlers.dispatch import Dispatcher
 from kernel.channel import Rejected, RetryLater, SendError, Transient, Unreachable
 from kernel.messages import Choice, Reply
 from kernel.settings import Settings
+from services.privacy import dedupe_digest
 from tests.answers import ANSWERS, current_question
 from tests.chat import Chat, Clock
 from tests.fakes.zalo_api import FakeZalo
@@ -214,7 +215,7 @@ async def test_redelivered_message_is_processed_once(
     assert len(zalo.sent_texts(USER)) == before + 1
     assert await current_question(demo_db, "zalo", USER) == "plan_date"
     async with demo_db.session() as s:
-        key = dedupe_key(event["message"]["message_id"])
+        key = dedupe_digest(dedupe_key(event["message"]["message_id"]))
         assert await s.get(ProcessedUpdate, key) is not None
 
 

@@ -33,6 +33,7 @@ from kernel.clock import utcnow
 from kernel.messages import Choice, Reply
 from kernel.settings import SchedulerSettings, Settings, ZaloOASettings
 from scheduler.dispatcher import OutboxDispatcher
+from services.privacy import dedupe_digest
 from tests.chat import Chat, Clock
 from tests.fakes.zalo_oa import FakeZaloOA
 from tests.test_linking import get_code
@@ -173,7 +174,7 @@ async def test_webhook_checks_signature_and_staleness(
     await channel._sender.drain()
     assert len(oa.texts(OFFICER)) == 1
     async with demo_db.session() as s:
-        assert await s.get(ProcessedUpdate, "zalo_oa:m-ok") is not None
+        assert await s.get(ProcessedUpdate, dedupe_digest("zalo_oa:m-ok")) is not None
         user = await s.get(ZaloOAUser, OFFICER)
     assert user is not None and user.last_interaction_at is not None
 

@@ -10,7 +10,7 @@ from typing import Any
 import click
 from sqlmodel import select
 
-from bot.app import App, open_app
+from bot.app import App, StartupRefused, open_app
 from bot.cli import calendar as calendar_cli
 from bot.cli import cases as cases_cli
 from bot.cli import compile as compile_cli
@@ -51,6 +51,8 @@ def _serve_channels(settings: Settings, *, serve: bool) -> None:
         raise click.ClickException(
             t(settings.locale, "runner.already_served", path=str(exc.path))
         ) from None
+    except StartupRefused as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()
@@ -61,7 +63,10 @@ def run() -> None:
     if settings.telegram_bot_token or settings.zalo_bot_token or settings.zalo_oa.enabled:
         _serve_channels(settings, serve=False)
         return
-    asyncio.run(_demo_chat(settings, user="demo"))
+    try:
+        asyncio.run(_demo_chat(settings, user="demo"))
+    except StartupRefused as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 DEMO_AGENCY_USER = "thuongtruc"  # `bdg chat --user thuongtruc`: the demo's agency admin

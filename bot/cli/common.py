@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import click
 
-from bot.app import App, open_app
+from bot.app import App, StartupRefused, open_app
 from kernel.errors import UserError
 from kernel.settings import get_settings
 
@@ -26,7 +26,11 @@ def run_async(fn: Callable[[App], Awaitable[T]]) -> T:
         finally:
             await app.db.dispose()
 
-    return asyncio.run(go())
+    try:
+        return asyncio.run(go())
+    except StartupRefused as exc:
+        raise click.ClickException(str(exc)) from None
+
 
 
 DATETIME_FORMATS = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y")

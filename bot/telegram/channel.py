@@ -489,7 +489,8 @@ class TelegramChannel:
             )
         except WebhookRefused as refused:
             return PlainTextResponse(refused.reason, status_code=refused.status)
-        if not isinstance(data.get("update_id"), int):
+        update_id = data.get("update_id")
+        if isinstance(update_id, bool) or not isinstance(update_id, int):  # True is an int
             return PlainTextResponse("not an update", status_code=400)
         try:
             update = Update.de_json(data, self.bot)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from telegram import CallbackQuery, Chat, Message, Update, User
 
 from kernel.messages import Incoming
+from kernel.text import clean_incoming
 
 CHANNEL = "telegram"
 ALLOWED_UPDATES = ("message", "callback_query")
@@ -87,16 +88,18 @@ def to_incoming(
         if user is None or query.message is None or (option is None and option_token is None):
             return None
         chat = query.message.chat
-        return Incoming(
-            channel=CHANNEL,
-            chat_id=str(chat.id),
-            user_id=str(user.id),
-            option=option,
-            option_token=option_token,
-            dedupe_key=dedupe_key(update),
-            lang=user.language_code,
-            chat_type=chat_type(chat),
-            display_name=user.full_name,
+        return clean_incoming(
+            Incoming(
+                channel=CHANNEL,
+                chat_id=str(chat.id),
+                user_id=str(user.id),
+                option=option,
+                option_token=option_token,
+                dedupe_key=dedupe_key(update),
+                lang=user.language_code,
+                chat_type=chat_type(chat),
+                display_name=user.full_name,
+            )
         )
     message = update.message
     if message is None:
@@ -105,14 +108,16 @@ def to_incoming(
     if user is None or message.via_bot is not None:
         return None
     media = media_kind(message)
-    return Incoming(
-        channel=CHANNEL,
-        chat_id=str(message.chat.id),
-        user_id=str(user.id),
-        text=message.text if media is None else None,
-        dedupe_key=dedupe_key(update),
-        lang=user.language_code,
-        chat_type=chat_type(message.chat),
-        display_name=user.full_name,
-        media=media,
+    return clean_incoming(
+        Incoming(
+            channel=CHANNEL,
+            chat_id=str(message.chat.id),
+            user_id=str(user.id),
+            text=message.text if media is None else None,
+            dedupe_key=dedupe_key(update),
+            lang=user.language_code,
+            chat_type=chat_type(message.chat),
+            display_name=user.full_name,
+            media=media,
+        )
     )

@@ -57,6 +57,7 @@ from kernel.channel import (
 )
 from kernel.i18n import t
 from kernel.messages import Incoming, Outcome, Reply
+from kernel.text import clean_incoming
 
 log = logging.getLogger("bdg.zalo")
 
@@ -110,16 +111,18 @@ def to_incoming(event: ZaloEvent, lang: str | None = None) -> Incoming:
     media = media_kind(event)
     # Seen: "PRIVATE"; group chats are assumed to say "GROUP" (bots are private-only now).
     group = "GROUP" in (event.chat_type or "").upper()
-    return Incoming(
-        channel=CHANNEL,
-        chat_id=event.chat_id,
-        user_id=event.user_id,
-        text=event.text if media is None else None,
-        dedupe_key=dedupe_key(event.message_id),
-        lang=lang,
-        chat_type="group" if group else "private",
-        display_name=event.display_name,
-        media=media,
+    return clean_incoming(
+        Incoming(
+            channel=CHANNEL,
+            chat_id=event.chat_id,
+            user_id=event.user_id,
+            text=event.text if media is None else None,
+            dedupe_key=dedupe_key(event.message_id),
+            lang=lang,
+            chat_type="group" if group else "private",
+            display_name=event.display_name,
+            media=media,
+        )
     )
 
 

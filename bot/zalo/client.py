@@ -31,6 +31,8 @@ from typing import Any, Self
 
 import httpx
 
+from kernel.text import MAX_ID_LENGTH, MAX_KEY_LENGTH, check_id
+
 __all__ = [
     "DEFAULT_BASE_URL",
     "MAX_TEXT_LENGTH",
@@ -151,7 +153,7 @@ class ZaloEvent:
     sticker: str | None = None
 
 
-def _id_field(container: dict[str, Any], key: str, what: str) -> str:
+def _id_field(container: dict[str, Any], key: str, what: str, limit: int = MAX_ID_LENGTH) -> str:
     value = container.get(key)
     # Integers are tolerated (converted verbatim) but never produced: IDs are strings.
     if isinstance(value, bool) or not isinstance(value, str | int):
@@ -159,6 +161,8 @@ def _id_field(container: dict[str, Any], key: str, what: str) -> str:
     text = str(value)
     if not text:
         raise ValueError(f"event has an empty {what}")
+    # Stored in 64-character columns: refused here the same on SQLite and PostgreSQL.
+    check_id(text, what, limit)
     return text
 
 
@@ -212,7 +216,7 @@ def parse_event(body: dict[str, Any]) -> ZaloEvent:
         display_name = _optional_str(sender, "name")
     return ZaloEvent(
         event_name=event_name,
-        message_id=_id_field(message, "message_id", "message id"),
+        message_id=_id_field(message, "message_id", "message id", MAX_KEY_LENGTH - 8),
         chat_id=_id_field(chat, "id", "chat id"),
         user_id=_id_field(sender, "id", "sender id"),
         display_name=display_name,

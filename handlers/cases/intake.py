@@ -15,9 +15,11 @@ state. ``/xoa`` deletes the draft at once and explains how to delete the chat on
 
 from __future__ import annotations
 
-import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date
 from html import escape
+from typing import Any
 
 from sqlalchemy import delete, update
 from sqlmodel import col, select
@@ -27,6 +29,7 @@ from db.cases import DRAFT, Case, CaseEvent
 from db.models import AuditLog, Unit
 from handlers.context import Ctx, Safe
 from handlers.router import Deps, Router, Routes
+from handlers.state import CaseState
 from kernel.messages import Choice
 from services.cases import routing, texts
 from services.cases.config import keyring
@@ -36,96 +39,79 @@ from services.cases.parsers import (
     Place,
     best_match,
     choice_from_text,
+    choices_from_text,
+    danger_kinds,
     is_danger_text,
     parse_age,
     parse_when,
     search_places,
 )
-from services.cases.texts import OPTIONS
-from services.forms.parsers import (
-    NO_WORDS,
-    YES_WORDS,
-    ParseError,
-    fold,
-    is_number,
-    is_skip,
-    split_list,
+from services.forms.engine import Form, Question, load_form
+from services.forms.expr import Unanswered, evaluate
+from services.forms.parsers import ParseError, fold
+from services.forms.session import (
+    DONE,
+    SKIP,
+    SUBMIT,
+    Accepted,
+    Again,
+    Answer,
+    Ask,
+    Candidates,
+    Event,
+    Found,
+    Hooks,
+    Input,
+    Invalid,
+    Next,
+    Note,
+    Session,
+    Submit,
+    Summary,
 )
 
+routes = Routes()
+
 FLOW = "case"
-SKIP = "__skip__"
-DONE = "__done__"
-SUBMIT = "submit"
+FORM_ID = "case_intake"
 ERASE = "erase"
 RESUME = "resume"
 RESTART = "restart"
 UNIT_PREFIX = "unit:"
 UNKNOWN_UNIT = "unit:unknown"
-DESCRIPTION_MAX = 1000
-CONTACT_MAX = 200
 ERASE_WORDS = {"xoa", "/xoa", "xoa het", "xoa di"}
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-routes = Routes()
+def intake_form() -> Form:
+    """The questions of the intake: services/forms/data/case_intake.yaml."""
+    return load_form(FORM_ID)
 
 
 @dataclass(frozen=True)
 class Step:
+    """A question of the intake and who is asked it: all, citizen or officer."""
+
     id: str
-    kind: str  # choice | multi | unit | age | when | text
-    group: str = ""
-    who: str = "all"  # all | citizen | officer
+    who: str
 
 
-STEPS = (
-    Step("danger", "choice", "danger"),
-    Step("unit", "unit"),
-    Step("affected", "choice", "aff", who="citizen"),
-    Step("sex", "choice", "sex"),
-    Step("age", "age", "age"),
-    Step("forms", "multi", "form"),
-    Step("relation", "choice", "rel"),
-    Step("when", "when", "when"),
-    Step("help", "multi", "help"),
-    Step("source", "choice", "src", who="officer"),
-    Step("actions", "multi", "act", who="officer"),
-    Step("description", "text"),
-    Step("anonymity", "choice", "anon", who="citizen"),
-    Step("contact", "text"),
-    Step("consent", "choice", "consent"),
-)
-BY_ID = {s.id: s for s in STEPS}
-# Multi-choice options that mean "nothing" and so cannot go with others.
-EXCLUSIVE = {"none"}
+def _who(q: Question) -> str:
+    asked = []
+    for reporter in ("citizen", "officer"):
+        try:
+            ok = q.relevant is None or bool(evaluate(q.relevant, {"reporter": reporter}))
+        except Unanswered:
+            ok = True  # depends on an answer: asked of this reporter when it applies
+        if ok:
+            asked.append(reporter)
+    return "all" if len(asked) == 2 else asked[0]
+
+
+STEPS = tuple(Step(q.id, _who(q)) for q in intake_form().questions)
 
 
 def by_officer(case: Case) -> bool:
     return case.reported_by is not None
-
-
-def applies(step: Step, case: Case) -> bool:
-    officer = by_officer(case)
-    if step.who == "citizen" and officer or step.who == "officer" and not officer:
-        return False
-    if step.id == "contact" and not officer:
-        return case.anonymous is False
-    return True
-
-
-def steps_for(case: Case) -> list[Step]:
-    return [s for s in STEPS if applies(s, case)]
-
-
-def next_step(case: Case) -> Step | None:
-    return next((s for s in steps_for(case) if s.id not in case.steps_done), None)
-
-
-def options(step: Step, case: Case) -> tuple[str, ...]:
-    keys = OPTIONS[step.group]
-    if step.id == "consent" and not by_officer(case):
-        keys = ("yes", "no")
-    return keys
 
 
 def reporter_id(ctx: Ctx) -> str:
@@ -138,6 +124,105 @@ def audit_private(ctx: Ctx, action: str, target: str | None, outcome: str = "ok"
     ctx.s.add(AuditLog(at=ctx.now, action=action, target=target, outcome=outcome))
 
 
+# -- the case row as answers, and back -----------------------------------------------------------
+# Question id → the column that holds its answer, for the questions stored as they are.
+_FIELD = {
+    "affected": "affected",
+    "sex": "victim_sex",
+    "age": "age_group",
+    "relation": "relation",
+    "source": "source",
+    "consent": "consent",
+    "forms": "forms",
+    "help": "help_needed",
+    "actions": "actions_taken",
+    "unit": "unit_id",
+}
+
+
+def answers(case: Case | None) -> dict[str, Any]:
+    """The answers given so far, by question id. A secret is only ``True`` (given) or
+    ``None`` (skipped): its text stays encrypted in the row."""
+    if case is None:
+        return {}
+    out: dict[str, Any] = {qid: getattr(case, name) for qid, name in _FIELD.items()}
+    out["danger"] = None if case.danger_now is None else ("yes" if case.danger_now else "no")
+    out["when"] = case.occurred_on.isoformat() if case.occurred_on else case.occurred
+    out["anonymity"] = None if case.anonymous is None else ("anon" if case.anonymous else "contact")
+    out["description"] = True if case.description_enc else None
+    out["contact"] = True if case.contact_enc else None
+    return {qid: out[qid] for qid in case.steps_done if qid in out}
+
+
+def _store(case: Case, ev: Accepted) -> None:
+    """Write one accepted answer into the case row; a secret is encrypted here."""
+    qid, value = ev.question.id, ev.value
+    if qid == "danger":
+        case.danger_now = value == "yes"
+    elif qid == "when":
+        if value in {o.key for o in ev.question.options}:
+            case.occurred, case.occurred_on = value, None
+        else:
+            case.occurred, case.occurred_on = "date", date.fromisoformat(value)
+    elif qid == "anonymity":
+        case.anonymous = value == "anon"
+        if case.anonymous:  # no contact kept for an anonymous report
+            case.contact_enc = None
+            case.steps_done = [s for s in case.steps_done if s != "contact"]
+    elif ev.question.type == "secret":
+        text = ev.secret
+        enc = keyring().encrypt(text, f"case:{case.id}:{qid}") if text is not None else None
+        setattr(case, f"{qid}_enc", enc)
+    else:
+        setattr(case, _FIELD[qid], value)
+    if qid not in case.steps_done:
+        case.steps_done = [*case.steps_done, qid]
+
+
+def _when(text: str | None, today: date) -> str:
+    key, day = parse_when(text, today)
+    return day.isoformat() if day is not None else key
+
+
+def _group(q: Question) -> str:
+    """The catalog group of a question's options (case.rel.partner → rel)."""
+    return (q.options[0].label_key or "").split(".")[1] if q.options else ""
+
+
+def _meaning(q: Question, text: str, keys: list[str]) -> str | None:
+    """Words that mean an option: "có, đang bị đánh" → yes, "chong" → partner."""
+    return choice_from_text(_group(q), text, keys)
+
+
+def _meanings(q: Question, text: str, keys: list[str]) -> list[str]:
+    """Words that name options of a multiple choice: "bị đánh và chửi" → two forms."""
+    return list(choices_from_text(_group(q), text, keys) or [])
+
+
+async def _case(ctx: Ctx, st: CaseState) -> Case | None:
+    if st.case_id is None:
+        return None
+    case = await ctx.s.get(Case, st.case_id)
+    return case if case is not None and routing.still_in_intake(case) else None
+
+
+def _session(ctx: Ctx, st: CaseState, case: Case | None) -> Session:
+    officer = by_officer(case) if case is not None else ctx.officer is not None
+    return Session(
+        form=intake_form(),
+        context={"reporter": "officer" if officer else "citizen"},
+        values=answers(case),
+        today=ctx.today,
+        lang=ctx.lang,
+        hooks=Hooks(
+            parsers={"age": lambda text, _today: parse_age(text), "when": _when},
+            place=_place_lookup(ctx, st),
+            meaning=_meaning,
+            meanings=_meanings,
+        ),
+    )
+
+
 # -- starting ------------------------------------------------------------------------------------
 @routes.command(
     "baovuviec",
@@ -148,15 +233,18 @@ def audit_private(ctx: Ctx, action: str, target: str | None, outcome: str = "ok"
 )
 async def start_intake(ctx: Ctx, _args: str) -> None:
     """/baovuviec: the numbers first, then "is someone in danger right now?"."""
-    numbers = ctx.t("case.numbers_line")
-    if ctx.conv.flow == FLOW and ctx.state.get("step") not in (None, "resume"):
-        case = await _case(ctx)
-        if case is not None or ctx.state.get("step") == "danger":
-            await _ask_current(ctx, case, prefix=numbers + "\n\n" + ctx.t("case.continuing"))
-            return
+    numbers = texts.numbers_line(ctx.lang)
+    if ctx.conv.flow == FLOW:
+        st = ctx.flow_state(CaseState)
+        if st.mode == "summary" or (st.mode == "ask" and st.q is not None):
+            case = await _case(ctx, st)
+            if case is not None or st.q == "danger":
+                prefix = numbers + "\n\n" + ctx.t("case.continuing")
+                await _step(ctx, st, case, Again(), prefix)
+                return
     draft = await store.draft_for(ctx.s, keyring().tags(reporter_id(ctx)))
     if draft is not None:
-        ctx.set_flow(FLOW, step="resume", case_id=draft.id)
+        ctx.start_flow(CaseState(mode="resume", case_id=draft.id))
         choices = [
             Choice(RESUME, ctx.t("case.resume_yes")),
             Choice(RESTART, ctx.t("case.resume_no")),
@@ -164,8 +252,14 @@ async def start_intake(ctx: Ctx, _args: str) -> None:
         ctx.say_text(numbers + "\n\n" + ctx.t("case.resume_ask"), choices=choices)
         ctx.remember_menu(choices)
         return
-    ctx.set_flow(FLOW, step="danger")
-    await ask(ctx, None, BY_ID["danger"], prefix=ctx.t("case.intro", numbers=Safe(numbers)))
+    await _begin(ctx, ctx.t("case.intro", numbers=Safe(numbers)))
+
+
+async def _begin(ctx: Ctx, prefix: str) -> None:
+    """A new intake: the danger question first (the case row is made by its answer)."""
+    st = CaseState()
+    ctx.start_flow(st)
+    await _step(ctx, st, None, Next(), prefix)
 
 
 routes.menu_item("menu:case", "menu.case", start_intake, order=10)
@@ -178,104 +272,11 @@ async def danger_welcome(ctx: Ctx) -> bool:
     the offer to report. Returns True when it said something (the menu follows as usual)."""
     if ctx.officer is not None or not is_danger_text(ctx.inc.text):
         return False
-    ctx.say_text(ctx.t("case.danger_welcome", numbers=Safe(ctx.t("case.numbers"))))
+    ctx.say_text(ctx.t("case.danger_welcome", numbers=Safe(texts.numbers(ctx.lang))))
     return True
 
 
-# -- asking ------------------------------------------------------------------------------------
-async def _case(ctx: Ctx) -> Case | None:
-    case_id = ctx.state.get("case_id")
-    if case_id is None:
-        return None
-    case = await ctx.s.get(Case, case_id)
-    return case if case is not None and routing.still_in_intake(case) else None
-
-
-def _question_key(step: Step, case: Case | None) -> str:
-    if step.id in ("sex", "age") and case is not None and case.affected == "self":
-        return f"case.ask.{step.id}_self"
-    if step.id in ("consent", "contact") and case is not None and by_officer(case):
-        return f"case.ask.{step.id}_officer"
-    return f"case.ask.{step.id}"
-
-
-async def ask(ctx: Ctx, case: Case | None, step: Step, prefix: str = "") -> None:
-    """Put ``step``'s question with its number, hint and choices."""
-    steps = steps_for(case) if case is not None else [s for s in STEPS if applies(s, _blank(ctx))]
-    number = next((i for i, s in enumerate(steps, 1) if s.id == step.id), len(steps))
-    lines = [prefix, ""] if prefix else []
-    lines.append(
-        ctx.t(
-            "case.question",
-            n=number,
-            total=len(steps),
-            label=Safe(ctx.t(_question_key(step, case))),
-        )
-    )
-    if step.id in ("unit", "age", "when", "forms", "help", "actions", "description", "contact"):
-        lines.append("<i>" + ctx.t(f"case.hint.{step.id}") + "</i>")
-    choices: list[Choice] = []
-    numbered = True
-    if step.kind in ("choice", "age", "when"):
-        keys = options(step, case) if case is not None else OPTIONS[step.group]
-        choices = [Choice(k, texts.label(ctx.lang, step.group, k)) for k in keys]
-    elif step.kind == "multi":
-        assert case is not None
-        if ctx.state.get("step") != step.id:
-            ctx.update_state(sel=list(getattr(case, _FIELD[step.id])))
-        selected = ctx.state.get("sel", [])
-        choices = [
-            Choice(k, texts.label(ctx.lang, step.group, k), selected=k in selected)
-            for k in OPTIONS[step.group]
-        ]
-        choices.append(Choice(DONE, ctx.t("case.done"), alias=ctx.t("case.done_alias")))
-    elif step.kind == "unit":
-        choices = await _unit_choices(ctx)
-    else:  # text
-        numbered = False
-        lines.append(ctx.t("case.optional"))
-        choices = [Choice(SKIP, ctx.t("case.skip"), alias="-")]
-    lines.append(ctx.t("case.footer"))
-    ctx.update_state(step=step.id)
-    ctx.say_text("\n".join(lines), choices=choices, numbered=numbered)
-    ctx.remember_menu(choices, numbered)
-
-
-def _blank(ctx: Ctx) -> Case:
-    """A case not created yet (before the first answer), to count the questions."""
-    return Case(reported_by=ctx.officer.id if ctx.officer else None)
-
-
-async def _unit_choices(ctx: Ctx) -> list[Choice]:
-    matches = ctx.state.get("matches") or []
-    choices = [Choice(f"{UNIT_PREFIX}{uid}", name) for uid, name in matches]
-    if not matches and ctx.unit is not None and ctx.unit.kind in COMMUNE_KINDS:
-        choices.append(Choice(f"{UNIT_PREFIX}{ctx.unit.id}", ctx.unit.name))
-    choices.append(Choice(UNKNOWN_UNIT, ctx.t("case.unit_unknown")))
-    return choices
-
-
-async def _ask_current(ctx: Ctx, case: Case | None, prefix: str = "") -> None:
-    step_id = ctx.state.get("step")
-    if step_id == "confirm" and case is not None:
-        await show_summary(ctx, case, prefix)
-    elif step_id in BY_ID:
-        await ask(ctx, case, BY_ID[step_id], prefix)
-    elif case is not None:
-        await advance(ctx, case, prefix)
-
-
-async def advance(ctx: Ctx, case: Case, prefix: str = "") -> None:
-    """The next unanswered question, or the summary when all are answered."""
-    ctx.update_state(sel=[], matches=[])
-    step = next_step(case)
-    if step is None:
-        await show_summary(ctx, case, prefix)
-    else:
-        await ask(ctx, case, step, prefix)
-
-
-# -- answering ---------------------------------------------------------------------------------
+# -- every message while an intake is open -------------------------------------------------------
 @routes.flow(FLOW)
 async def intake_flow(ctx: Ctx) -> None:
     """Every message while an intake is open."""
@@ -283,89 +284,65 @@ async def intake_flow(ctx: Ctx) -> None:
     if text is not None and ctx.inc.option is None and fold(text).strip(" .!") in ERASE_WORDS:
         await erase(ctx, "")
         return
-    step_id = ctx.state.get("step")
-    if step_id == "resume":
-        await _resume_answer(ctx)
+    st = ctx.flow_state(CaseState)
+    if st.mode == "resume":
+        await _resume_answer(ctx, st)
         return
-    case = await _case(ctx)
-    if case is None and step_id != "danger":
+    case = await _case(ctx, st)
+    if case is None and not (st.mode == "ask" and st.q == "danger"):
         # The draft is gone (sent from another device, or erased): start again, kindly.
-        ctx.set_flow(FLOW, step="danger")
-        await ask(ctx, None, BY_ID["danger"], prefix=ctx.t("case.restarted"))
+        await _begin(ctx, ctx.t("case.restarted"))
         return
     if ctx.reprompt:
-        await _ask_current(ctx, case)
-        return
-    if step_id == "confirm" and case is not None:
-        await _summary_answer(ctx, case)
-        return
-    step = BY_ID.get(step_id or "")
-    if step is None:
-        assert case is not None
-        await advance(ctx, case)
-        return
-    try:
-        if step.id == "danger":
-            case, ack = await _answer_danger(ctx, case)
-        else:
-            assert case is not None
-            answered = await ANSWER[step.kind](ctx, case, step)
-            if answered is None:
-                return  # the same question was asked again (a toggle, a list of places)
-            ack = answered
-    except ParseError as e:
-        await ask(ctx, case, step, prefix="⚠️ " + ctx.t(e.key, **e.params))
-        return
-    if step.id not in case.steps_done:
-        case.steps_done = [*case.steps_done, step.id]
-    case.updated_at = ctx.now
-    reached = await routing.on_answer(ctx.s, case, now=ctx.now, officer_id=_officer_id(ctx))
-    ack += "\n\n" + texts.alerted_now(ctx.lang, case, reached.roles) if reached is not None else ""
-    await advance(ctx, case, prefix=ack)
+        await _step(ctx, st, case, Again())
+    elif st.mode == "summary" and ctx.inc.option == ERASE:
+        await erase(ctx, "")
+    else:
+        await _step(ctx, st, case, Answer(ctx.inc.option, text))
+
+
+async def _step(ctx: Ctx, st: CaseState, case: Case | None, inp: Input, prefix: str = "") -> None:
+    """Run the session one step, store what it accepted in the case row, say the rest."""
+    session = _session(ctx, st, case)
+    pos, events = await session.resume(st.position(), inp)
+    before, after = "", ""
+    for ev in events:
+        if isinstance(ev, Accepted):
+            first_place = ev.question.id == "unit" and (case is None or case.unit_id is None)
+            case = await _accept(ctx, st, case, ev)
+            before, after = await _around_answer(ctx, case, ev, first_place)
+    for ev in events:
+        prefix = await _render(ctx, case, session, ev, prefix)
+        if isinstance(ev, Accepted):
+            prefix = before + prefix + after
+    if ctx.conv.flow == FLOW:
+        ctx.save_state(st.moved_to(pos))
+
+
+async def _around_answer(ctx: Ctx, case: Case, ev: Accepted, first_place: bool) -> tuple[str, str]:
+    """What is said before and after the "✓ …" of an answer: the numbers again when the
+    typed words speak of danger, the privacy notices, and who was alerted during the intake."""
+    before, after = "", ""
+    if ev.question.id != "danger" and danger_kinds(ctx.inc.text):
+        before = texts.numbers_line(ctx.lang) + "\n"
+    if ev.question.id == "age" and ev.value == "u16" and case.affected == "self":
+        after += "\n\n" + texts.privacy_child(ctx.lang)  # a child reporter
+    if first_place:
+        after += "\n\n" + texts.privacy(ctx.lang)  # before the first personal detail
+    reached = await routing.on_answer(
+        ctx.s, case, now=ctx.now, officer_id=_officer_id(ctx), text=ctx.inc.text
+    )
+    if reached is not None:  # urgent with a place: told at once, before "gửi"
+        after += "\n\n" + texts.alerted_now(ctx.lang, case, reached.roles)
+    return before, after
 
 
 def _officer_id(ctx: Ctx) -> int | None:
     return ctx.officer.id if ctx.officer else None
 
 
-def _typed_choice(ctx: Ctx, step: Step, keys: tuple[str, ...]) -> str:
-    return match_choice(ctx.lang, step.group, keys, ctx.inc.option, ctx.inc.text)
-
-
-def match_choice(
-    lang: str, group: str, keys: tuple[str, ...], option: str | None, text: str | None
-) -> str:
-    """The option key for a tap, a typed number, a label (or a unique part of one), or a
-    yes/no word for yes/no questions."""
-    if option in keys:
-        return str(option)
-    if text is None or not text.strip():
-        raise ParseError("case.err.choice", n=len(keys))
-    word = fold(text).strip(" .!")
-    if is_number(word):
-        n = int(word)
-        if 1 <= n <= len(keys):
-            return keys[n - 1]
-        raise ParseError("case.err.choice", n=len(keys))
-    if "yes" in keys and word in YES_WORDS:
-        return "yes"
-    if "no" in keys and word in NO_WORDS:
-        return "no"
-    labels = {k: fold(texts.label(lang, group, k)) for k in keys}
-    for k, lab in labels.items():
-        if word in (lab, k):
-            return k
-    partial = [k for k, lab in labels.items() if len(word) >= 3 and word in lab]
-    if len(partial) == 1:
-        return partial[0]
-    if (meant := choice_from_text(group, text, keys)) is not None:
-        return meant  # words that mean an option: "có, đang bị đánh" → yes, "chong" → partner
-    raise ParseError("case.err.choice", n=len(keys))
-
-
-async def _answer_danger(ctx: Ctx, case: Case | None) -> tuple[Case, str]:
-    key = _typed_choice(ctx, BY_ID["danger"], OPTIONS["danger"])
-    if case is None:
+async def _accept(ctx: Ctx, st: CaseState, case: Case | None, ev: Accepted) -> Case:
+    if case is None:  # the first answer makes the draft
         case = Case(
             status=DRAFT,
             reporter_tag=keyring().tags(reporter_id(ctx))[0],
@@ -376,120 +353,78 @@ async def _answer_danger(ctx: Ctx, case: Case | None) -> tuple[Case, str]:
         )
         ctx.s.add(case)
         await ctx.s.flush()
-        ctx.update_state(case_id=case.id)
-    case.danger_now = key == "yes"
-    if not case.danger_now:
-        return case, "✓ " + ctx.t("case.danger_no_ack")
+        st.case_id = case.id
+    _store(case, ev)
+    case.updated_at = ctx.now
+    return case
+
+
+# -- the place: a commune by name ----------------------------------------------------------------
+def _own_commune(ctx: Ctx) -> Unit | None:
+    return ctx.unit if ctx.unit is not None and ctx.unit.kind in COMMUNE_KINDS else None
+
+
+def _place_lookup(
+    ctx: Ctx, st: CaseState
+) -> Callable[[Question, str | None, str | None, list[list[Any]]], Awaitable[Found | Candidates]]:
+    async def lookup(
+        q: Question, option: str | None, text: str | None, matches: list[list[Any]]
+    ) -> Found | Candidates:
+        """A tapped place, or the places whose name holds what was typed."""
+        allowed = {f"{UNIT_PREFIX}{uid}" for uid, _ in matches}
+        own = _own_commune(ctx)
+        if own is not None:
+            allowed.add(f"{UNIT_PREFIX}{own.id}")
+        unit: Unit | None
+        if option == UNKNOWN_UNIT:
+            unit = (
+                await ctx.s.exec(
+                    select(Unit).where(col(Unit.parent_id).is_(None)).order_by(col(Unit.path))
+                )
+            ).first()
+        elif option is not None and option in allowed:
+            unit = await ctx.s.get(Unit, int(option.removeprefix(UNIT_PREFIX)))
+        else:
+            units = (await ctx.s.exec(select(Unit))).all()
+            places = [Place(u.id or 0, u.name, u.code, u.kind, u.parent_id) for u in units]
+            found = search_places(text, places)
+            if not found:
+                raise ParseError("case.err.search_none", query=(text or "").strip()[:40])
+            best = best_match(found)
+            if best is None:
+                shown = found[:MAX_MATCHES]
+                key = "case.unit_matches" if len(found) <= len(shown) else "case.unit_many"
+                return Candidates(
+                    matches=[[m.unit_id, m.label] for m in shown],
+                    note=Note(key, {"n": len(found), "shown": len(shown)}),
+                )
+            unit = await ctx.s.get(Unit, best.unit_id)
+        if unit is None:
+            raise ParseError("case.err.search_none", query="")
+        return Found(unit.id)
+
+    return lookup
+
+
+# -- what is said --------------------------------------------------------------------------------
+# Said after an answer to these questions, instead of "✓ <answer>" (the safety hooks).
+OnAnswer = Callable[[Ctx, Case, Any], Awaitable[str]]
+
+
+async def _after_danger(ctx: Ctx, case: Case, value: Any) -> str:
+    """Someone in danger now: the emergency numbers at once, with a safety tip."""
+    if value != "yes":
+        return "✓ " + ctx.t("case.danger_no_ack")
     unit = await ctx.s.get(Unit, case.unit_id) if case.unit_id else None
     block = await texts.emergency_block(ctx.s, ctx.lang, unit)
-    return case, block + "\n" + ctx.t("case.safety_tip")
+    late = texts.after_hours(ctx.lang, ctx.now)
+    return block + "\n" + ctx.t("case.safety_tip") + ("\n\n" + late if late else "")
 
 
-async def _answer_choice(ctx: Ctx, case: Case, step: Step) -> str | None:
-    key = _typed_choice(ctx, step, options(step, case))
-    if step.id == "anonymity":
-        case.anonymous = key == "anon"
-        if case.anonymous:
-            case.contact_enc = None
-            case.steps_done = [s for s in case.steps_done if s != "contact"]
-    else:
-        setattr(case, _FIELD[step.id], key)
-    return "✓ " + texts.label(ctx.lang, step.group, key)
-
-
-async def _answer_age(ctx: Ctx, case: Case, step: Step) -> str | None:
-    option = ctx.inc.option
-    key = option if option in OPTIONS["age"] else parse_age(ctx.inc.text)
-    case.age_group = key
-    return "✓ " + texts.label(ctx.lang, "age", key)
-
-
-async def _answer_when(ctx: Ctx, case: Case, step: Step) -> str | None:
-    option = ctx.inc.option
-    if option in OPTIONS["when"]:
-        key, day = str(option), None
-    else:
-        key, day = parse_when(ctx.inc.text, ctx.today)
-    case.occurred, case.occurred_on = key, day
-    shown = ctx.fmt_date(day) if day else texts.label(ctx.lang, "when", key)
-    return "✓ " + shown
-
-
-async def _answer_multi(ctx: Ctx, case: Case, step: Step) -> str | None:
-    keys = OPTIONS[step.group]
-    option, text = ctx.inc.option, ctx.inc.text
-    if option == DONE:
-        selected = [k for k in ctx.state.get("sel", []) if k in keys]
-    elif option in keys and text is None:
-        selected = list(ctx.state.get("sel", []))
-        selected.remove(option) if option in selected else selected.append(str(option))
-        ctx.update_state(sel=selected)
-        await ask(ctx, case, step)
-        return None
-    else:
-        if text is None or not text.strip():
-            raise ParseError("case.err.choose_one")
-        selected = []
-        for item in split_list(text):
-            one = match_choice(ctx.lang, step.group, keys, None, item)
-            if one not in selected:
-                selected.append(one)
-    if not selected:
-        raise ParseError("case.err.choose_one")
-    if len(selected) > 1:
-        selected = [k for k in selected if k not in EXCLUSIVE]
-    setattr(case, _FIELD[step.id], selected)
-    return "✓ " + texts.labels(ctx.lang, step.group, selected)
-
-
-async def _answer_text(ctx: Ctx, case: Case, step: Step) -> str | None:
-    option, text = ctx.inc.option, ctx.inc.text
-    limit = DESCRIPTION_MAX if step.id == "description" else CONTACT_MAX
-    field = "description_enc" if step.id == "description" else "contact_enc"
-    if option == SKIP or (text is not None and is_skip(text)):
-        setattr(case, field, None)
-        return "✓ " + ctx.t("case.skipped")
-    value = _CONTROL.sub("", text or "").strip()
-    if not value:
-        raise ParseError("case.err.empty")
-    if len(value) > limit:
-        raise ParseError("case.err.too_long", length=len(value), max=limit)
-    setattr(case, field, keyring().encrypt(value, f"case:{case.id}:{step.id}"))
-    return "✓ " + ctx.t("case.saved_encrypted")
-
-
-async def _answer_unit(ctx: Ctx, case: Case, step: Step) -> str | None:
-    option, text = ctx.inc.option, ctx.inc.text
-    allowed = {f"{UNIT_PREFIX}{c_id}" for c_id, _ in ctx.state.get("matches") or []}
-    if ctx.unit is not None and ctx.unit.kind in COMMUNE_KINDS:
-        allowed.add(f"{UNIT_PREFIX}{ctx.unit.id}")
-    unit: Unit | None
-    if option == UNKNOWN_UNIT:
-        unit = (
-            await ctx.s.exec(
-                select(Unit).where(col(Unit.parent_id).is_(None)).order_by(col(Unit.path))
-            )
-        ).first()
-    elif option is not None and option in allowed:
-        unit = await ctx.s.get(Unit, int(option.removeprefix(UNIT_PREFIX)))
-    else:
-        units = (await ctx.s.exec(select(Unit))).all()
-        places = [Place(u.id or 0, u.name, u.code, u.kind, u.parent_id) for u in units]
-        matches = search_places(text, places)
-        if not matches:
-            raise ParseError("case.err.search_none", query=(text or "").strip()[:40])
-        best = best_match(matches)
-        if best is not None:
-            unit = await ctx.s.get(Unit, best.unit_id)
-        else:
-            shown = matches[:MAX_MATCHES]
-            ctx.update_state(matches=[[m.unit_id, m.label] for m in shown])
-            key = "case.unit_matches" if len(matches) <= len(shown) else "case.unit_many"
-            await ask(ctx, case, step, prefix=ctx.t(key, n=len(matches), shown=len(shown)))
-            return None
-    if unit is None:
-        raise ParseError("case.err.search_none", query="")
-    case.unit_id = unit.id
+async def _after_place(ctx: Ctx, case: Case, value: Any) -> str:
+    """The commune chosen; when someone is in danger, its duty numbers straight away."""
+    unit = await ctx.s.get(Unit, value)
+    assert unit is not None
     ack = "✓ " + ctx.t("case.unit_chosen", unit=unit.name)
     if case.danger_now:
         local = await texts.duty_contacts(ctx.s, unit)
@@ -498,93 +433,105 @@ async def _answer_unit(ctx: Ctx, case: Case, step: Step) -> str | None:
     return ack
 
 
-ANSWER = {
-    "choice": _answer_choice,
-    "multi": _answer_multi,
-    "unit": _answer_unit,
-    "age": _answer_age,
-    "when": _answer_when,
-    "text": _answer_text,
-}
-_FIELD = {
-    "affected": "affected",
-    "sex": "victim_sex",
-    "relation": "relation",
-    "source": "source",
-    "consent": "consent",
-    "forms": "forms",
-    "help": "help_needed",
-    "actions": "actions_taken",
-}
+ON_ANSWER: dict[str, OnAnswer] = {"danger": _after_danger, "unit": _after_place}
 
 
-# -- summary and sending -----------------------------------------------------------------------
-async def _value_text(ctx: Ctx, case: Case, step: Step) -> str:
-    lang = ctx.lang
-    if step.id == "danger":
-        return texts.label(lang, "danger", "yes" if case.danger_now else "no")
-    if step.id == "unit":
-        unit = await ctx.s.get(Unit, case.unit_id) if case.unit_id else None
+async def _value_text(ctx: Ctx, q: Question, value: Any, summary: bool = False) -> str:
+    """An answer as the reporter reads it; a secret only says whether it was given."""
+    if q.type == "secret":
+        if summary:
+            return ctx.t("case.value_given" if value else "case.value_none")
+        return ctx.t("case.saved_encrypted" if value else "case.skipped")
+    if value is None or value == []:
+        return ctx.t("case.value_none")
+    if q.type == "place":
+        unit = await ctx.s.get(Unit, value)
         return unit.name if unit else ctx.t("case.value_none")
-    if step.id == "age":
-        return texts.label(lang, "age", case.age_group)
-    if step.id == "when":
-        if case.occurred_on is not None:
-            return ctx.fmt_date(case.occurred_on)
-        return texts.label(lang, "when", case.occurred)
-    if step.id == "anonymity":
-        return texts.label(lang, "anon", "anon" if case.anonymous else "contact")
-    if step.id in ("description", "contact"):
-        stored = case.description_enc if step.id == "description" else case.contact_enc
-        return ctx.t("case.value_given" if stored else "case.value_none")
-    value = getattr(case, _FIELD[step.id])
-    if isinstance(value, list):
-        return texts.labels(lang, step.group, value)
-    return texts.label(lang, step.group, value)
+    if q.type == "multi":
+        return ", ".join(_option_text(ctx, q, k) for k in value)
+    if q.type == "when" and q.option(value) is None:
+        return ctx.fmt_date(date.fromisoformat(value))
+    return _option_text(ctx, q, value)
 
 
-async def show_summary(ctx: Ctx, case: Case, prefix: str = "") -> None:
+def _option_text(ctx: Ctx, q: Question, key: str) -> str:
+    o = q.option(key)
+    return o.text(ctx.lang) if o is not None else key
+
+
+async def _render(ctx: Ctx, case: Case | None, session: Session, ev: Event, prefix: str) -> str:
+    """Say one event; returns the text that leads the next message."""
+    form = session.form
+    if isinstance(ev, Accepted):
+        hook = ON_ANSWER.get(ev.question.id)
+        if hook is not None and case is not None:
+            return await hook(ctx, case, ev.value)
+        return "✓ " + await _value_text(ctx, ev.question, ev.value)
+    if isinstance(ev, Invalid):
+        return "⚠️ " + ctx.t(ev.key, **ev.params)
+    if isinstance(ev, Note):
+        return ctx.t(ev.key, **ev.params)
+    if isinstance(ev, Ask):
+        _say_question(ctx, form, session, ev, prefix)
+    elif isinstance(ev, Summary):
+        await _say_summary(ctx, ev, prefix)
+    elif isinstance(ev, Submit) and case is not None:
+        await _submit(ctx, case)
+    return ""
+
+
+def _say_question(ctx: Ctx, form: Form, session: Session, ev: Ask, prefix: str) -> None:
+    """Put the question with its number, hint and choices."""
+    q = ev.question
+    lines = [prefix, ""] if prefix else []
+    label = Safe(q.text(ctx.lang, session.env))
+    lines.append(
+        ctx.t("case.question", n=ev.number, total=ev.total, label=label) if form.numbered else label
+    )
+    if q.has_hint:
+        lines.append("<i>" + q.hint_text(ctx.lang) + "</i>")
+    choices: list[Choice] = []
+    numbered = True
+    if q.type in ("choice", "age", "when"):
+        choices = [Choice(o.key, o.text(ctx.lang)) for o in ev.options]
+    elif q.type == "multi":
+        choices = [
+            Choice(o.key, o.text(ctx.lang), selected=o.key in ev.selected) for o in ev.options
+        ]
+        choices.append(Choice(DONE, ctx.t("case.done"), alias=ctx.t("case.done_alias")))
+    elif q.type == "place":
+        choices = [Choice(f"{UNIT_PREFIX}{uid}", name) for uid, name in ev.matches]
+        own = _own_commune(ctx)
+        if not ev.matches and own is not None:
+            choices.append(Choice(f"{UNIT_PREFIX}{own.id}", own.name))
+        choices.append(Choice(UNKNOWN_UNIT, ctx.t("case.unit_unknown")))
+    else:  # free text, optional
+        numbered = False
+        lines.append(ctx.t("case.optional"))
+        choices = [Choice(SKIP, ctx.t("case.skip"), alias="-")]
+    lines.append(ctx.t("case.footer"))
+    ctx.say_text("\n".join(lines), choices=choices, numbered=numbered)
+    ctx.remember_menu(choices, numbered)
+
+
+async def _say_summary(ctx: Ctx, ev: Summary, prefix: str) -> None:
     """Everything answered, numbered: a number edits that answer, "gửi" sends."""
-
     lines = [prefix, ""] if prefix else []
     lines.append(ctx.t("case.summary_title"))
-    for i, step in enumerate(steps_for(case), 1):
-        value = escape(await _value_text(ctx, case, step))
-        lines.append(f"{i}. {ctx.t(f'case.sum.{step.id}')}: <b>{value}</b>")
+    for i, q, value in ev.rows:
+        shown = escape(await _value_text(ctx, q, value, summary=True))
+        lines.append(f"{i}. {q.summary_text(ctx.lang)}: <b>{shown}</b>")
     lines.append("")
     lines.append(ctx.t("case.summary_help"))
     choices = [
         Choice(SUBMIT, ctx.t("case.submit"), alias=ctx.t("case.submit_alias")),
         Choice(ERASE, ctx.t("case.erase_choice"), alias=ctx.t("case.erase_alias")),
     ]
-    ctx.update_state(step="confirm", sel=[], matches=[])
     ctx.say_text("\n".join(lines), choices=choices, numbered=False)
     ctx.remember_menu(choices, numbered=False)
 
 
-async def _summary_answer(ctx: Ctx, case: Case) -> None:
-    option = ctx.inc.option
-    if option == SUBMIT:
-        missing = next_step(case)
-        if missing is not None:
-            await ask(ctx, case, missing)
-            return
-        await _submit(ctx, case)
-        return
-    if option == ERASE:
-        await erase(ctx, "")
-        return
-    word = fold(ctx.inc.text or "")
-    for prefix in ("sua", "cau", "dong", "edit"):
-        word = word.removeprefix(prefix).strip()
-    steps = steps_for(case)
-    if is_number(word) and 1 <= int(word) <= len(steps):
-        ctx.update_state(matches=[], sel=[])
-        await ask(ctx, case, steps[int(word) - 1])
-        return
-    await show_summary(ctx, case, prefix="⚠️ " + ctx.t("case.err.summary", n=len(steps)))
-
-
+# -- sending -------------------------------------------------------------------------------------
 async def _submit(ctx: Ctx, case: Case) -> None:
     unit = await ctx.s.get(Unit, case.unit_id) if case.unit_id else None
     assert unit is not None
@@ -610,17 +557,22 @@ async def _submit(ctx: Ctx, case: Case) -> None:
     )
 
 
-async def _resume_answer(ctx: Ctx) -> None:
+async def _resume_answer(ctx: Ctx, st: CaseState) -> None:
     option = ctx.inc.option
-    case = await _case(ctx)
+    case = await _case(ctx, st)
     if option == RESUME and case is not None:
-        await advance(ctx, case, prefix=ctx.t("case.resumed"))
+        await _step(
+            ctx,
+            st.model_copy(update={"mode": "ask", "q": None}),
+            case,
+            Next(),
+            ctx.t("case.resumed"),
+        )
         return
     if option == RESTART or case is None:
         if case is not None:
             await _delete_draft(ctx, case)
-        ctx.set_flow(FLOW, step="danger")
-        await ask(ctx, None, BY_ID["danger"], prefix=ctx.t("case.numbers_line"))
+        await _begin(ctx, texts.numbers_line(ctx.lang))
         return
     choices = [Choice(RESUME, ctx.t("case.resume_yes")), Choice(RESTART, ctx.t("case.resume_no"))]
     ctx.say_text(ctx.t("case.resume_ask"), choices=choices)

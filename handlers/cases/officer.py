@@ -186,14 +186,15 @@ async def show_case(ctx: Ctx, code: str) -> None:
     await _offer_actions(ctx, case)
 
 
-def _decrypt(case: Case, token: str | None, field: str) -> str | None:
+def _decrypt(ctx: Ctx, case: Case, token: str | None, field: str) -> str | None:
     if token is None:
         return None
     try:
         return keyring().decrypt(token, f"case:{case.id}:{field}")
     except CryptoError:
         log.warning("case %s: a stored %s does not decrypt", case.code, field)
-        return None
+        # Said so, never shown as absent: another process may hold other keys.
+        return ctx.t("case.undecryptable")
 
 
 async def render_case(ctx: Ctx, case: Case, unit: Unit) -> str:
@@ -242,8 +243,8 @@ async def render_case(ctx: Ctx, case: Case, unit: Unit) -> str:
         ]
     for key, value in fields:
         lines.append(f"• {ctx.t(key)}: <b>{escape(value)}</b>")
-    description = _decrypt(case, case.description_enc, "description")
-    contact = _decrypt(case, case.contact_enc, "contact")
+    description = _decrypt(ctx, case, case.description_enc, "description")
+    contact = _decrypt(ctx, case, case.contact_enc, "contact")
     if case.purged_at is not None:
         lines.append(ctx.t("case.detail_purged", time=ctx.fmt_date(case.purged_at)))
     else:
@@ -298,7 +299,7 @@ async def _event_line(ctx: Ctx, case: Case, ev: CaseEvent) -> str:
         text = ctx.t("case.ev_erased", time=when)
     else:
         text = ctx.t("case.ev_clock", time=when)
-    note = _decrypt(case, ev.note_enc, "note")
+    note = _decrypt(ctx, case, ev.note_enc, "note")
     if note:
         text += "\n  " + ctx.t("case.ev_note_text", text=note)
     return text

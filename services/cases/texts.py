@@ -179,8 +179,13 @@ def privacy(lang: str, *, child: bool = False) -> str:
     child reporter, what happens without a parent's consent."""
     text = t(lang, "case.privacy", months=config().retention_months)
     if child:
-        text += "\n" + t(lang, "case.privacy_child")
+        text += "\n" + privacy_child(lang)
     return text
+
+
+def privacy_child(lang: str) -> str:
+    """For a child reporter: reporting without a parent's consent, and what happens."""
+    return t(lang, "case.privacy_child")
 
 
 def alerted_now(lang: str, case: Case, roles: list[str]) -> str:

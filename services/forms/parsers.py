@@ -39,9 +39,15 @@ NO_WORDS = {"khong", "k", "ko", "kg", "no", "n", "chua", "chua co", "khong co"}
 ZERO_WORDS = {"khong", "ko", "k", "none", "zero", "0"}
 
 
+# Digits a menu choice, a summary line or an id may have: int() of a longer string is slow,
+# and over 4,300 digits it raises.
+MAX_NUMBER_DIGITS = 18
+
+
 def is_number(text: str) -> bool:
-    """Only the digits 0-9 (``"³".isdigit()`` is true, but it is no answer to "gõ 1")."""
-    return text.isascii() and text.isdigit()
+    """Only the digits 0-9 (``"³".isdigit()`` is true, but it is no answer to "gõ 1"), at most
+    ``MAX_NUMBER_DIGITS`` of them, so ``int(text)`` is cheap and fits a 64-bit column."""
+    return len(text) <= MAX_NUMBER_DIGITS and text.isascii() and text.isdigit()
 
 
 def is_skip(text: str) -> bool:

@@ -181,51 +181,59 @@ _FIELDS = {
 }
 
 
+_KINDS = {
+    "sections": "section",
+    "questions": "question",
+    "rules": "rule",
+    "options": "option",
+    "variants": "variant",
+}
+
+
 def _where(raw: Any, loc: tuple[int | str, ...]) -> tuple[str, str]:
     """``question vio_cases: max: `` from a pydantic location, and a "did you mean" hint."""
     parts: list[str] = []
-    node: Any = raw
-    kind = "form"
-    field_path: list[str] = []
-    i = 0
+    fields: list[str] = []
+    node, kind, i = raw, "form", 0
     while i < len(loc):
         key = loc[i]
-        child = node.get(key) if isinstance(node, dict) and isinstance(key, str) else None
-        if key in ("sections", "questions", "rules", "options", "variants") and i + 1 < len(loc):
-            index = loc[i + 1]
-            items = child if isinstance(child, list) else []
-            item = items[index] if isinstance(index, int) and index < len(items) else None
-            kind = {
-                "sections": "section",
-                "questions": "question",
-                "rules": "rule",
-                "options": "option",
-                "variants": "variant",
-            }[str(key)]
-            ident = None
-            if isinstance(item, dict) and isinstance(
-                item.get("key" if kind == "option" else "id"), str
-            ):
-                ident = item["key" if kind == "option" else "id"]
+        if key in _KINDS and i + 1 < len(loc):
+            kind = _KINDS[str(key)]
+            node = _child(_child(node, key), loc[i + 1])
             if kind == "question" and parts and parts[-1].startswith("section "):
                 parts.pop()  # question ids are unique in a form: the section adds nothing
-            parts.append(f"{kind} {ident}" if ident is not None else f"{kind} #{int(index) + 1}")
-            node = item
-            field_path = []
-            i += 2
+            parts.append(_name(kind, node, loc[i + 1]))
+            fields, i = [], i + 2
             continue
-        if key != "[key]":
-            field_path.append(str(key))
-        node = child
-        i += 1
-    if field_path:
-        parts.append(".".join(field_path))
-    hint = ""
-    if kind in _FIELDS and field_path and field_path[0] not in _FIELDS[kind]:
-        close = difflib.get_close_matches(field_path[0], sorted(_FIELDS[kind]), n=1)
-        if close:
-            hint = f" (did you mean '{close[0]}'?)"
-    return "".join(p + ": " for p in parts), hint
+        if key != "[key]":  # a wrong key of a mapping (a label's language)
+            fields.append(str(key))
+        node, i = _child(node, key), i + 1
+    if fields:
+        parts.append(".".join(fields))
+    return "".join(p + ": " for p in parts), _did_you_mean(kind, fields)
+
+
+def _child(node: Any, key: int | str) -> Any:
+    if isinstance(node, dict) and isinstance(key, str):
+        return node.get(key)
+    if isinstance(node, list) and isinstance(key, int) and key < len(node):
+        return node[key]
+    return None
+
+
+def _name(kind: str, item: Any, index: int | str) -> str:
+    """``question plan_date``, or ``option #2`` when the item has no usable id."""
+    ident = item.get("key" if kind == "option" else "id") if isinstance(item, dict) else None
+    if isinstance(ident, str):
+        return f"{kind} {ident}"
+    return f"{kind} #{int(index) + 1}"
+
+
+def _did_you_mean(kind: str, fields: list[str]) -> str:
+    if not fields or kind not in _FIELDS or fields[0] in _FIELDS[kind]:
+        return ""
+    close = difflib.get_close_matches(fields[0], sorted(_FIELDS[kind]), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _message(err: Any) -> str:

@@ -160,16 +160,23 @@ PlaceLookup = Callable[
     [Question, str | None, str | None, list[list[Any]]], Awaitable[Found | Candidates]
 ]
 TextParser = Callable[[str | None, date], Any]
+# The option key free words mean ("chồng" → partner), among the keys offered; None if unclear.
+Meaning = Callable[[Question, str, list[str]], str | None]
+# The options words name in one item of a multiple choice ("bị đánh và chửi" → two).
+Meanings = Callable[[Question, str, list[str]], list[str]]
 
 
 @dataclass
 class Hooks:
     """What a conversation lends the engine for its own question types: ``parsers`` read typed
     text for ``age`` and ``when``; ``place`` resolves a tap or searches typed text (it may read
-    the database: it is the handler's)."""
+    the database: it is the handler's); ``meaning`` reads free words as an option when loose
+    matching found none (after the option ``synonyms`` of the form file)."""
 
     parsers: Mapping[str, TextParser] = field(default_factory=dict)
     place: PlaceLookup | None = None
+    meaning: Meaning | None = None
+    meanings: Meanings | None = None
 
 
 # -- the session -----------------------------------------------------------------------------
@@ -370,13 +377,28 @@ class Session:
                 raise ParseError("err.choose_one")
             raise ParseError("err.choice_unknown", n=len(options))
         if q.type == "choice":
-            return loose_match(options, text, self.lang).key
+            return self._loose_one(q, options, text)
         keys: list[str] = []
+        offered = [o.key for o in options]
         for item in p.split_list(text):
-            key = loose_match(options, item, self.lang).key
-            if key not in keys:
-                keys.append(key)
+            named = self.hooks.meanings(q, item, offered) if self.hooks.meanings else []
+            for key in named or [self._loose_one(q, options, item)]:
+                if key not in keys:
+                    keys.append(key)
         return self._multi_value(q, keys)
+
+    def _loose_one(self, q: Question, options: list[Option], text: str) -> str:
+        try:
+            return loose_match(options, text, self.lang).key
+        except ParseError:
+            meant = (
+                self.hooks.meaning(q, text, [o.key for o in options])
+                if self.hooks.meaning
+                else None
+            )
+            if meant is None:
+                raise
+            return meant
 
     # -- the summary ---------------------------------------------------------------------
     def _summary_answer(self, pos: Position, inp: Answer, events: list[Event]) -> None:

@@ -1,11 +1,11 @@
-"""The web side served by ``bdg serve``: messenger webhooks, health, metrics, downloads.
+"""The web side served by ``bdg serve``: messenger webhooks, health, downloads, the web desk.
 
 ``/metrics`` is the Prometheus exposition (``kernel.metrics``); the database-backed gauges
-are read at each scrape. Keep it off the public internet: deploy/Caddyfile proxies only the
-webhook, download and health paths.
+are read at each scrape. Keep it off the public internet: deploy/Caddyfile does not proxy it.
 
 Each channel contributes its routes (``Channel.web_routes``); features that serve files add
-theirs through ``extra_routes``. Keep handlers thin: they parse, dispatch, answer.
+theirs through ``extra_routes``. Keep handlers thin: they parse, dispatch, answer. Every
+response carries the security headers (``bot.web.security``).
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ from collections.abc import Sequence
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.app import App
+from bot.web.security import SecurityHeaders
 from db.stats import refresh_gauges
 from kernel import metrics
 
@@ -44,5 +46,6 @@ def create_web_app(app: App, routes: Sequence[BaseRoute] = ()) -> Starlette:
         return Response(metrics.generate_latest(), media_type=metrics.CONTENT_TYPE)
 
     return Starlette(
-        routes=[Route("/healthz", healthz), Route("/metrics", metrics_endpoint), *routes]
+        routes=[Route("/healthz", healthz), Route("/metrics", metrics_endpoint), *routes],
+        middleware=[Middleware(SecurityHeaders)],
     )

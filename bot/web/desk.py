@@ -1,0 +1,43 @@
+"""The web desk's routes, added to ``bdg serve`` by ``bot.runner``.
+
+GET  /web/login/<token>   a button that signs in (the link /web gives in the chat)
+POST /web/login           uses the token once, sets the session cookie
+POST /web/logout          ends the session (CSRF token)
+GET  /web/overview        reporting and on-time rates of the scope, the units' table
+GET  /web/unit/<code>     a unit's submitted values, versions and officers
+GET  /web/files/<fmt>     compiled XLSX / DOCX / PNG of a subtree (admins)
+GET  /web/static/...      the stylesheet and script (no CDN, no inline code)
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from bot.web import auth, pages
+from bot.web.templating import STATIC
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+
+def routes(app: App) -> list[BaseRoute]:
+    async def home(_request: Request) -> Response:
+        return RedirectResponse("/web/overview", status_code=303)
+
+    return [
+        Route("/web", home, methods=["GET"]),
+        Route("/web/login/{token}", partial(auth.login_form, app), methods=["GET"]),
+        Route("/web/login", partial(auth.login, app), methods=["POST"]),
+        Route("/web/logout", partial(auth.logout, app), methods=["POST"]),
+        Route("/web/signed-out", partial(auth.signed_out, app), methods=["GET"]),
+        Route("/web/overview", auth.signed_in(app, pages.overview_page(app)), methods=["GET"]),
+        Route("/web/unit/{code}", auth.signed_in(app, pages.unit_page(app)), methods=["GET"]),
+        Route("/web/files/{fmt}", auth.signed_in(app, pages.files_page(app)), methods=["GET"]),
+        Mount("/web/static", StaticFiles(directory=STATIC), name="web-static"),
+    ]

@@ -1,0 +1,52 @@
+// The web desk's only script: instant filtering of the units' table (status, and a search
+// that ignores Vietnamese accents) and sorting by a column header without a reload. The
+// same filters work without JavaScript through the form's query parameters.
+"use strict";
+(function () {
+  function fold(s) {
+    return s.toLowerCase().normalize("NFD").replace(/[\u0300-\u036f]/g, "")
+      .replace(/đ/g, "d").replace(/\s+/g, " ").trim();
+  }
+  document.querySelectorAll("select.autosubmit").forEach(function (sel) {
+    sel.addEventListener("change", function () { sel.form.submit(); });
+  });
+  var table = document.getElementById("units");
+  if (!table) return;
+  var body = table.tBodies[0];
+  var q = document.getElementById("q");
+  var status = document.getElementById("status");
+  var shown = document.getElementById("shown");
+  function apply() {
+    var text = fold(q.value), st = status.value, n = 0;
+    Array.prototype.forEach.call(body.rows, function (row) {
+      var ok = (!st || row.dataset.status === st) && (!text || row.dataset.fold.indexOf(text) >= 0);
+      row.hidden = !ok;
+      if (ok) n += 1;
+    });
+    shown.textContent = String(n);
+  }
+  q.addEventListener("input", apply);
+  status.addEventListener("change", apply);
+  var order = { on_time: 0, late: 1, missing: 2 };
+  table.querySelectorAll("a.sort").forEach(function (link) {
+    link.addEventListener("click", function (ev) {
+      ev.preventDefault();
+      var key = link.dataset.key;
+      var asc = link.dataset.dir !== "asc";
+      table.querySelectorAll("a.sort").forEach(function (l) { delete l.dataset.dir; });
+      link.dataset.dir = asc ? "asc" : "desc";
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x, y;
+        if (key === "status") { x = order[a.dataset.status]; y = order[b.dataset.status]; }
+        else if (key === "version") { x = Number(a.dataset.version || 0); y = Number(b.dataset.version || 0); }
+        else { x = a.dataset[key] || ""; y = b.dataset[key] || ""; }
+        var c = x < y ? -1 : x > y ? 1 : 0;
+        if (c === 0) c = a.dataset.name < b.dataset.name ? -1 : 1;
+        return asc ? c : -c;
+      });
+      rows.forEach(function (r) { body.appendChild(r); });
+    });
+  });
+  apply();
+})();
