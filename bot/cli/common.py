@@ -32,7 +32,6 @@ def run_async(fn: Callable[[App], Awaitable[T]]) -> T:
         raise click.ClickException(str(exc)) from None
 
 
-
 DATETIME_FORMATS = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y")
 
 
