@@ -62,6 +62,7 @@ async def start_scheduler(app: App, channels: dict[str, Channel]) -> Callable[[]
         urgent_jobs=URGENT_JOBS,
     )
     await service.start()
+    app.dispatcher.outbox_written = service.dispatcher.wakeup.set
     return service.stop
 
 

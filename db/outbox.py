@@ -16,6 +16,8 @@ from db.models import ChannelAccount, Outbox
 from db.queries import insert_for
 from kernel.messages import Choice
 
+WRITTEN = "bdg.outbox_written"
+
 
 async def enqueue(
     s: AsyncSession,
@@ -51,7 +53,16 @@ async def enqueue(
     )
     stmt = insert_for(s)(Outbox).values(**values).on_conflict_do_nothing(index_elements=["key"])
     result = await s.exec(stmt)  # type: ignore[call-overload]
-    return bool(result.rowcount)
+    written = bool(result.rowcount)
+    if written:
+        s.info[WRITTEN] = True
+    return written
+
+
+def wrote_outbox(s: AsyncSession) -> bool:
+    """Whether this session's transaction wrote an outbox row (the caller wakes the outbox
+    dispatcher after the commit, so an urgent alert leaves at once, not at the next poll)."""
+    return bool(s.info.get(WRITTEN))
 
 
 @dataclass(frozen=True)

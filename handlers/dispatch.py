@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from db import queries
+from db import outbox, queries
 from db.engine import Database
 from db.models import ChannelAccount, Conversation
 from handlers.context import Ctx
@@ -63,6 +63,9 @@ class Dispatcher:
         # The composition root passes the router it built; without one (tests, benchmarks)
         # the same explicit feature list is registered here.
         self.router = routes if routes is not None else build_router(Deps(self.services))
+        # Called after a commit that wrote outbox rows (the composition root connects it to
+        # the outbox dispatcher's wake-up, so a case alert does not wait for the next poll).
+        self.outbox_written: Callable[[], None] | None = None
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     def _lock(self, inc: Incoming) -> asyncio.Lock:
@@ -168,6 +171,9 @@ class Dispatcher:
                 unit=unit if officer is not None else None,
             )
             await self.route(ctx)
+            wrote = outbox.wrote_outbox(s)
+        if wrote and self.outbox_written is not None:
+            self.outbox_written()
         return Outcome(replies=ctx.replies, chosen_label=ctx.chosen_label, stale=ctx.stale)
 
     async def route(self, ctx: Ctx) -> None:

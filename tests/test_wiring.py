@@ -12,10 +12,15 @@ from sqlmodel import select
 from bot.app import URGENT_JOBS
 from db.engine import Database
 from db.models import AuditLog
+from db.outbox import enqueue
+from handlers.context import Ctx
+from handlers.dispatch import Dispatcher
 from handlers.features import FEATURES, build_router
 from handlers.router import ADMIN, OFFICER, PUBLIC, Deps, Router, Routes
+from kernel.messages import Incoming
+from kernel.settings import Services
 from services.cases.routing import escalate_due
-from tests.chat import Chat
+from tests.chat import Chat, Clock
 
 NEED_OFFICER = "Lệnh này dành cho cán bộ đã đăng ký."
 NOT_ADMIN = "Lệnh này chỉ dành cho cán bộ quản trị"
@@ -99,3 +104,36 @@ async def test_an_officer_is_refused_every_admin_command_and_it_is_audited(
     async with demo_db.session() as s:
         rows = (await s.exec(select(AuditLog).where(AuditLog.detail == "not an admin"))).all()
     assert len(rows) == 1 and rows[0].outcome == "refused"
+
+
+async def test_a_commit_that_wrote_outbox_rows_wakes_the_outbox_dispatcher(
+    demo_db: Database, clock: Clock
+) -> None:
+    router = Router()
+
+    @router.command("alert", roles=(PUBLIC,))
+    async def alert(ctx: Ctx, _args: str) -> None:
+        await enqueue(
+            ctx.s,
+            key=f"t:{ctx.inc.dedupe_key}",
+            account=ctx.account,
+            text="x",
+            kind="alert",
+            now=ctx.now,
+        )
+        ctx.say_text("ok")
+
+    @router.command("quiet", roles=(PUBLIC,))
+    async def quiet(ctx: Ctx, _args: str) -> None:
+        ctx.say_text("ok")
+
+    woken: list[int] = []
+    dispatcher = Dispatcher(demo_db, Services(), clock=clock, routes=router)
+    dispatcher.outbox_written = lambda: woken.append(1)
+    inc = Incoming(channel="terminal", chat_id="w", user_id="w", text="/quiet", dedupe_key="q")
+    await dispatcher.handle(inc)
+    assert woken == []
+    await dispatcher.handle(
+        Incoming(channel="terminal", chat_id="w", user_id="w", text="/alert", dedupe_key="a")
+    )
+    assert woken == [1]
