@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from bot.cli import main
+from db.crypto import new_key_spec
 from kernel.settings import get_settings
 from services.cases.config import configure
 from tests.test_unit_file import PROVINCE, to_cp1258
@@ -59,6 +60,7 @@ def _clean_settings() -> Iterator[None]:
 
 
 TG = "123456:TEST-TOKEN"
+KEYS = new_key_spec("k1")
 # (args, extra environment, a fragment the message must contain); {d} is the work folder.
 CASES: list[tuple[list[str], dict[str, str], str]] = [
     (["remind", "--at", "2027-13-01T08:00"], {}, "2027-13-01T08:00"),
@@ -137,7 +139,7 @@ CASES: list[tuple[list[str], dict[str, str], str]] = [
     (["db", "restore", "{d}/exists.dump"], {}, "exists.dump"),
     (
         ["units", "list"],
-        {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/nothing"},
+        {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/nothing", "BDG_CASE_KEYS": KEYS},
         "DATABASE_URL",
     ),
     (["db", "upgrade"], {"DATABASE_URL": "nonsense"}, "DATABASE_URL"),
