@@ -196,6 +196,12 @@ async def register_flow(ctx: Ctx) -> None:
         ctx.update_state(step="position", full_name=value)
         ctx.say("reg.ask_position")
         return
+    await _complete(ctx, invite, position=value)
+
+
+async def _complete(ctx: Ctx, invite: Invite, *, position: str) -> None:
+    """The last answer: use the invite (once), create the officer with its scope, link this
+    account to it."""
     # Mark the invite used only if nobody else did in the meantime (single use).
     result = await ctx.s.exec(  # type: ignore[call-overload]
         update(Invite)
@@ -213,7 +219,7 @@ async def register_flow(ctx: Ctx) -> None:
     officer = Officer(
         unit_id=invite.unit_id,
         full_name=ctx.state["full_name"],
-        position=value,
+        position=position,
         role=invite.role,
         scope_unit_id=scope_id,
         created_at=ctx.now,

@@ -8,4 +8,5 @@ scripts/setup.sh
 .venv/bin/ruff format --check .
 .venv/bin/mypy
 .venv/bin/lint-imports --no-cache
+.venv/bin/python tools/archcheck.py --check > /dev/null
 .venv/bin/pytest -q "$@"

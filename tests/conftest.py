@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import text
 
 from db.crypto import new_key_spec
@@ -20,6 +21,11 @@ from kernel.clock import to_utc
 from kernel.settings import Services
 from services.cases.config import CaseConfig, configure
 from tests.chat import Chat, Clock
+
+# No test may fail on time (speed is measured by benchmarks under bench/): hypothesis's
+# per-example deadline is off everywhere, so a loaded CI machine cannot fail a property test.
+hypothesis_settings.register_profile("bdg", deadline=None)
+hypothesis_settings.load_profile("bdg")
 
 PG_URL = os.environ.get("BDG_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])

@@ -236,6 +236,9 @@ def _values(form: Any, values: dict[str, Any], lang: str) -> list[dict[str, Any]
     return out
 
 
+SCOPE = "outside scope"
+
+
 def unit_page(app: App):  # type: ignore[no-untyped-def]
     services = app.dispatcher.services
 
@@ -247,15 +250,8 @@ def unit_page(app: App):  # type: ignore[no-untyped-def]
         scope = await scope_of(s, who)
         if unit is None or not scope.holds(unit):
             # Unknown and outside look the same: a URL must not reveal which codes exist.
-            audit(
-                s,
-                now,
-                who.officer.id,
-                ACTION_UNIT,
-                f"unit:{code[:32]}",
-                outcome="refused",
-                detail="outside scope",
-            )
+            target = f"unit:{code[:32]}"
+            audit(s, now, who.officer.id, ACTION_UNIT, target, outcome="refused", detail=SCOPE)
             return page("error.html", lang, 403, who=who, message=t(lang, "web.outside_scope"))
         today = to_local(now, services.timezone).date()
         word = _period_word(request, default_period(services, today))
@@ -285,19 +281,23 @@ def unit_page(app: App):  # type: ignore[no-untyped-def]
             title=f"{period.text(lang)} {period.year}",
             due=period.due.strftime("%d/%m/%Y"),
             values=_values(form, dict(latest.values), lang) if latest else [],
-            versions=[
-                {
-                    "version": v.version,
-                    "reference": v.reference,
-                    "at": to_local(v.submitted_at, services.timezone).strftime("%H:%M %d/%m/%Y"),
-                    "by": by,
-                }
-                for v, by in versions
-            ],
+            versions=_version_rows(versions, services.timezone),
             officers=officers,
         )
 
     return handler
+
+
+def _version_rows(versions: list[Any], tz: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "version": v.version,
+            "reference": v.reference,
+            "at": to_local(v.submitted_at, tz).strftime("%H:%M %d/%m/%Y"),
+            "by": by,
+        }
+        for v, by in versions
+    ]
 
 
 def files_page(app: App):  # type: ignore[no-untyped-def]

@@ -198,8 +198,27 @@ def _decrypt(ctx: Ctx, case: Case, token: str | None, field: str) -> str | None:
 
 
 async def render_case(ctx: Ctx, case: Case, unit: Unit) -> str:
-    lang = ctx.lang
-    tz = ctx.services.timezone
+    lines = _head_lines(ctx, case, unit)
+    lines.append("")
+    lines += _field_lines(ctx, case)
+    lines += _private_lines(ctx, case)
+    consent = case.consent or "not_asked"
+    lines.append(ctx.t(f"case.detail_consent_{consent}"))
+    if case.reported_by is not None:
+        reporter = await ctx.s.get(Officer, case.reported_by)
+        if reporter is not None:
+            lines.append(ctx.t("case.detail_by_officer", name=reporter.full_name))
+    history = await store.events(ctx.s, case.id or 0)
+    if history:
+        lines.append("")
+        lines.append(ctx.t("case.history_title"))
+        for ev in history:
+            lines.append("– " + await _event_line(ctx, case, ev))
+    return "\n".join(lines)
+
+
+def _head_lines(ctx: Ctx, case: Case, unit: Unit) -> list[str]:
+    """Code, place, status, urgency with its reasons, when it was received, the clocks."""
     reasons = []
     if case.danger_now:
         reasons.append(ctx.t("case.reason_danger"))
@@ -212,15 +231,21 @@ async def render_case(ctx: Ctx, case: Case, unit: Unit) -> str:
         urgency += " (" + ", ".join(reasons) + ")"
     lines = [
         ctx.t("case.detail_title", code=case.code or "", unit=unit.name),
-        ctx.t("case.detail_status", status=texts.label(lang, "status", case.status)),
+        ctx.t("case.detail_status", status=texts.label(ctx.lang, "status", case.status)),
         ctx.t("case.detail_urgency", urgency=urgency),
     ]
     if case.alerted_at is not None:
         lines.append(ctx.t("case.detail_received", time=ctx.fmt_date(case.alerted_at)))
     if case.submitted_at is None:
         lines.append(ctx.t("case.detail_unfinished"))
-    lines += texts.clock_lines(lang, case, ctx.now, tz, config().escalate_minutes)
-    lines.append("")
+    tz = ctx.services.timezone
+    lines += texts.clock_lines(ctx.lang, case, ctx.now, tz, config().escalate_minutes)
+    return lines
+
+
+def _field_lines(ctx: Ctx, case: Case) -> list[str]:
+    """The answers given as choices (never free text)."""
+    lang = ctx.lang
     when = (
         ctx.fmt_date(case.occurred_on)
         if case.occurred_on
@@ -241,32 +266,23 @@ async def render_case(ctx: Ctx, case: Case, unit: Unit) -> str:
             ("case.sum.source", texts.label(lang, "src", case.source)),
             ("case.sum.actions", texts.labels(lang, "act", case.actions_taken)),
         ]
-    for key, value in fields:
-        lines.append(f"• {ctx.t(key)}: <b>{escape(value)}</b>")
+    return [f"• {ctx.t(key)}: <b>{escape(value)}</b>" for key, value in fields]
+
+
+def _private_lines(ctx: Ctx, case: Case) -> list[str]:
+    """The decrypted description and contact (this read is audited by the caller), or when
+    they were purged."""
+    if case.purged_at is not None:
+        return [ctx.t("case.detail_purged", time=ctx.fmt_date(case.purged_at))]
     description = _decrypt(ctx, case, case.description_enc, "description")
     contact = _decrypt(ctx, case, case.contact_enc, "contact")
-    if case.purged_at is not None:
-        lines.append(ctx.t("case.detail_purged", time=ctx.fmt_date(case.purged_at)))
+    none = ctx.t("case.value_none")
+    lines = [ctx.t("case.detail_description", text=description or none)]
+    if case.reported_by is None and case.anonymous:
+        lines.append(ctx.t("case.detail_anonymous"))
     else:
-        none = ctx.t("case.value_none")
-        lines.append(ctx.t("case.detail_description", text=description or none))
-        if case.reported_by is None and case.anonymous:
-            lines.append(ctx.t("case.detail_anonymous"))
-        else:
-            lines.append(ctx.t("case.detail_contact", text=contact or none))
-    consent = case.consent or "not_asked"
-    lines.append(ctx.t(f"case.detail_consent_{consent}"))
-    if case.reported_by is not None:
-        reporter = await ctx.s.get(Officer, case.reported_by)
-        if reporter is not None:
-            lines.append(ctx.t("case.detail_by_officer", name=reporter.full_name))
-    history = await store.events(ctx.s, case.id or 0)
-    if history:
-        lines.append("")
-        lines.append(ctx.t("case.history_title"))
-        for ev in history:
-            lines.append("– " + await _event_line(ctx, case, ev))
-    return "\n".join(lines)
+        lines.append(ctx.t("case.detail_contact", text=contact or none))
+    return lines
 
 
 async def _event_line(ctx: Ctx, case: Case, ev: CaseEvent) -> str:
