@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -11,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from bot.logs import configure_logging
 from db.crypto import CryptoError, Keyring
 from db.engine import Database
 from handlers.dispatch import Dispatcher
@@ -115,16 +115,7 @@ def _local_key_file(database: str | None) -> Path | None:
 
 async def open_app(settings: Settings) -> App:
     configure(check_case_keys(settings))
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # httpx logs every request URL at INFO, and Bot API URLs contain the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    # aiosqlite logs every statement with its parameters at DEBUG: saved answers would reach
-    # the log. Keep it quiet whatever BDG_LOG_LEVEL says.
-    logging.getLogger("aiosqlite").setLevel(logging.INFO)
+    configure_logging(settings.log_level, settings.log_format)
     db = Database(settings.database_url, settings.db_schema)
     await db.upgrade()
     clock = make_clock(settings)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import replace
@@ -28,6 +29,7 @@ from handlers.context import Ctx
 from handlers.features import build_router
 from handlers.lifeline import numbers_reply, wants_numbers
 from handlers.router import Deps, Router, welcome
+from kernel import metrics
 from kernel.clock import coarse, utcnow
 from kernel.i18n import normalise_lang, t
 from kernel.messages import Incoming, Menu, Outcome, Reply, resolve_token
@@ -76,6 +78,14 @@ class Dispatcher:
         return lock
 
     async def handle(self, inc: Incoming) -> Outcome:
+        start = time.perf_counter()
+        outcome = await self._handle_locked(inc)
+        label = "duplicate" if outcome.duplicate else "error" if outcome.failed else "ok"
+        metrics.UPDATES.labels(inc.channel, label).inc()
+        metrics.STEP_SECONDS.labels(inc.channel).observe(time.perf_counter() - start)
+        return outcome
+
+    async def _handle_locked(self, inc: Incoming) -> Outcome:
         async with self._lock(inc):
             try:
                 try:

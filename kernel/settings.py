@@ -8,10 +8,13 @@ in tests. See the README for the full list.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kernel.channel import STANDARD, Capabilities
@@ -20,7 +23,9 @@ DEFAULT_DB_PATH = Path("data") / "bdg.sqlite3"
 
 
 class SchedulerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     # Run the planner and the outbox dispatcher in this process (`bdg run`, `bdg serve`).
     enabled: bool = Field(default=True, alias="BDG_SCHEDULER")
@@ -56,6 +61,11 @@ class SchedulerSettings(BaseSettings):
     # Reminders and digests still unsent this long after their time are dropped (stale).
     expire_hours: float = Field(default=12.0, gt=0, alias="BDG_OUTBOX_EXPIRE_HOURS")
 
+    # Daily maintenance (retention purge, old dedupe keys, expired codes): local hour.
+    maintenance_hour: int = Field(default=3, ge=0, le=23, alias="BDG_MAINTENANCE_HOUR")
+    # Keys of processed updates are kept this many days (redeliveries come within a day).
+    processed_keep_days: int = Field(default=7, ge=1, le=365, alias="BDG_PROCESSED_KEEP_DAYS")
+
     def rates(self) -> dict[str, tuple[float, float]]:
         """Channel → (messages per second overall, per chat)."""
         return {
@@ -68,7 +78,9 @@ class SchedulerSettings(BaseSettings):
 class ZaloOASettings(BaseSettings):
     """The Zalo Official Account channel; every platform limit is a setting (docs/zalo-oa.md)."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     app_id: str | None = Field(default=None, alias="ZALO_OA_APP_ID")
     # The app's secret key (OAuth v4 token calls).
@@ -103,7 +115,10 @@ class ZaloOASettings(BaseSettings):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # An empty variable (``KEY=`` in .env, compose or systemd) means "not set".
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     database_url: str = Field(
         default=f"sqlite+aiosqlite:///{DEFAULT_DB_PATH}", alias="DATABASE_URL"
@@ -119,6 +134,8 @@ class Settings(BaseSettings):
     # Fixed "now" for demos and transcript tests (ISO 8601, local time). Empty = real clock.
     fake_now: str | None = Field(default=None, alias="BDG_FAKE_NOW")
     log_level: str = Field(default="INFO", alias="BDG_LOG_LEVEL")
+    # `text` (one line per record) or `json` (one JSON object per line, for log collectors).
+    log_format: Literal["text", "json"] = Field(default="text", alias="BDG_LOG_FORMAT")
     # Violence cases (docs/cases.md): escalation delay, retention, encryption keys.
     case_escalate_minutes: int = Field(default=30, ge=1, alias="BDG_CASE_ESCALATE_MINUTES")
     case_retention_months: int = Field(default=24, ge=1, alias="BDG_CASE_RETENTION_MONTHS")
@@ -150,6 +167,25 @@ class Settings(BaseSettings):
 
     # The scheduler's and outbox dispatcher's knobs (their own BDG_* variables).
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Ho_Chi_Minh)") from None
+        return value
+
+    @field_validator("fake_now")
+    @classmethod
+    def _iso_time(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError("not an ISO date and time (2026-11-25T09:00)") from None
+        return value
 
 
 @dataclass

@@ -26,12 +26,14 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.engine import Database
+from kernel import metrics
 from kernel.calendar import load_calendar
 from kernel.channel import Channel
 from kernel.clock import utcnow
 from kernel.settings import SchedulerSettings
 from scheduler.dispatcher import OutboxDispatcher
 from scheduler.lock import SchedulerLock, make_lock
+from scheduler.maintenance import MaintenanceResult, run_maintenance
 from scheduler.planner import PlanResult, plan, remember_start_menu, stale_rows
 
 log = logging.getLogger("bdg.scheduler")
@@ -85,10 +87,11 @@ class SchedulerService:
         try:
             if not await self.lock.acquire():
                 return None
-            async with self.db.session() as s:
-                result = await plan(
-                    s, self.clock(), cal=load_calendar(self.calendar_file), tz=self.timezone
-                )
+            with metrics.PLANNER_TICK_SECONDS.time():
+                async with self.db.session() as s:
+                    result = await plan(
+                        s, self.clock(), cal=load_calendar(self.calendar_file), tz=self.timezone
+                    )
         except Exception as exc:  # noqa: BLE001 - log and try again at the next tick
             log.error("planner tick failed: %s", type(exc).__name__)
             return None
@@ -122,6 +125,19 @@ class SchedulerService:
         if written:
             self.dispatcher.wakeup.set()
         return written
+
+    async def maintenance(self) -> MaintenanceResult | None:
+        """The daily maintenance (``scheduler.maintenance``), under the lock: once across
+        workers."""
+        try:
+            if not await self.lock.acquire():
+                return None
+        except Exception as exc:  # noqa: BLE001
+            log.error("scheduler lock failed: %s", type(exc).__name__)
+            return None
+        return await run_maintenance(
+            self.db, self.clock(), processed_keep_days=self.settings.processed_keep_days
+        )
 
     async def _renew(self) -> None:
         """Keep the lock, or take it over from a holder that is gone; the dispatcher starts
@@ -157,6 +173,16 @@ class SchedulerService:
             max_instances=1,
             misfire_grace_time=self.settings.urgent_tick_seconds,
             next_run_time=datetime.now(tz),
+        )
+        # Five past the hour, away from the planner's quarter-hour ticks; a process that was
+        # down at that time runs it when it comes back within the hour.
+        self.scheduler.add_job(
+            self.maintenance,
+            CronTrigger(hour=self.settings.maintenance_hour, minute=5, timezone=tz),
+            id="maintenance",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=3600,
         )
         self.scheduler.add_job(
             self._renew,

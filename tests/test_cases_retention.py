@@ -183,7 +183,7 @@ async def test_cli_commands(
         )
         assert result.output.strip() == "Trực ban: 0239 111\nCông an: 113"
         result = await _invoke(runner, main, ["cases", "duty", "NOPE"])
-        assert result.exit_code != 0 and "Unknown unit code" in result.output
+        assert result.exit_code == 1 and "NOPE (" in result.output
         result = await _invoke(runner, main, ["cases", "rekey"])
         assert "0 values re-encrypted." in result.output
     finally:

@@ -35,6 +35,10 @@ PREFIXES = {
     "remind",
     "deadline",
     "case",
+    "cli",
+    "db",
+    "doctor",
+    "units",
     "web",
 }
 

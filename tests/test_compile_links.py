@@ -201,12 +201,11 @@ def test_bdg_export_writes_the_workbook(tmp_path: Path) -> None:
     run = [sys.executable, "-m", "bot"]
     subprocess.run([*run, "seed-demo"], env=env, check=True, capture_output=True)
     out = tmp_path / "out" / "tong-hop.xlsx"
-    res = subprocess.run(
-        [*run, "export", "--period", "2026", "--unit", "42", "--format", "xlsx", "--out", str(out)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    args = [*run, "export", "--period", "2026", "--unit", "42", "--format", "xlsx", "--out"]
+    # No unit has reported: the export is refused unless confirmed.
+    empty = subprocess.run([*args, str(out)], env=env, capture_output=True, text=True)
+    assert empty.returncode == 1 and "--yes" in empty.stderr and not out.exists()
+    res = subprocess.run([*args, str(out), "--yes"], env=env, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == str(out)
     ws = load_workbook(out)["Tổng hợp"]
@@ -217,4 +216,4 @@ def test_bdg_export_writes_the_workbook(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
     )
-    assert bad.returncode != 0 and "unknown unit code NOPE" in bad.stderr
+    assert bad.returncode == 1 and "không có đơn vị mã NOPE" in bad.stderr

@@ -147,5 +147,9 @@ def test_cli_invite_prints_code_last(tmp_path: Path) -> None:
     assert re.fullmatch(rf"[{ALPHABET}]{{5}}-[{ALPHABET}]{{5}}", lines[-1])
     assert "28303" not in lines[-1]
     assert f"https://t.me/bdg_demo_bot?start={lines[-1].replace('-', '')}" in res.stdout
-    bad = subprocess.run([*run, "invite", "NOPE"], env=env, capture_output=True, text=True)
-    assert bad.returncode == 2 and "Unknown unit code" in bad.stderr
+    bad = subprocess.run(
+        [*run, "invite", "NOPE"], env={**env, "BDG_LOCALE": "en"}, capture_output=True, text=True
+    )
+    assert bad.returncode == 1 and bad.stderr.strip() == (
+        "Error: unknown unit code NOPE (see bdg units list)"
+    )

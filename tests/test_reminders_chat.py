@@ -222,6 +222,7 @@ def test_cli_deadline_and_remind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
     monkeypatch.setenv("BDG_LOG_LEVEL", "WARNING")
+    monkeypatch.setenv("BDG_FAKE_NOW", "2026-11-20T09:00")
     get_settings.cache_clear()
     try:
         run = CliRunner().invoke
@@ -260,7 +261,7 @@ def test_cli_deadline_and_remind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                 "31/02/2026",
             ],
         )
-        assert bad.exit_code != 0 and "real date in 2026 or in January 2027" in bad.output
+        assert bad.exit_code == 1 and "ngày có thật trong năm 2026" in bad.output
         bad = run(
             main,
             [
@@ -276,7 +277,16 @@ def test_cli_deadline_and_remind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                 "27/11/2026",
             ],
         )
-        assert bad.exit_code != 0 and "Unknown unit code" in bad.output
+        assert bad.exit_code == 1 and "NOPE (" in bad.output
+        # A due date already past (today is 20/11/2026) needs --yes, and nothing is saved
+        # without it.
+        past = ["deadline", "set", "--unit", "42-SYT", "--year", "2026", "--kind", "annual"]
+        refused = run(main, [*past, "--due", "10/11/2026"])
+        assert refused.exit_code == 1 and "10/11/2026" in refused.output
+        assert "--yes" in refused.output and "Traceback" not in refused.output
+        assert "42-SYT" not in run(main, ["deadline", "list"]).output
+        confirmed = run(main, [*past, "--due", "10/11/2026", "--yes"])
+        assert confirmed.exit_code == 0 and "due 10/11/2026" in confirmed.output
         listed = run(main, ["deadline", "list"])
         assert "42" in listed.output and "27/11/2026" in listed.output and "KH 003" in listed.output
         invite = run(main, ["invite", "28303"]).output.strip().splitlines()[-1]
@@ -293,6 +303,8 @@ def test_cli_deadline_and_remind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         assert "→ terminal:lan" in sent.output and "Sent 2, failed 0" in sent.output
         again = run(main, ["remind", "--at", "2026-11-23T10:00"])
         assert "0 message(s) planned; 2 already in the outbox" in again.output
+        cleared = run(main, ["deadline", "clear", "--unit", "42-SYT", "--year", "2026"])
+        assert "1 override(s) removed" in cleared.output
         cleared = run(main, ["deadline", "clear", "--unit", "42", "--year", "2026"])
         assert "1 override(s) removed" in cleared.output
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +15,28 @@ from bot.cli import calendar as calendar_cli
 from bot.cli import cases as cases_cli
 from bot.cli import compile as compile_cli
 from bot.cli import forms as forms_cli
+from bot.cli import ops as ops_cli
 from bot.cli import reminders as reminders_cli
+from bot.cli import units as units_cli
 from bot.cli import zalo as zalo_cli
 from bot.cli import zalo_oa as zalo_oa_cli
 from bot.cli.common import run_async
+from bot.cli.errors import BoundaryGroup
+from bot.doctor import TELEGRAM_SECRET, is_public_https
 from bot.runner import run_channels
 from bot.single import AlreadyServed
 from bot.terminal import CHANNEL, run_terminal
 from db import queries
 from db.models import Unit
-from db.units import UnitFileError, import_units, read_units_csv, seed_demo
+from db.units import seed_demo
 from handlers.registration import ROLES, create_invite
+from kernel.errors import UserError
 from kernel.i18n import t
 from kernel.settings import Settings, get_settings
 from services.scope import seed_demo_agency_admin
 
 
-@click.group(invoke_without_command=True)
+@click.group(cls=BoundaryGroup, invoke_without_command=True)
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Gender-equality reporting bot for Zalo and Telegram. Without a command: `bdg run`."""
@@ -112,9 +116,27 @@ async def _demo_chat(settings: Settings, user: str) -> None:
 @main.command()
 def serve() -> None:
     """Start the web server that receives messenger webhooks (PUBLIC_URL + secrets), with the
-    scheduler; also serves /healthz and download links."""
+    scheduler; also serves /healthz, /metrics and download links."""
+    settings = get_settings()
+    check_serve_settings(settings)
+    _serve_channels(settings, serve=True)
 
-    _serve_channels(get_settings(), serve=True)
+
+def check_serve_settings(settings: Settings) -> None:
+    """What `bdg serve` needs before it starts (the channels would stop on it later)."""
+    if not (settings.telegram_bot_token or settings.zalo_bot_token or settings.zalo_oa.enabled):
+        return
+    url = settings.public_url or ""
+    if not url:
+        raise UserError("cli.serve_needs_public_url")
+    if not is_public_https(url):
+        raise UserError("cli.serve_needs_https", url=url)
+    if settings.telegram_bot_token and not TELEGRAM_SECRET.match(
+        settings.telegram_webhook_secret or ""
+    ):
+        raise UserError("cli.serve_needs_secret", name="TELEGRAM_WEBHOOK_SECRET")
+    if settings.zalo_bot_token and not 8 <= len(settings.zalo_webhook_secret or "") <= 256:
+        raise UserError("cli.serve_needs_secret", name="ZALO_WEBHOOK_SECRET")
 
 
 @main.command()
@@ -167,54 +189,12 @@ def invite(unit_code: str, role: str, days: int | None, scope_code: str | None) 
 
     code = run_async(go)
     if code is None or code == "?scope":
-        bad = unit_code if code is None else scope_code
-        click.echo(f"Unknown unit code: {bad} (see `bdg units list`)", err=True)
-        sys.exit(2)
+        raise UserError("cli.unknown_unit", code=unit_code if code is None else scope_code)
     username = get_settings().telegram_bot_username
     if username:
         click.echo(f"Telegram: https://t.me/{username}?start={code.replace('-', '')}")
     click.echo(f"Invite for {unit_code} ({role}), valid {days or get_settings().invite_days} days:")
     click.echo(code)
-
-
-@main.group()
-def units() -> None:
-    """The unit tree."""
-
-
-@units.command("import")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def units_import(file: Path) -> None:
-    """Load units from a CSV file: code,name,parent_code,kind[,reports]."""
-    try:
-        rows = read_units_csv(file)
-    except UnitFileError as e:
-        raise click.ClickException(str(e)) from e
-
-    async def go(app: App) -> Any:
-        async with app.db.session() as s:
-            return await import_units(s, rows)
-
-    try:
-        result = run_async(go)
-    except UnitFileError as e:
-        raise click.ClickException(str(e)) from e
-    click.echo(f"{result.created} units created, {result.updated} updated.")
-
-
-@units.command("list")
-def units_list() -> None:
-    """Print the unit tree."""
-
-    async def go(app: App) -> list[Unit]:
-        async with app.db.session() as s:
-            return list((await s.exec(select(Unit).order_by(Unit.path))).all())
-
-    for u in run_async(go):
-        depth = u.path.count("/") - 2
-        click.echo(
-            f"{'  ' * depth}{u.code}  {u.name}  [{u.kind}{'' if u.reports else ', no report'}]"
-        )
 
 
 @main.command("seed-demo")
@@ -229,23 +209,16 @@ def seed_demo_cmd() -> None:
     click.echo(f"Demo units: {result.created} created, {result.updated} updated.")
 
 
-@main.group()
-def db() -> None:
-    """Database maintenance."""
-
-
-@db.command("upgrade")
-def db_upgrade() -> None:
-    """Apply all migrations (also done automatically at start)."""
-
-    async def go(app: App) -> None:
-        return None
-
-    run_async(go)
-    click.echo("Database is up to date.")
-
-
 # Each feature's commands, added explicitly: a missing module fails at start.
-for _feature in (reminders_cli, cases_cli, compile_cli, zalo_cli, calendar_cli, forms_cli):
+for _feature in (
+    units_cli,
+    ops_cli,
+    reminders_cli,
+    cases_cli,
+    compile_cli,
+    zalo_cli,
+    calendar_cli,
+    forms_cli,
+):
     _feature.register(main)
 zalo_oa_cli.register(main)

@@ -15,6 +15,7 @@ from bot.cli.common import run_async
 from db import queries
 from db.cases import DUTY_ROLES, duty_roster
 from db.crypto import new_key_spec
+from kernel.errors import UserError
 from services.cases.duty import DutyError, add_entry, parse_spec, remove_entry
 from services.cases.retention import PurgeResult, purge, rekey
 from services.cases.routing import escalate_due
@@ -112,7 +113,7 @@ def duty_cmd(
         async with app.db.session() as s:
             unit = await queries.unit_by_code(s, unit_code)
             if unit is None:
-                raise click.ClickException(f"Unknown unit code: {unit_code}")
+                raise UserError("cli.unknown_unit", code=unit_code)
             if clear:
                 unit.duty_contacts = None
             elif text is not None:

@@ -20,6 +20,7 @@ from compile.build import CHART_SLUGS, FORMATS, OutFile, render
 from compile.data import default_period, gather
 from db import queries
 from kernel.clock import to_local
+from kernel.errors import UserError
 from kernel.settings import get_settings
 
 
@@ -53,10 +54,16 @@ def register(main: click.Group) -> None:
         help="File to write, or a folder (png writes three charts).",
     )
     @click.option("--lang", type=click.Choice(["vi", "en"]), default="vi", show_default=True)
-    def export(unit_code: str, period: str | None, fmt: str, out: str, lang: str) -> None:
+    @click.option(
+        "--yes", is_flag=True, help="Export even a period not open yet or with no report sent."
+    )
+    def export(
+        unit_code: str, period: str | None, fmt: str, out: str, lang: str, yes: bool
+    ) -> None:
         """Compile the latest submitted reports of UNIT's subtree into an XLSX workbook, a DOCX
-        draft report or PNG charts (drafts never count)."""
-        files = asyncio.run(_export(unit_code, period, fmt, lang))
+        draft report or PNG charts (drafts never count). A period that has not opened, or in
+        which no unit has reported, needs --yes."""
+        files = asyncio.run(_export(unit_code, period, fmt, lang, yes))
         paths = output_paths(files, out)
         for f, path in zip(files, paths, strict=True):
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,7 +71,9 @@ def register(main: click.Group) -> None:
             click.echo(str(path))
 
 
-async def _export(unit_code: str, period: str | None, fmt: str, lang: str) -> list[OutFile]:
+async def _export(
+    unit_code: str, period: str | None, fmt: str, lang: str, yes: bool = False
+) -> list[OutFile]:
 
     app = await open_app(get_settings())
     services = app.dispatcher.services
@@ -82,11 +91,10 @@ async def _export(unit_code: str, period: str | None, fmt: str, lang: str) -> li
             async with app.db.session() as s:
                 unit = await queries.unit_by_code(s, unit_code)
                 if unit is None:
-                    raise click.ClickException(
-                        f"unknown unit code {unit_code} (see `bdg units list`)"
-                    )
+                    raise UserError("cli.unknown_unit", code=unit_code)
                 now = app.clock()
-                pid = period or default_period(services, to_local(now, services.timezone).date())
+                today = to_local(now, services.timezone).date()
+                pid = period or default_period(services, today)
                 try:
                     c = await gather(
                         s,
@@ -96,8 +104,14 @@ async def _export(unit_code: str, period: str | None, fmt: str, lang: str) -> li
                         now=now,
                         progress=lambda i, n: bar.update(reading, completed=i, total=n),
                     )
-                except ValueError as e:
-                    raise click.ClickException(str(e)) from e
+                except ValueError:
+                    raise UserError("cli.unknown_period", period=pid) from None
+                if not yes and c.period.opens > today:
+                    raise UserError(
+                        "cli.export_future", period=pid, opens=c.period.opens.strftime("%d/%m/%Y")
+                    )
+                if not yes and not c.submitted:
+                    raise UserError("cli.export_empty", unit=unit.name, period=pid)
             writing = bar.add_task(f"Writing {fmt}", total=None)
             files = render(
                 c,

@@ -9,20 +9,23 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import click
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.app import App
-from bot.cli.common import run_async
+from bot.cli.common import LocalDateTime, run_async
 from bot.render import render_plain
 from bot.runner import make_channels
 from db import queries
+from db.models import Report, ReportVersion, Unit
 from kernel.calendar import Calendar, load_calendar
-from kernel.clock import to_utc
-from kernel.i18n import t
+from kernel.clock import to_local, to_utc
+from kernel.errors import UserError
 from kernel.messages import Reply
 from scheduler.dispatcher import OutboxDispatcher
 from scheduler.lock import make_lock
 from scheduler.planner import plan, remember_start_menu, stale_rows
-from services.overrides import OverrideError, clear_override, list_overrides, set_override
+from services.overrides import clear_override, list_overrides, set_override
 
 
 def _calendar(app: App) -> Calendar:
@@ -50,23 +53,38 @@ def deadline() -> None:
 @click.option("--kind", required=True, help="Report of the calendar: semiannual or annual.")
 @click.option("--due", required=True, help="Due date, dd/mm/yyyy (in YEAR or next January).")
 @click.option("--reason", default=None, help="Why (kept with the override and in the audit log).")
-def deadline_set(unit_code: str, year: int, kind: str, due: str, reason: str | None) -> None:
+@click.option(
+    "--yes", is_flag=True, help="Confirm a due date already past or before reports were sent."
+)
+def deadline_set(
+    unit_code: str, year: int, kind: str, due: str, reason: str | None, yes: bool
+) -> None:
     """Set the due date of a report for a unit's subtree, e.g.
-    `bdg deadline set --unit 42 --year 2026 --kind annual --due 27/11/2026`."""
+    `bdg deadline set --unit 42 --year 2026 --kind annual --due 27/11/2026`. A due date in
+    the past, or one that makes reports already sent late, needs --yes."""
 
     async def go(app: App) -> str:
         cal = _calendar(app)
+        tz = app.settings.timezone
         async with app.db.session() as s:
             unit = await queries.unit_by_code(s, unit_code)
             if unit is None:
-                raise click.ClickException(f"Unknown unit code: {unit_code} (see `bdg units list`)")
-            try:
-                row = await set_override(
-                    s, unit, year, kind, due, None, reason, cal=cal, source="cli", now=app.clock()
-                )
-            except OverrideError as e:
-                raise click.ClickException(t("en", e.key, **e.params)) from None
+                raise UserError("cli.unknown_unit", code=unit_code)
+            now = app.clock()
+            row = await set_override(
+                s, unit, year, kind, due, None, reason, cal=cal, source="cli", now=now
+            )
             p = next(x for x in cal.periods(year, {kind: row.due}) if x.kind == kind)
+            if not yes:
+                # Raising rolls the override back with the session.
+                today = to_local(now, tz).date()
+                if p.due < today:
+                    raise UserError("cli.deadline_past", due=_fmt(p.due), today=_fmt(today))
+                late = await _submitted_after(s, unit, p.period, p.due, tz)
+                if late:
+                    raise UserError(
+                        "cli.deadline_after_submitted", n=late, period=p.period, due=_fmt(p.due)
+                    )
             moved = "" if p.due == p.nominal_due else f" (a non-working day: due {_fmt(p.due)})"
             return (
                 f"{unit.code} {unit.name} and the units below it: {p.text('en')} {p.period} "
@@ -74,6 +92,23 @@ def deadline_set(unit_code: str, year: int, kind: str, due: str, reason: str | N
             )
 
     click.echo(_run(go))
+
+
+async def _submitted_after(s: AsyncSession, unit: Unit, period: str, due: date, tz: str) -> int:
+    """Reports of ``period`` in ``unit``'s subtree first submitted after ``due`` (local)."""
+    ids = [u.id for u in await queries.subtree(s, unit)]
+    rows = (
+        await s.exec(
+            select(ReportVersion.submitted_at)
+            .join(Report, col(Report.id) == col(ReportVersion.report_id))
+            .where(
+                col(Report.unit_id).in_(ids),
+                col(Report.period) == period,
+                col(ReportVersion.version) == 1,
+            )
+        )
+    ).all()
+    return sum(1 for at in rows if to_local(at, tz).date() > due)
 
 
 @deadline.command("list")
@@ -89,7 +124,7 @@ def deadline_list(year: int | None, unit_code: str | None) -> None:
             if unit_code:
                 unit = await queries.unit_by_code(s, unit_code)
                 if unit is None:
-                    raise click.ClickException(f"Unknown unit code: {unit_code}")
+                    raise UserError("cli.unknown_unit", code=unit_code)
             rows = await list_overrides(s, unit=unit, year=year)
         lines = []
         for o, u in rows:
@@ -117,7 +152,7 @@ def deadline_clear(unit_code: str, year: int, kind: str | None) -> None:
         async with app.db.session() as s:
             unit = await queries.unit_by_code(s, unit_code)
             if unit is None:
-                raise click.ClickException(f"Unknown unit code: {unit_code}")
+                raise UserError("cli.unknown_unit", code=unit_code)
             return await clear_override(s, unit, year, kind, now=app.clock())
 
     n = _run(go)
@@ -152,11 +187,15 @@ class PrintChannel:
 
 @click.command()
 @click.option(
-    "--at", "at", default=None, help="Local time to plan for, ISO (2026-12-01T08:00); default now."
+    "--at",
+    "at",
+    type=LocalDateTime(),
+    default=None,
+    help="Local time to plan for: 2026-12-01T08:00 or 01/12/2026 08:00; default now.",
 )
 @click.option("--dry-run", is_flag=True, help="Only print what would be planned.")
 @click.option("--brief", is_flag=True, help="One line per message, without its text.")
-def remind(at: str | None, dry_run: bool, brief: bool) -> None:
+def remind(at: datetime | None, dry_run: bool, brief: bool) -> None:
     """Plan reminders for a moment and print them per recipient; without --dry-run, write
     them to the outbox and send them now (Telegram / Zalo when their tokens are set; messages
     to terminal users are printed)."""
@@ -164,7 +203,7 @@ def remind(at: str | None, dry_run: bool, brief: bool) -> None:
     async def go(app: App) -> None:
 
         tz = app.settings.timezone
-        now = to_utc(datetime.fromisoformat(at), tz) if at else app.clock()
+        now = to_utc(at, tz) if at else app.clock()
         cal = _calendar(app)
         async with app.db.session() as s:
             result = await plan(s, now, cal=cal, tz=tz, dry_run=dry_run)

@@ -17,11 +17,13 @@ from services.forms.parsers import ParseError, fold
 
 # Kinds of units a case can happen in; a village's case goes to its commune. A deployment
 # whose tree uses none of these kinds gets every unit offered instead.
-COMMUNE_KINDS = ("commune", "ward", "town")
+# A special zone (đặc khu, 2025 reform) is at commune level.
+COMMUNE_KINDS = ("commune", "ward", "town", "special_zone")
 PLACE_KINDS = (*COMMUNE_KINDS, "village")
 MAX_MATCHES = 8
 
 _NAME_PREFIXES = (
+    "dac khu ",
     "thi tran ",
     "xa ",
     "phuong ",
