@@ -120,7 +120,7 @@ async def setup(db: Database) -> list[str]:
         return [u.code for u in communes]
 
 
-async def main(count: int, poll: float) -> None:
+async def main(count: int, poll: float, no_wakeup: bool = False) -> None:
     logging.basicConfig(level=logging.WARNING)
     configure(CaseConfig(keys=new_key_spec("b1")))
     with tempfile.TemporaryDirectory() as tmp:
@@ -133,6 +133,9 @@ async def main(count: int, poll: float) -> None:
             {"BDG_OUTBOX_POLL": poll, "BDG_RATE_ZALO_CHAT": 1000, "BDG_RATE_ZALO": 1000}
         )
         outbox = OutboxDispatcher(db, {"zalo": zalo}, settings=settings)  # type: ignore[dict-item]
+        if not no_wakeup:
+            # As bot.runner wires it: a commit that wrote outbox rows wakes the dispatcher.
+            dispatcher.outbox_written = outbox.wakeup.set
         stop = asyncio.Event()
         task = asyncio.create_task(outbox.run(stop))
         latencies: list[float] = []
@@ -171,7 +174,9 @@ async def main(count: int, poll: float) -> None:
         await task
         await db.dispose()
     ms = [x * 1000 for x in latencies]
-    print(f"intakes: {count}; outbox poll {poll} s (SQLite, one process)")
+    print(
+        f"intakes: {count}; wake-up on commit {'off' if no_wakeup else 'on'}; outbox poll {poll} s (SQLite, one process)"
+    )
     print(
         f"time from 'danger now + place' to the first alert leaving the outbox: "
         f"p50 {pct(ms, 0.5):.0f} ms, p99 {pct(ms, 0.99):.0f} ms, max {max(ms):.0f} ms, "
@@ -184,5 +189,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--poll", type=float, default=2.0)
+    parser.add_argument(
+        "--no-wakeup", action="store_true", help="measure without the commit wake-up (poll only)"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.count, args.poll))
+    asyncio.run(main(args.count, args.poll, args.no_wakeup))
