@@ -128,7 +128,7 @@ async def test_bdg_invite_scope_and_cases_duty_cli(
         assert result.exit_code == 0, result.output
         code = result.output.strip().splitlines()[-1]
         result = await invoke(["invite", "42-SNV", "--scope", "NOPE"])
-        assert result.exit_code != 0 and "Unknown unit code: NOPE" in result.output
+        assert result.exit_code == 1 and "không có đơn vị mã NOPE" in result.output
         result = await invoke(["cases", "duty", "28303", "--add", "congan dem 0239 111"])
         assert result.exit_code == 0, result.output
         assert "1. police [night] 0239 111" in result.output

@@ -26,8 +26,6 @@ from kernel.settings import SchedulerSettings, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTING_NAME = re.compile(r"^(BDG_|TELEGRAM_|ZALO_)|^(DATABASE_URL|PUBLIC_URL)$")
-# Read from the environment by the module that uses it, not through the Settings types.
-ENV_ONLY = {"BDG_FILES_SECRET": "compile/links.py"}
 # Variables of compose.yaml itself, for Caddy and PostgreSQL.
 COMPOSE_ONLY = {"DOMAIN", "POSTGRES_PASSWORD"}
 
@@ -44,12 +42,7 @@ def aliases(model: type[BaseModel]) -> set[str]:
     return out
 
 
-SETTINGS = aliases(Settings) | set(ENV_ONLY)
-
-
-def test_env_only_settings_are_read_where_said() -> None:
-    for name, module in ENV_ONLY.items():
-        assert name in (ROOT / module).read_text(encoding="utf-8")
+SETTINGS = aliases(Settings)
 
 
 def _compose() -> dict[str, Any]:
@@ -124,7 +117,7 @@ def test_env_example_values_are_valid_settings(monkeypatch: pytest.MonkeyPatch) 
         if SETTING_NAME.search(name):
             monkeypatch.delenv(name)
     for name, value in _env_example().items():
-        if name in SETTINGS and name not in ENV_ONLY:
+        if name in SETTINGS:
             monkeypatch.setenv(name, value)
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     sched = SchedulerSettings(_env_file=None)  # type: ignore[call-arg]

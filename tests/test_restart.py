@@ -10,6 +10,7 @@ import sys
 
 from db.engine import Database
 from tests.answers import ANSWERS
+from tests.processes import TEST_CASE_KEYS
 from tests.test_report_flow import stored
 
 ORDER = [
@@ -43,6 +44,8 @@ async def test_resume_after_restart(demo_db: Database, db_config: dict) -> None:
     env = {**os.environ, "DATABASE_URL": db_config["url"], "BDG_FAKE_NOW": "2026-11-25T09:00"}
     if db_config["schema"]:
         env["BDG_DB_SCHEMA"] = db_config["schema"]
+        # PostgreSQL refuses to start without shared case keys (bot.app.check_case_keys).
+        env["BDG_CASE_KEYS"] = TEST_CASE_KEYS
     code = await new_invite(demo_db, "28303", now=local("2026-11-25T08:00"))
     k = 6
     out = run_chat(
