@@ -35,6 +35,7 @@ PREFIXES = {
     "remind",
     "deadline",
     "case",
+    "duty",
     "cli",
     "db",
     "doctor",
