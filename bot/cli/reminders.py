@@ -29,6 +29,13 @@ from scheduler.lock import make_lock
 from scheduler.planner import plan, remember_start_menu, stale_rows
 from services.overrides import clear_override, list_overrides, set_override
 
+# The planner's reasons for planning nothing (scheduler.decide), as the operator reads them.
+IDLE_KEYS = {
+    "outside hours": "cli.idle_outside_hours",
+    "nothing due today": "cli.idle_nothing_due_today",
+    "everyone has submitted": "cli.idle_everyone_has_submitted",
+}
+
 
 def _calendar(app: App) -> Calendar:
     f = app.settings.calendar_file
@@ -258,7 +265,7 @@ def remind(at: datetime | None, dry_run: bool, brief: bool) -> None:
                 lang,
                 "cli.remind_dry" if dry_run else "cli.remind_planned",
                 n=len(result.planned),
-                idle=f" ({t(lang, 'cli.idle_' + result.idle.replace(' ', '_'))})"
+                idle=f" ({t(lang, IDLE_KEYS.get(result.idle, 'cli.idle_other'))})"
                 if result.idle
                 else "",
                 existing=result.existing,
