@@ -102,6 +102,6 @@ def test_cli_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     res = r.invoke(main, ["calendar", "rule", "list"])
     assert "annual     submit   27/11 since 2026" in res.output
     res = r.invoke(main, ["calendar", "compiled", "--unit", "42", "--period", "2026"])
-    assert res.exit_code == 0 and "compiled" in res.output
+    assert res.exit_code == 0 and "đã ghi nhận tổng hợp kỳ 2026" in res.output
     res = r.invoke(main, ["calendar", "rule", "clear", "--unit", "42"])
-    assert "1 rule(s) removed." in res.output
+    assert "Đã bỏ 1 lịch hằng năm." in res.output

@@ -15,10 +15,12 @@ import click
 
 from bot.app import App
 from bot.cli.common import run_async
+from bot.cli.errors import cli_lang
 from db import queries
 from db.models import Unit
 from kernel.calendar import Calendar, CalendarError, load_calendar, read_calendar
 from kernel.errors import UserError
+from kernel.i18n import t
 from services import local_calendar
 from services.local_calendar import STEPS, RuleError
 
@@ -29,12 +31,19 @@ def calendar_group() -> None:
 
 
 def _summary(cal: Calendar, year: int) -> str:
-    periods = ", ".join(f"{p.period} due {p.due:%d/%m/%Y}" for p in cal.periods(year))
-    months = len(cal.spec.action_months)
-    return (
-        f"{len(cal.report_kinds)} report(s) ({periods}), {months} Action Month(s), "
-        f"a deadline on a day off: {cal.due_rule}"
+    lang = cli_lang()
+    periods = ", ".join(
+        t(lang, "cli.calendar_period", period=p.period, due=f"{p.due:%d/%m/%Y}")
+        for p in cal.periods(year)
     )
+    summary = t(
+        lang,
+        "cli.calendar_summary",
+        reports=len(cal.report_kinds),
+        periods=periods,
+        months=len(cal.spec.action_months),
+    )
+    return f"{summary}. {t(lang, f'lich.day_off_{cal.due_rule}').rstrip('.')}"
 
 
 @calendar_group.command("check")
@@ -47,7 +56,9 @@ def check(file: Path) -> None:
         for line in err.problems:
             click.echo(line, err=True)
         raise SystemExit(1) from None
-    click.echo(f"{file}: OK: {_summary(cal, date.today().year)}.")
+    click.echo(
+        t(cli_lang(), "cli.file_ok_summary", file=file, summary=_summary(cal, date.today().year))
+    )
 
 
 def _calendar(app: App) -> Calendar:
@@ -102,11 +113,16 @@ def rule_set(
                 nominal = local_calendar.rule_date(cal, kind, row.day, row.month, y)
                 moved = cal.move_due(nominal)
                 dates.append(f"{moved:%d/%m/%Y}" + ("*" if moved != nominal else ""))
-            what = "units report" if step == "submit" else "the agency compiles"
-            return (
-                f"{unit.code} {unit.name}: every year from {first}, {what} the {kind} report by "
-                f"{row.day:02d}/{row.month:02d} ({', '.join(dates)}; * = moved, rule "
-                f"{cal.due_rule})."
+            return t(
+                cli_lang(),
+                f"cli.rule_set_{step}",
+                code=unit.code,
+                unit=unit.name,
+                since=first,
+                kind=kind,
+                dm=f"{row.day:02d}/{row.month:02d}",
+                dates=", ".join(dates),
+                rule=cal.due_rule,
             )
 
     click.echo(run_async(go))
@@ -125,7 +141,7 @@ def rule_list(unit_code: str | None) -> None:
             f"{u.code:10} {r.kind:10} {r.step:8} {r.day:02d}/{r.month:02d} since {r.since_year}"
             f"  [{r.source}] {u.name}" + (f" — {r.reason}" if r.reason else "")
             for r, u in rows
-        ] or ["No recurring rules: the calendar file and yearly overrides decide."]
+        ] or [t(cli_lang(), "cli.rule_none")]
 
     for line in run_async(go):
         click.echo(line)
@@ -143,7 +159,7 @@ def rule_clear(unit_code: str, kind: str | None, step: str | None) -> None:
             unit = await _unit(s, unit_code)
             return await local_calendar.clear_rules(s, unit, kind, step, now=app.clock())
 
-    click.echo(f"{run_async(go)} rule(s) removed.")
+    click.echo(t(cli_lang(), "cli.rule_cleared", n=run_async(go)))
 
 
 @calendar_group.command("compiled")
@@ -161,7 +177,14 @@ def compiled_cmd(unit_code: str, period: str) -> None:
         async with app.db.session() as s:
             unit = await _unit(s, unit_code)
             row = await local_calendar.mark_compiled(s, unit, period, None, "cli", now=app.clock())
-            return f"{unit.code} {unit.name}: {period} compiled ({row.at:%d/%m/%Y %H:%M} UTC)."
+            return t(
+                cli_lang(),
+                "cli.compiled_marked",
+                code=unit.code,
+                unit=unit.name,
+                period=period,
+                at=f"{row.at:%d/%m/%Y %H:%M} UTC",
+            )
 
     click.echo(run_async(go))
 
