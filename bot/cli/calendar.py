@@ -8,7 +8,9 @@ from pathlib import Path
 
 import click
 
+from bot.cli.errors import cli_lang
 from kernel.calendar import Calendar, CalendarError, read_calendar
+from kernel.i18n import t
 
 
 @click.group("calendar")
@@ -17,9 +19,18 @@ def calendar_group() -> None:
 
 
 def _summary(cal: Calendar, year: int) -> str:
-    periods = ", ".join(f"{p.period} due {p.due:%d/%m/%Y}" for p in cal.periods(year))
-    months = len(cal.spec.action_months)
-    return f"{len(cal.report_kinds)} report(s) ({periods}), {months} Action Month(s)"
+    lang = cli_lang()
+    periods = ", ".join(
+        t(lang, "cli.calendar_period", period=p.period, due=f"{p.due:%d/%m/%Y}")
+        for p in cal.periods(year)
+    )
+    return t(
+        lang,
+        "cli.calendar_summary",
+        reports=len(cal.report_kinds),
+        periods=periods,
+        months=len(cal.spec.action_months),
+    )
 
 
 @calendar_group.command("check")
@@ -32,7 +43,9 @@ def check(file: Path) -> None:
         for line in err.problems:
             click.echo(line, err=True)
         raise SystemExit(1) from None
-    click.echo(f"{file}: OK: {_summary(cal, date.today().year)}.")
+    click.echo(
+        t(cli_lang(), "cli.file_ok_summary", file=file, summary=_summary(cal, date.today().year))
+    )
 
 
 def register(main: click.Group) -> None:
