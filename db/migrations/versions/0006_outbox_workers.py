@@ -1,7 +1,7 @@
 """outbox shared by several workers: row claims, and one rate budget for all workers
 
-Revision ID: 0005_outbox_workers
-Revises: 0002_schedule
+Revision ID: 0006_outbox_workers
+Revises: 0005_local_calendar
 Create Date: 2026-12-01 05:30:00
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ import sqlmodel  # noqa: F401
 from alembic import op
 
 
-revision: str = '0005_outbox_workers'
-down_revision: str | Sequence[str] | None = '0002_schedule'
+revision: str = '0006_outbox_workers'
+down_revision: str | Sequence[str] | None = '0005_local_calendar'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
