@@ -26,7 +26,7 @@ from kernel.calendar import ReportPeriod
 from kernel.clock import to_local
 from kernel.settings import Services
 from services import overrides, periods
-from services.forms.engine import Form, load_form
+from services.forms.engine import Form, load_form, merge_forms
 from services.scope import AGENCY_KIND, admin_scope, in_subtree
 
 __all__ = ["AGENCY_KIND", "admin_scope", "in_subtree"]
@@ -49,6 +49,7 @@ class UnitStatus:
     kind: str
     path: str
     due: date
+    form_id: str = ""  # the form the unit's report is (or would be) on
     officers: list[Contact] = field(default_factory=list)
     reference: str | None = None
     version: int = 0
@@ -74,6 +75,8 @@ class Compilation:
     root: Unit
     agency: Unit | None
     period: ReportPeriod  # of the subtree's root (its due date heads the documents)
+    # Every question of the forms the units answer (communes' and departments'), merged:
+    # ``form.members`` are those forms, ``UnitStatus.form_id`` says which one a unit is on.
     form: Form
     units: list[UnitStatus]
     generated_at: datetime  # aware UTC
@@ -183,10 +186,16 @@ async def gather(
     cal = periods.calendar(services)
     year = int(period_id[:4]) if period_id[:4].isdigit() else 0
     root_period = cal.period(period_id, await periods.overrides_for(s, root, year))
-    form = load_form(root_period.form_id, services.form_dir)
+    base = load_form(root_period.form_id, services.form_dir)
     units = await reporting_units(s, root)
     in_root = col(Unit.path).startswith(root.path)
     by_unit = await _latest_versions(s, in_root, period_id)
+    started = await _report_forms(s, in_root, period_id)
+    form_ids = {
+        u.id: started.get(u.id) or base.form_id_for(u.kind, u.code)
+        for u in units
+        if u.id is not None
+    }
     first_on = await _first_submissions(s, in_root, period_id, services.timezone)
     contacts = await _contacts(s, in_root)
     # Each unit's own due date: a deadline override may apply to part of the subtree.
@@ -199,14 +208,18 @@ async def gather(
         key = frozenset(ov.items())
         if key not in period_cache:
             period_cache[key] = cal.period(period_id, ov)
-        statuses.append(
-            _status(u, period_cache[key].due, contacts, by_unit.get(u.id), first_on.get(u.id))
-        )
+        status = _status(u, period_cache[key].due, contacts, by_unit.get(u.id), first_on.get(u.id))
+        status.form_id = form_ids[u.id]
+        statuses.append(status)
         if progress is not None:
             progress(i, len(units))
     if agency is None:
         _, agency = await admin_scope(s, root)
     children = (await s.exec(select(Unit).where(Unit.parent_id == root.id))).all()
+    # Columns come from the forms reports were started on (a unit with no report has no
+    # values to show); the calendar's form always, so an empty subtree still has its columns.
+    used = sorted(set(started.values()) - {base.id})
+    form = merge_forms([base, *(load_form(f, services.form_dir) for f in used)])
     return Compilation(
         root=root,
         agency=agency,
@@ -271,6 +284,18 @@ async def _latest_versions(
         )
     ).all()
     return {int(uid): v for v, uid in rows}
+
+
+async def _report_forms(s: AsyncSession, in_root: Any, period_id: str) -> dict[int, str]:
+    """The form each started report of the subtree is on, by unit."""
+    rows = (
+        await s.exec(
+            select(Report.unit_id, Report.form_id)
+            .join(Unit, col(Unit.id) == col(Report.unit_id))
+            .where(in_root, Report.period == period_id)
+        )
+    ).all()
+    return {int(uid): fid for uid, fid in rows}
 
 
 async def _first_submissions(
