@@ -22,10 +22,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.models import Officer, Report, ReportVersion, Unit
-from kernel.calendar import ReportPeriod
+from kernel.calendar import Calendar, ReportPeriod
 from kernel.clock import to_local
 from kernel.settings import Services
-from services import overrides, periods
+from services import local_calendar, overrides, periods
 from services.forms.engine import Form, load_form, merge_forms
 from services.scope import AGENCY_KIND, admin_scope, in_subtree
 
@@ -153,7 +153,7 @@ async def reporting_units(s: AsyncSession, root: Unit) -> Sequence[Unit]:
 
 
 async def _overrides_of_subtree(
-    s: AsyncSession, root: Unit, units: Sequence[Unit], year: int
+    s: AsyncSession, root: Unit, units: Sequence[Unit], year: int, cal: Calendar
 ) -> dict[int, dict[str, date]] | None:
     """Report kind → due date for every unit of the subtree that an override reaches, read
     in one query through the reminders feature's ``list_overrides`` and ``resolve`` (nearest
@@ -163,7 +163,9 @@ async def _overrides_of_subtree(
     if not (hasattr(overrides, "list_overrides") and hasattr(overrides, "resolve")):
         return None
     rows = [o for o, _ in await overrides.list_overrides(s, unit=root, year=year)]
-    reached = overrides.resolve(((u.id, u.path) for u in units if u.id is not None), rows)
+    rules = [r for r, _ in await local_calendar.list_rules(s, unit=root)]
+    dues = local_calendar.effective(cal, rows, rules, [year])
+    reached = overrides.resolve(((u.id, u.path) for u in units if u.id is not None), dues)
     return {
         uid: {kind: due for (y, kind), due in found.items() if y == year}
         for uid, found in reached.items()
@@ -185,26 +187,23 @@ async def gather(
     Raises ValueError for a period id the calendar does not know."""
     cal = periods.calendar(services)
     year = int(period_id[:4]) if period_id[:4].isdigit() else 0
-    root_period = cal.period(period_id, await periods.overrides_for(s, root, year))
+    root_period = cal.period(period_id, await periods.overrides_for(s, root, year, cal))
     base = load_form(root_period.form_id, services.form_dir)
     units = await reporting_units(s, root)
     in_root = col(Unit.path).startswith(root.path)
     by_unit = await _latest_versions(s, in_root, period_id)
-    started = await _report_forms(s, in_root, period_id)
-    form_ids = {
-        u.id: started.get(u.id) or base.form_id_for(u.kind, u.code)
-        for u in units
-        if u.id is not None
-    }
+    form_ids, form = await _forms(s, in_root, period_id, base, units, services.form_dir)
     first_on = await _first_submissions(s, in_root, period_id, services.timezone)
     contacts = await _contacts(s, in_root)
     # Each unit's own due date: a deadline override may apply to part of the subtree.
-    bulk = await _overrides_of_subtree(s, root, units, year)
+    bulk = await _overrides_of_subtree(s, root, units, year, cal)
     period_cache: dict[frozenset[tuple[str, date]], ReportPeriod] = {}
     statuses: list[UnitStatus] = []
     for i, u in enumerate(units, 1):
         assert u.id is not None
-        ov = bulk.get(u.id, {}) if bulk is not None else await periods.overrides_for(s, u, year)
+        ov = (
+            bulk.get(u.id, {}) if bulk is not None else await periods.overrides_for(s, u, year, cal)
+        )
         key = frozenset(ov.items())
         if key not in period_cache:
             period_cache[key] = cal.period(period_id, ov)
@@ -216,10 +215,6 @@ async def gather(
     if agency is None:
         _, agency = await admin_scope(s, root)
     children = (await s.exec(select(Unit).where(Unit.parent_id == root.id))).all()
-    # Columns come from the forms reports were started on (a unit with no report has no
-    # values to show); the calendar's form always, so an empty subtree still has its columns.
-    used = sorted(set(started.values()) - {base.id})
-    form = merge_forms([base, *(load_form(f, services.form_dir) for f in used)])
     return Compilation(
         root=root,
         agency=agency,
@@ -286,8 +281,17 @@ async def _latest_versions(
     return {int(uid): v for v, uid in rows}
 
 
-async def _report_forms(s: AsyncSession, in_root: Any, period_id: str) -> dict[int, str]:
-    """The form each started report of the subtree is on, by unit."""
+async def _forms(
+    s: AsyncSession,
+    in_root: Any,
+    period_id: str,
+    base: Form,
+    units: Sequence[Unit],
+    form_dir: str | None,
+) -> tuple[dict[int, str], Form]:
+    """The form of each unit (its report's, or the one it would start on) and the compiled
+    form: the calendar's merged with every other form a report was started on (a unit with
+    no report has no values to show; the calendar's form gives an empty subtree columns)."""
     rows = (
         await s.exec(
             select(Report.unit_id, Report.form_id)
@@ -295,7 +299,14 @@ async def _report_forms(s: AsyncSession, in_root: Any, period_id: str) -> dict[i
             .where(in_root, Report.period == period_id)
         )
     ).all()
-    return {int(uid): fid for uid, fid in rows}
+    started = {int(uid): fid for uid, fid in rows}
+    form_ids = {
+        u.id: started.get(u.id) or base.form_id_for(u.kind, u.code)
+        for u in units
+        if u.id is not None
+    }
+    used = sorted(set(started.values()) - {base.id})
+    return form_ids, merge_forms([base, *(load_form(f, form_dir) for f in used)])
 
 
 async def _first_submissions(
