@@ -80,6 +80,9 @@ URGENT = ("case",)
 # (longer than any HTTP timeout of the channels: 15 s read + 15 s write).
 RESERVE_SECONDS = 30.0
 SENDING_SECONDS = 60.0
+# How long before its send slot a message's attempt is recorded (a commit): longer than most
+# commits, so the message leaves on its slot; short, so few rows are "sending" at a crash.
+LEAD = 0.05
 UNKNOWN = "outcome unknown: the worker stopped during the send"
 
 
@@ -127,6 +130,7 @@ class ChannelGate:
         self.semaphore = asyncio.Semaphore(concurrency)
         self._chat_locks: dict[str, asyncio.Lock] = {}
         self._refused: list[tuple[float, str]] = []  # recent 429s: (loop time, chat)
+        self._attempts: list[float] = []  # loop times of this worker's recent attempts
 
     def period_of(self, chat_id: str) -> float:
         """Telegram group chats have negative ids and a slower limit."""
@@ -160,14 +164,20 @@ class ChannelGate:
                 channel_wait = await self.budget.take(self.name, self.period)
                 if channel_wait > 0.002:
                     await self.budget.pause(key, channel_wait + chat_period)
-            if channel_wait > 0:
-                await asyncio.sleep(channel_wait)
-            granted = asyncio.get_running_loop().time()
+            loop = asyncio.get_running_loop()
+            slot = loop.time() + channel_wait
+            # Woken LEAD early: the attempt is recorded (a commit of varying length) before
+            # the slot, and the message leaves on it, not a commit's jitter after it.
+            if channel_wait > LEAD:
+                await asyncio.sleep(channel_wait - LEAD)
 
             async def go() -> None:
-                """Called right before the send: if recording the attempt took a while, the
-                chat's next slot counts from now (its spacing is kept at the platform)."""
-                if asyncio.get_running_loop().time() - granted > 0.004:
+                """Called right before the send: waits for the slot itself; if recording the
+                attempt took longer than the lead, the chat's next slot counts from now."""
+                late = loop.time() - slot
+                if late < 0:
+                    await asyncio.sleep(-late)
+                elif late > 0.004:
                     await self.budget.pause(key, chat_period)
 
             yield go
@@ -175,14 +185,21 @@ class ChannelGate:
     async def give_back(self) -> None:
         await self.budget.give_back(self.name, self.period)
 
+    def attempted(self) -> None:
+        now = asyncio.get_running_loop().time()
+        self._attempts = [t for t in self._attempts if now - t < 1.0] + [now]
+
     async def rate_limited(self, chat_id: str, exc: RetryLater) -> str:
         """A 429: pause the chat it names, or the whole channel when the error is not tied
-        to a chat, when the scope setting says so, or when three chats were refused within a
-        second (the bot's overall limit, whatever the platform says). The refused attempt
-        gives its channel slot back. Returns what was paused."""
+        to a chat, when the scope setting says so, or when within the last second three chats
+        or more and a quarter of this worker's attempts were refused (the bot's overall limit,
+        whatever the platform says). The refused attempt gives its channel slot back.
+        Returns what was paused."""
         now = asyncio.get_running_loop().time()
         self._refused = [(t, c) for t, c in self._refused if now - t < 1.0] + [(now, chat_id)]
-        overall = not exc.chat or self.scope == "channel" or len({c for _, c in self._refused}) >= 3
+        chats = len({c for _, c in self._refused})
+        many = chats >= 3 and chats * 4 >= len([t for t in self._attempts if now - t < 1.0])
+        overall = not exc.chat or self.scope == "channel" or many
         if overall:
             await self.budget.pause(self.name, exc.retry_after)
         else:
@@ -498,6 +515,7 @@ class OutboxDispatcher:
                     await gate.give_back()  # another worker has it, or it went stale
                     return
                 attempts += 1
+                gate.attempted()
                 await go()
                 try:
                     with slot_taken():
