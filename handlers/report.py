@@ -18,8 +18,10 @@ from datetime import date
 from html import escape
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 
 from db import queries
@@ -131,17 +133,23 @@ class Open:
 
 
 async def _open(ctx: Ctx, st: ReportState) -> Open:
-    """The report with all its answers in one query; the period from the state."""
-    rows = (
-        await ctx.s.exec(
-            select(Report, ReportValue)
-            .outerjoin(ReportValue, col(ReportValue.report_id) == col(Report.id))
-            .where(Report.id == st.report_id)
-        )
-    ).all()
-    assert rows and ctx.unit is not None
-    report = rows[0][0]
-    values = {v.question_id: v.value for _, v in rows if v is not None}
+    """The report with all its answers (read with the writer by the dispatcher, or here in
+    one query); the period from the state."""
+    loaded = ctx.loaded_report
+    if loaded is not None and loaded[0].id == st.report_id:
+        report, values = loaded
+    else:
+        rows = (
+            await ctx.s.exec(
+                select(Report, ReportValue)
+                .outerjoin(ReportValue, col(ReportValue.report_id) == col(Report.id))
+                .where(Report.id == st.report_id)
+            )
+        ).all()
+        assert rows
+        report = rows[0][0]
+        values = {v.question_id: v.value for _, v in rows if v is not None}
+    assert ctx.unit is not None
     if st.period is not None:
         period = _period_from_state(st.period)
     else:  # a state saved before periods were kept in it
@@ -173,8 +181,8 @@ async def save_values(ctx: Ctx, report: Report, values: dict[str, Any]) -> None:
         }
         for qid, value in values.items()
     ]
-    insert = sqlite_insert if ctx.s.get_bind().dialect.name == "sqlite" else pg_insert
-    stmt = insert(ReportValue).values(rows)
+    pg = ctx.s.get_bind().dialect.name == "postgresql"
+    stmt = (pg_insert if pg else sqlite_insert)(ReportValue).values(rows)
     stmt = stmt.on_conflict_do_update(
         index_elements=["report_id", "question_id"],
         set_={
@@ -183,8 +191,21 @@ async def save_values(ctx: Ctx, report: Report, values: dict[str, Any]) -> None:
             "answered_by": stmt.excluded.answered_by,
         },
     )
-    await ctx.s.exec(stmt)  # type: ignore[call-overload]
-    report.updated_at = ctx.now
+    if not pg:
+        await ctx.s.exec(stmt)  # type: ignore[call-overload]
+        report.updated_at = ctx.now
+        return
+    # PostgreSQL: the report's "last changed" goes in the same statement (a data-modifying
+    # CTE), and the loaded row is told so, so the ORM does not UPDATE it again at commit.
+    touch = (
+        sa.update(Report)
+        .where(col(Report.id) == report.id)
+        .values(updated_at=ctx.now)
+        .returning(col(Report.id))
+        .cte("touched")
+    )
+    await ctx.s.exec(stmt.add_cte(touch))  # type: ignore[call-overload]
+    set_committed_value(report, "updated_at", ctx.now)
 
 
 # -- /baocao ---------------------------------------------------------------------------------
