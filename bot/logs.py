@@ -48,6 +48,9 @@ def configure_logging(level: str, fmt: str = "text") -> None:
     # httpx logs every request URL at INFO, and Bot API URLs contain the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # APScheduler logs two INFO lines per job run: the lease renewal alone (every 5 s) would
+    # bury everything else. Its warnings (a missed run) and errors still show.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     # aiosqlite logs every statement with its parameters at DEBUG: saved answers would reach
     # the log. Keep it quiet whatever BDG_LOG_LEVEL says.
     logging.getLogger("aiosqlite").setLevel(logging.INFO)

@@ -22,10 +22,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.models import Officer, Report, ReportVersion, Unit
-from kernel.calendar import ReportPeriod
+from kernel.calendar import Calendar, ReportPeriod
 from kernel.clock import to_local
 from kernel.settings import Services
-from services import overrides, periods
+from services import local_calendar, overrides, periods
 from services.forms.engine import Form, load_form
 from services.scope import AGENCY_KIND, admin_scope, in_subtree
 
@@ -150,7 +150,7 @@ async def reporting_units(s: AsyncSession, root: Unit) -> Sequence[Unit]:
 
 
 async def _overrides_of_subtree(
-    s: AsyncSession, root: Unit, units: Sequence[Unit], year: int
+    s: AsyncSession, root: Unit, units: Sequence[Unit], year: int, cal: Calendar
 ) -> dict[int, dict[str, date]] | None:
     """Report kind → due date for every unit of the subtree that an override reaches, read
     in one query through the reminders feature's ``list_overrides`` and ``resolve`` (nearest
@@ -160,7 +160,9 @@ async def _overrides_of_subtree(
     if not (hasattr(overrides, "list_overrides") and hasattr(overrides, "resolve")):
         return None
     rows = [o for o, _ in await overrides.list_overrides(s, unit=root, year=year)]
-    reached = overrides.resolve(((u.id, u.path) for u in units if u.id is not None), rows)
+    rules = [r for r, _ in await local_calendar.list_rules(s, unit=root)]
+    dues = local_calendar.effective(cal, rows, rules, [year])
+    reached = overrides.resolve(((u.id, u.path) for u in units if u.id is not None), dues)
     return {
         uid: {kind: due for (y, kind), due in found.items() if y == year}
         for uid, found in reached.items()
@@ -182,7 +184,7 @@ async def gather(
     Raises ValueError for a period id the calendar does not know."""
     cal = periods.calendar(services)
     year = int(period_id[:4]) if period_id[:4].isdigit() else 0
-    root_period = cal.period(period_id, await periods.overrides_for(s, root, year))
+    root_period = cal.period(period_id, await periods.overrides_for(s, root, year, cal))
     form = load_form(root_period.form_id, services.form_dir)
     units = await reporting_units(s, root)
     in_root = col(Unit.path).startswith(root.path)
@@ -190,12 +192,14 @@ async def gather(
     first_on = await _first_submissions(s, in_root, period_id, services.timezone)
     contacts = await _contacts(s, in_root)
     # Each unit's own due date: a deadline override may apply to part of the subtree.
-    bulk = await _overrides_of_subtree(s, root, units, year)
+    bulk = await _overrides_of_subtree(s, root, units, year, cal)
     period_cache: dict[frozenset[tuple[str, date]], ReportPeriod] = {}
     statuses: list[UnitStatus] = []
     for i, u in enumerate(units, 1):
         assert u.id is not None
-        ov = bulk.get(u.id, {}) if bulk is not None else await periods.overrides_for(s, u, year)
+        ov = (
+            bulk.get(u.id, {}) if bulk is not None else await periods.overrides_for(s, u, year, cal)
+        )
         key = frozenset(ov.items())
         if key not in period_cache:
             period_cache[key] = cal.period(period_id, ov)

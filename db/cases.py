@@ -97,6 +97,8 @@ class Case(SQLModel, table=True):
     # No-contact alerts queued for the current request: 1 "4 hours left", 2 overdue,
     # 3 expiry reminded.
     nc_alerts: int = 0
+    # The officer the case was given to (web desk's cases board, ``services.cases.actions``).
+    assigned_to: int | None = Field(default=None, foreign_key="officer.id")
 
 
 # Roles a commune's duty roster can hold (Law 13/2022, art. 19(1) names where reports go).
@@ -145,6 +147,7 @@ class CaseEvent(SQLModel, table=True):
     from_status: str | None = Field(default=None, max_length=16)
     to_status: str | None = Field(default=None, max_length=16)
     level: int | None = None
+    assignee_id: int | None = Field(default=None, foreign_key="officer.id")  # kind "assign"
     note_enc: str | None = Field(default=None, sa_type=sa.Text)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from db import sqlite_loop
 from db.migrate import upgrade
 
 SQLITE_BUSY_TIMEOUT_MS = 15000
@@ -40,15 +41,18 @@ def make_engine(url: str, schema: str | None = None, **kw: Any) -> AsyncEngine:
         db = make_url(url).database
         if db and db != ":memory:":
             Path(db).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(
-            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kw
-        )
+        # Statements run on the event loop's thread (db/sqlite_loop.py): no thread hop per
+        # statement; a lock held by another process is waited for off the loop.
+        connect_args = {
+            "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+            "async_creator_fn": sqlite_loop.connect,
+        }
+        engine = create_async_engine(url, connect_args=connect_args, **kw)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()

@@ -32,6 +32,9 @@ class WebSession(SQLModel, table=True):
     sid_hash: str = Field(max_length=64, unique=True)
     officer_id: int = Field(foreign_key="officer.id", index=True)
     lang: str = Field(default="vi", max_length=8)
+    # The messenger account whose /web link opened the session: the desk's audit rows carry it
+    # as the chat's do. None for sessions opened before it was recorded.
+    account_id: int | None = Field(default=None, foreign_key="channelaccount.id")
     created_at: datetime = Field(default_factory=utcnow)
     last_seen: datetime = Field(default_factory=utcnow)
     expires_at: datetime

@@ -49,6 +49,12 @@ UrgentJob = Callable[[AsyncSession, datetime], Awaitable[int]]
 STOP_GRACE_SECONDS = 10.0
 
 
+def planner_trigger(minutes: int, tz: ZoneInfo) -> CronTrigger:
+    """Every ``minutes`` (1..60) from the top of the hour; 60 is once an hour (cron's
+    ``*/60`` is out of the minute field's range and APScheduler refuses it)."""
+    return CronTrigger(minute="0" if minutes >= 60 else f"*/{minutes}", timezone=tz)
+
+
 class SchedulerService:
     def __init__(
         self,
@@ -157,7 +163,7 @@ class SchedulerService:
         minutes = self.settings.tick_minutes
         self.scheduler.add_job(
             self.tick,
-            CronTrigger(minute=f"*/{minutes}", timezone=tz),
+            planner_trigger(minutes, tz),
             id="planner",
             coalesce=True,
             max_instances=1,

@@ -81,6 +81,7 @@ async def issue_login(s: AsyncSession, officer_id: int, account_id: int, now: da
 class Redeemed:
     officer_id: int
     lang: str
+    account_id: int
     sid: str  # the new session's secret id (goes into the cookie only)
 
 
@@ -120,12 +121,13 @@ async def redeem_login(s: AsyncSession, token: str, now: datetime) -> Redeemed:
             sid_hash=digest(sid),
             officer_id=login.officer_id,
             lang=account.lang if account else "vi",
+            account_id=login.account_id,
             created_at=now,
             last_seen=now,
             expires_at=now + timedelta(hours=MAX_HOURS),
         )
     )
-    return Redeemed(login.officer_id, account.lang if account else "vi", sid)
+    return Redeemed(login.officer_id, account.lang if account else "vi", login.account_id, sid)
 
 
 @dataclass

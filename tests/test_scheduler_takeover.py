@@ -9,7 +9,8 @@ import os
 import socket
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -20,6 +21,7 @@ from db.schedule import SchedulerLease
 from kernel.clock import utcnow
 from scheduler.dispatcher import DispatchStats, OutboxDispatcher
 from scheduler.lock import LeaseLock, holder_id, holder_is_stale, make_lock
+from scheduler.service import planner_trigger
 
 
 def dead_pid() -> int:
@@ -102,3 +104,17 @@ async def test_an_urgent_case_alert_goes_before_a_waiting_fan_out(demo_db: Datab
     dispatcher = OutboxDispatcher(demo_db, {}, page=10)
     rows = await dispatcher._fetch("telegram", set(), DispatchStats())
     assert rows[0].kind == "case" and len(rows) == 10
+
+
+@pytest.mark.parametrize("minutes", [1, 7, 15, 30, 59, 60])
+def test_every_allowed_planner_tick_makes_a_trigger(minutes: int) -> None:
+    """BDG_PLANNER_MINUTES accepts 1..60; each gives a trigger (60 used to crash the start)."""
+    tz = ZoneInfo("Asia/Ho_Chi_Minh")
+    trigger = planner_trigger(minutes, tz)
+    start = datetime(2026, 12, 1, 8, 0, tzinfo=tz)
+    fire = trigger.get_next_fire_time(None, start)
+    assert fire == start
+    after = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    assert after is not None
+    expected = 60 if minutes == 60 else minutes
+    assert (after - fire) == timedelta(minutes=expected)

@@ -425,6 +425,30 @@ async def test_webhook_refuses_non_json_and_large_bodies(web: httpx.AsyncClient)
     assert res.status_code == 200 and res.json()["ignored"] is True
 
 
+async def test_webhook_refuses_malformed_message_events_with_400(
+    zalo: FakeZalo, web: httpx.AsyncClient, demo_db: Database
+) -> None:
+    """A message event with broken fields is a faulty request (400), the same on SQLite and
+    PostgreSQL, and nothing is stored; only an event of a kind we do not take is 200."""
+    headers = {SECRET_HEADER: SECRET}
+    long_id = _text_event("hi", "m1")
+    long_id["message"]["from"]["id"] = "9" * 65
+    long_id["message"]["chat"]["id"] = "9" * 65
+    bad_date = _text_event("hi", "m2")
+    bad_date["message"]["date"] = "yesterday"
+    bad_text = _text_event("hi", "m3")
+    bad_text["message"]["text"] = {"nested": True}
+    no_id = _text_event("hi", "m4")
+    del no_id["message"]["message_id"]
+    for event in (long_id, bad_date, bad_text, no_id):
+        res = await web.post(WEBHOOK_PATH, json=event, headers=headers)
+        assert res.status_code == 400, event
+        assert res.json()["ok"] is False
+    assert await count(demo_db, ProcessedUpdate) == 0
+    assert await count(demo_db, ChannelAccount) == 0
+    assert zalo.calls_to("sendMessage") == []
+
+
 async def test_webhook_accepts_both_shapes_and_processes_a_message_once(
     zalo: FakeZalo, web: httpx.AsyncClient, demo_db: Database
 ) -> None:

@@ -37,6 +37,30 @@ Later = Callable[[], Awaitable[Response]]
 Page = Callable[[Request, AsyncSession, Who], Awaitable[Response | Later]]
 
 
+def audit_as(
+    s: AsyncSession,
+    now: datetime,
+    who: Who,
+    action: str,
+    target: str | None = None,
+    *,
+    outcome: str = "ok",
+    detail: str | None = None,
+) -> None:
+    """An audit row of a signed-in request: the officer and the messenger account whose
+    /web link opened the session, as the chat's rows carry the account of the message."""
+    audit(
+        s,
+        now,
+        who.officer.id,
+        action,
+        target,
+        outcome=outcome,
+        detail=detail,
+        account_id=who.session.account_id,
+    )
+
+
 def audit(
     s: AsyncSession,
     now: datetime,
@@ -46,11 +70,13 @@ def audit(
     *,
     outcome: str = "ok",
     detail: str | None = None,
+    account_id: int | None = None,
 ) -> None:
     s.add(
         AuditLog(
             at=now,
             officer_id=officer_id,
+            account_id=account_id,
             action=action,
             target=target,
             outcome=outcome,
@@ -112,7 +138,7 @@ async def login(app: App, request: Request) -> Response:
         except websessions.LoginRefused as no:
             audit(s, now, no.officer_id, ACTION_LOGIN, outcome="refused", detail=no.reason)
             return refused(request)
-        audit(s, now, done.officer_id, ACTION_LOGIN)
+        audit(s, now, done.officer_id, ACTION_LOGIN, account_id=done.account_id)
         old = request.cookies.get(COOKIE)
         if old:
             await websessions.end(s, old, now)
@@ -138,10 +164,10 @@ async def logout(app: App, request: Request) -> Response:
         if who is None:
             return RedirectResponse("/web/signed-out", status_code=303)
         if not websessions.csrf_ok(sid, form.get("csrf")):
-            audit(s, now, who.officer.id, ACTION_CSRF, "logout", outcome="refused")
+            audit_as(s, now, who, ACTION_CSRF, "logout", outcome="refused")
             return refused(request, 403)
         await websessions.end(s, sid, now)
-        audit(s, now, who.officer.id, ACTION_LOGOUT)
+        audit_as(s, now, who, ACTION_LOGOUT)
     response = RedirectResponse("/web/signed-out", status_code=303)
     response.delete_cookie(COOKIE, path="/web")
     return response
@@ -167,7 +193,7 @@ def signed_in(
             if form:
                 sent = (await form_fields(request)).get("csrf")
                 if not websessions.csrf_ok(who.sid, sent):
-                    audit(s, now, who.officer.id, ACTION_CSRF, request.url.path, outcome="refused")
+                    audit_as(s, now, who, ACTION_CSRF, request.url.path, outcome="refused")
                     return refused(request, 403)
             result = await handler(request, s, who)
         return result if isinstance(result, Response) else await result()

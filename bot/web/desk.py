@@ -6,6 +6,12 @@ POST /web/logout          ends the session (CSRF token)
 GET  /web/overview        reporting and on-time rates of the scope, the units' table
 GET  /web/unit/<code>     a unit's submitted values, versions and officers
 GET  /web/files/<fmt>     compiled XLSX / DOCX / PNG of a subtree (admins)
+GET  /web/cases           the open cases of the scope with their clocks (no details)
+POST /web/cases/open      one case's details, decrypted and audited (code in the body)
+POST /web/cases/act       acknowledge, change the status, add a note, assign (code in the body)
+GET  /web/officers        the officers of the subtree and their channels (admins)
+POST /web/officers/invite a new invite code with its QR codes (admins)
+POST /web/officers/revoke deactivate an officer, after a confirmation (admins)
 GET  /web/static/...      the stylesheet and script (no CDN, no inline code)
 """
 
@@ -19,7 +25,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bot.web import auth, pages
+from bot.web import auth, cases, officers, pages
 from bot.web.templating import STATIC
 
 if TYPE_CHECKING:
@@ -39,5 +45,25 @@ def routes(app: App) -> list[BaseRoute]:
         Route("/web/overview", auth.signed_in(app, pages.overview_page(app)), methods=["GET"]),
         Route("/web/unit/{code}", auth.signed_in(app, pages.unit_page(app)), methods=["GET"]),
         Route("/web/files/{fmt}", auth.signed_in(app, pages.files_page(app)), methods=["GET"]),
+        Route("/web/cases", auth.signed_in(app, cases.board_page(app)), methods=["GET"]),
+        Route(
+            "/web/cases/open",
+            auth.signed_in(app, cases.detail_page(app), form=True),
+            methods=["POST"],
+        ),
+        Route(
+            "/web/cases/act", auth.signed_in(app, cases.act_page(app), form=True), methods=["POST"]
+        ),
+        Route("/web/officers", auth.signed_in(app, officers.list_page(app)), methods=["GET"]),
+        Route(
+            "/web/officers/invite",
+            auth.signed_in(app, officers.invite_page(app), form=True),
+            methods=["POST"],
+        ),
+        Route(
+            "/web/officers/revoke",
+            auth.signed_in(app, officers.revoke_page(app), form=True),
+            methods=["POST"],
+        ),
         Mount("/web/static", StaticFiles(directory=STATIC), name="web-static"),
     ]

@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bot.web.auth import Later, audit
+from bot.web.auth import Later, audit_as
 from bot.web.templating import page
 from compile.build import FORMATS, admin_may_compile, render
 from compile.data import (
@@ -174,7 +174,7 @@ def overview_page(app: App):  # type: ignore[no-untyped-def]
             c = await gather(s, scope.root, word, services=services, now=now, agency=scope.agency)
         except ValueError:
             return page("error.html", lang, 404, who=who, message=t(lang, "web.bad_period"))
-        audit(s, now, who.officer.id, ACTION_OVERVIEW, f"{scope.root.code}:{word}")
+        audit_as(s, now, who, ACTION_OVERVIEW, f"{scope.root.code}:{word}")
         rows, filters = table_rows(c, request, lang)
         return page(
             "overview.html",
@@ -251,7 +251,7 @@ def unit_page(app: App):  # type: ignore[no-untyped-def]
         if unit is None or not scope.holds(unit):
             # Unknown and outside look the same: a URL must not reveal which codes exist.
             target = f"unit:{code[:32]}"
-            audit(s, now, who.officer.id, ACTION_UNIT, target, outcome="refused", detail=SCOPE)
+            audit_as(s, now, who, ACTION_UNIT, target, outcome="refused", detail=SCOPE)
             return page("error.html", lang, 403, who=who, message=t(lang, "web.outside_scope"))
         today = to_local(now, services.timezone).date()
         word = _period_word(request, default_period(services, today))
@@ -267,7 +267,7 @@ def unit_page(app: App):  # type: ignore[no-untyped-def]
                 select(Officer).where(Officer.unit_id == unit.id, col(Officer.active).is_(True))
             )
         ).all()
-        audit(s, now, who.officer.id, ACTION_UNIT, f"{unit.code}:{word}")
+        audit_as(s, now, who, ACTION_UNIT, f"{unit.code}:{word}")
         form = load_form(period.form_id, services.form_dir)
         latest = versions[0][0] if versions else None
         return page(
@@ -318,10 +318,10 @@ def files_page(app: App):  # type: ignore[no-untyped-def]
         )
         chart = q.get("chart") if q.get("chart") in CHARTS else None
         if unit is None or allowed is None:
-            audit(
+            audit_as(
                 s,
                 now,
-                who.officer.id,
+                who,
                 ACTION_FILES,
                 f"unit:{(q.get('unit') or '')[:32]}",
                 outcome="refused",
@@ -336,7 +336,7 @@ def files_page(app: App):  # type: ignore[no-untyped-def]
             c = await gather(s, allowed[0], word, services=services, now=now, agency=allowed[1])
         except ValueError:
             return page("error.html", lang, 404, who=who, message=t(lang, "web.bad_period"))
-        audit(s, now, who.officer.id, ACTION_FILES, f"{unit.code}:{word}:{fmt}")
+        audit_as(s, now, who, ACTION_FILES, f"{unit.code}:{word}:{fmt}")
         one_chart = chart or ("status" if fmt == "png" else None)
 
         async def build() -> Response:

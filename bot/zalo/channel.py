@@ -32,6 +32,7 @@ from bot.app import App
 from bot.render import render_plain
 from bot.webhooks import ChatSender, WebhookRefused, read_json_update
 from bot.zalo.client import (
+    MalformedEvent,
     ZaloBadRequest,
     ZaloClient,
     ZaloError,
@@ -249,6 +250,9 @@ class ZaloChannel:
             return JSONResponse({"ok": False, "error": refused.reason}, status_code=refused.status)
         try:
             event = parse_event(data)
+        except MalformedEvent as exc:
+            log.warning("Zalo webhook: refused a malformed message event (%s)", exc)
+            return JSONResponse({"ok": False, "error": "malformed event"}, status_code=400)
         except ValueError as exc:
             # Valid JSON that is not a message event (a kind we do not know): delivering it
             # again would not help, so it is acknowledged and skipped.

@@ -189,10 +189,17 @@ def _unwrap_event(body: Any) -> dict[str, Any]:
     return body
 
 
+class MalformedEvent(ValueError):
+    """A message event (it has an event name and a message object) whose fields are broken:
+    a missing or over-long id, a date that is not a number, a text that is not a string. The
+    webhook answers 400: unlike an event of a kind we do not take, it is a faulty request."""
+
+
 def parse_event(body: dict[str, Any]) -> ZaloEvent:
     """Parse an event in either the wrapped (``{"ok": true, "result": {...}}``) or bare form.
 
-    Raises ValueError when the body is not a recognisable event. IDs stay strings.
+    Raises ValueError when the body is not a message event (a kind this bot does not take),
+    ``MalformedEvent`` when it is one with broken fields. IDs stay strings.
     """
     event = _unwrap_event(body)
     event_name = event.get("event_name")
@@ -201,6 +208,13 @@ def parse_event(body: dict[str, Any]) -> ZaloEvent:
     message = event.get("message")
     if not isinstance(message, dict):
         raise ValueError("event has no message object")
+    try:
+        return _message_event(event, event_name, message)
+    except ValueError as exc:  # InvalidIncoming (an id the columns cannot hold) is one too
+        raise MalformedEvent(str(exc)) from None
+
+
+def _message_event(event: dict[str, Any], event_name: str, message: dict[str, Any]) -> ZaloEvent:
     chat = message.get("chat")
     if not isinstance(chat, dict):
         raise ValueError("event has no chat object")

@@ -14,29 +14,24 @@ its status.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
-from html import escape
 
 from db import cases as store
 from db.cases import (
     CLOSED,
     DRAFT,
-    INTERVENED_STATUSES,
     NEW,
     STATUSES,
     Case,
-    CaseEvent,
 )
-from db.crypto import CryptoError
-from db.models import Officer, Unit
+from db.models import Unit
 from handlers.cases.intake import audit_private, reporter_id
 from handlers.context import Ctx
 from handlers.router import Deps, Router, Routes
 from kernel.messages import Choice
-from services.cases import nocontact, routing, texts
+from services.cases import actions, details, nocontact, routing, texts
 from services.cases.config import config, keyring
 from services.cases.parsers import parse_code
-from services.forms.parsers import fold, is_skip
+from services.forms.parsers import is_skip
 from services.scope import scope_of
 
 log = logging.getLogger("bdg.cases")
@@ -50,28 +45,22 @@ DONE = "__done__"
 SKIP = "__skip__"
 OPEN_PREFIX = "open:"
 LIST_MAX = 20
-NOTE_MAX = 1000
 
 
 routes = Routes()
 
 
-async def can_access(ctx: Ctx, case_unit: Unit) -> bool:
-    """An officer (or admin) whose scope holds the case's unit (``services.scope``)."""
-    if ctx.officer is None or ctx.unit is None:
-        return False
-    return (await scope_of(ctx.s, ctx.officer, ctx.unit)).holds(case_unit)
+def actor(ctx: Ctx) -> actions.Actor:
+    assert ctx.officer is not None and ctx.unit is not None
+    return actions.Actor(ctx.officer, ctx.unit, ctx.account.id, ctx.now)
 
 
 async def _authorised(ctx: Ctx, case: Case | None) -> tuple[Case, Unit] | None:
-    if case is None or case.status == DRAFT or case.unit_id is None or case.code is None:
-        return None
+    """The case and its unit when the officer's scope holds it (``services.cases.actions``,
+    the rule the web desk's board uses too)."""
     if ctx.officer is None or ctx.unit is None:
         return None
-    unit = await ctx.s.get(Unit, case.unit_id)
-    if unit is None or not await can_access(ctx, unit):
-        return None
-    return case, unit
+    return await actions.authorised(ctx.s, actor(ctx), case)
 
 
 def _is_reporter(ctx: Ctx, case: Case | None) -> bool:
@@ -186,139 +175,13 @@ async def show_case(ctx: Ctx, code: str) -> None:
     await _offer_actions(ctx, case)
 
 
-def _decrypt(ctx: Ctx, case: Case, token: str | None, field: str) -> str | None:
-    if token is None:
-        return None
-    try:
-        return keyring().decrypt(token, f"case:{case.id}:{field}")
-    except CryptoError:
-        log.warning("case %s: a stored %s does not decrypt", case.code, field)
-        # Said so, never shown as absent: another process may hold other keys.
-        return ctx.t("case.undecryptable")
+def view(ctx: Ctx) -> details.View:
+    return details.View(ctx.lang, ctx.services.timezone, ctx.now)
 
 
 async def render_case(ctx: Ctx, case: Case, unit: Unit) -> str:
-    lines = _head_lines(ctx, case, unit)
-    lines.append("")
-    lines += _field_lines(ctx, case)
-    lines += _private_lines(ctx, case)
-    consent = case.consent or "not_asked"
-    lines.append(ctx.t(f"case.detail_consent_{consent}"))
-    if case.reported_by is not None:
-        reporter = await ctx.s.get(Officer, case.reported_by)
-        if reporter is not None:
-            lines.append(ctx.t("case.detail_by_officer", name=reporter.full_name))
-    history = await store.events(ctx.s, case.id or 0)
-    if history:
-        lines.append("")
-        lines.append(ctx.t("case.history_title"))
-        for ev in history:
-            lines.append("– " + await _event_line(ctx, case, ev))
-    return "\n".join(lines)
-
-
-def _head_lines(ctx: Ctx, case: Case, unit: Unit) -> list[str]:
-    """Code, place, status, urgency with its reasons, when it was received, the clocks."""
-    reasons = []
-    if case.danger_now:
-        reasons.append(ctx.t("case.reason_danger"))
-    if case.child:
-        reasons.append(ctx.t("case.reason_child"))
-    if "sexual" in case.forms:
-        reasons.append(ctx.t("case.reason_sexual"))
-    urgency = ctx.t("case.urgency_high" if case.urgent else "case.urgency_normal")
-    if reasons:
-        urgency += " (" + ", ".join(reasons) + ")"
-    lines = [
-        ctx.t("case.detail_title", code=case.code or "", unit=unit.name),
-        ctx.t("case.detail_status", status=texts.label(ctx.lang, "status", case.status)),
-        ctx.t("case.detail_urgency", urgency=urgency),
-    ]
-    if case.alerted_at is not None:
-        lines.append(ctx.t("case.detail_received", time=ctx.fmt_date(case.alerted_at)))
-    if case.submitted_at is None:
-        lines.append(ctx.t("case.detail_unfinished"))
-    tz = ctx.services.timezone
-    lines += texts.clock_lines(ctx.lang, case, ctx.now, tz, config().escalate_minutes)
-    return lines
-
-
-def _field_lines(ctx: Ctx, case: Case) -> list[str]:
-    """The answers given as choices (never free text)."""
-    lang = ctx.lang
-    when = (
-        ctx.fmt_date(case.occurred_on)
-        if case.occurred_on
-        else texts.label(lang, "when", case.occurred)
-    )
-    fields = [
-        ("case.sum.danger", texts.label(lang, "danger", "yes" if case.danger_now else "no")),
-        ("case.sum.affected", texts.label(lang, "aff", case.affected or "other")),
-        ("case.sum.sex", texts.label(lang, "sex", case.victim_sex)),
-        ("case.sum.age", texts.label(lang, "age", case.age_group)),
-        ("case.sum.forms", texts.labels(lang, "form", case.forms)),
-        ("case.sum.relation", texts.label(lang, "rel", case.relation)),
-        ("case.sum.when", when),
-        ("case.sum.help", texts.labels(lang, "help", case.help_needed)),
-    ]
-    if case.reported_by is not None:
-        fields += [
-            ("case.sum.source", texts.label(lang, "src", case.source)),
-            ("case.sum.actions", texts.labels(lang, "act", case.actions_taken)),
-        ]
-    return [f"• {ctx.t(key)}: <b>{escape(value)}</b>" for key, value in fields]
-
-
-def _private_lines(ctx: Ctx, case: Case) -> list[str]:
-    """The decrypted description and contact (this read is audited by the caller), or when
-    they were purged."""
-    if case.purged_at is not None:
-        return [ctx.t("case.detail_purged", time=ctx.fmt_date(case.purged_at))]
-    description = _decrypt(ctx, case, case.description_enc, "description")
-    contact = _decrypt(ctx, case, case.contact_enc, "contact")
-    none = ctx.t("case.value_none")
-    lines = [ctx.t("case.detail_description", text=description or none)]
-    if case.reported_by is None and case.anonymous:
-        lines.append(ctx.t("case.detail_anonymous"))
-    else:
-        lines.append(ctx.t("case.detail_contact", text=contact or none))
-    return lines
-
-
-async def _event_line(ctx: Ctx, case: Case, ev: CaseEvent) -> str:
-    who = ""
-    if ev.officer_id is not None:
-        officer = await ctx.s.get(Officer, ev.officer_id)
-        who = officer.full_name if officer else ""
-    when = ctx.fmt_date(ev.at)
-    if ev.kind == "create":
-        text = ctx.t("case.ev_create", time=when)
-    elif ev.kind == "status":
-        text = ctx.t(
-            "case.ev_status",
-            time=when,
-            who=who,
-            status=texts.label(ctx.lang, "status", ev.to_status),
-        )
-    elif ev.kind == "note":
-        text = ctx.t("case.ev_note", time=when, who=who)
-    elif ev.kind == "escalate":
-        text = ctx.t("case.ev_escalate", time=when, level=ev.level or 0)
-    elif ev.kind == "nc_request":
-        text = ctx.t("case.ev_nc_request", time=when)
-    elif ev.kind == "nc_decision":
-        decision = ctx.t(f"case.nc.{ev.to_status or 'refused'}")
-        text = ctx.t("case.ev_nc_decision", time=when, decision=decision, who=who)
-    elif ev.kind == "nc_clock":
-        text = ctx.t("case.ev_nc_clock", time=when)
-    elif ev.kind == "erased":
-        text = ctx.t("case.ev_erased", time=when)
-    else:
-        text = ctx.t("case.ev_clock", time=when)
-    note = _decrypt(ctx, case, ev.note_enc, "note")
-    if note:
-        text += "\n  " + ctx.t("case.ev_note_text", text=note)
-    return text
+    """The details (``services.cases.details``, which the web desk's board reads too)."""
+    return await details.render(ctx.s, view(ctx), case, unit)
 
 
 async def _offer_actions(ctx: Ctx, case: Case, prefix: str = "") -> None:
@@ -418,74 +281,29 @@ def _ask_note(ctx: Ctx, case: Case) -> None:
 async def _note_answer(ctx: Ctx, case: Case, unit: Unit) -> None:
     to = ctx.state.get("to")
     option, text = ctx.inc.option, ctx.inc.text
-    note: str | None = None
-    if option == SKIP or (text is not None and is_skip(text)):
-        if to == NOTE:
-            ctx.say_text("⚠️ " + ctx.t("case.err.empty"))
-            _ask_note(ctx, case)
-            return
-    else:
-        note = (text or "").strip()
-        if not note or fold(note) == "":
-            ctx.say_text("⚠️ " + ctx.t("case.err.empty"))
-            _ask_note(ctx, case)
-            return
-        if len(note) > NOTE_MAX:
-            ctx.say_text("⚠️ " + ctx.t("case.err.too_long", length=len(note), max=NOTE_MAX))
-            _ask_note(ctx, case)
-            return
-    assert ctx.officer is not None and case.code is not None
-    encrypted = keyring().encrypt(note, f"case:{case.id}:note") if note else None
-    before = case.status
+    skipped = option == SKIP or (text is not None and is_skip(text))
+    try:
+        note = actions.clean_note(None if skipped else text, required=to == NOTE or not skipped)
+    except actions.ActionRefused as no:
+        ctx.say_text("⚠️ " + ctx.t(no.key, **no.params))
+        _ask_note(ctx, case)
+        return
+    assert case.code is not None
     if to == NOTE:
-        ev = CaseEvent(
-            case_id=case.id or 0,
-            at=ctx.now,
-            officer_id=ctx.officer.id,
-            kind="note",
-            note_enc=encrypted,
-        )
-        ctx.s.add(ev)
-        ctx.audit("cases.note", target=case.code)
+        assert note is not None
+        actions.add_note(ctx.s, actor(ctx), case, note)
         reply = ctx.t("case.note_saved", code=case.code)
     else:
         assert to in STATUSES
-        first_ack = case.acknowledged_at is None
-        apply_status(case, str(to), ctx.officer.id, ctx.now)
-        ctx.s.add(
-            CaseEvent(
-                case_id=case.id or 0,
-                at=ctx.now,
-                officer_id=ctx.officer.id,
-                kind="status",
-                from_status=before,
-                to_status=to,
-                note_enc=encrypted,
-            )
-        )
-        ctx.audit("cases.status", target=case.code, detail=f"{before}->{to}")
-        if first_ack and case.acknowledged_at is not None:
-            await routing.tell_acknowledged(ctx.s, case, unit, ctx.now)
+        await actions.change_status(ctx.s, actor(ctx), case, unit, str(to), note)
         reply = ctx.t(
             "case.status_saved",
             code=case.code,
             status=texts.label(ctx.lang, "status", case.status),
             time=ctx.fmt_date(ctx.now),
         )
-    case.updated_at = ctx.now
     ctx.clear_flow()
     ctx.say_text("✓ " + reply)
-
-
-def apply_status(case: Case, to: str, officer_id: int | None, now: datetime) -> None:
-    """Set the status and the milestones it implies (acknowledged, intervened, closed)."""
-    case.status = to
-    if to != NEW and case.acknowledged_at is None:
-        case.acknowledged_at = now
-        case.acknowledged_by = officer_id
-    if to in INTERVENED_STATUSES and case.intervened_at is None:
-        case.intervened_at = now
-    case.closed_at = now if to == CLOSED else None
 
 
 async def _no_contact(ctx: Ctx, case: Case, unit: Unit, option: str) -> None:

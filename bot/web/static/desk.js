@@ -10,6 +10,24 @@
   document.querySelectorAll("select.autosubmit").forEach(function (sel) {
     sel.addEventListener("change", function () { sel.form.submit(); });
   });
+  // The legal clocks of the cases board: counted down from the server's now (data-now), so a
+  // wrong clock on the office computer does not change them.
+  var board = document.getElementById("board");
+  if (board && board.dataset.now) {
+    var offset = Date.parse(board.dataset.now) - Date.now();
+    var tick = function () {
+      board.querySelectorAll(".countdown").forEach(function (el) {
+        var ms = Date.parse(el.dataset.due) - (Date.now() + offset);
+        var s = Math.floor(Math.abs(ms) / 1000);
+        var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+        var pad = function (n) { return n < 10 ? "0" + n : String(n); };
+        el.textContent = (ms < 0 ? "−" : "") + h + ":" + pad(m) + ":" + pad(s % 60);
+        el.classList.toggle("overdue", ms < 0);
+      });
+    };
+    tick();
+    setInterval(tick, 1000);
+  }
   var table = document.getElementById("units");
   if (!table) return;
   var body = table.tBodies[0];
