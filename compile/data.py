@@ -26,7 +26,7 @@ from kernel.calendar import Calendar, ReportPeriod
 from kernel.clock import to_local
 from kernel.settings import Services
 from services import local_calendar, overrides, periods
-from services.forms.engine import Form, load_form
+from services.forms.engine import Form, load_form, merge_forms
 from services.scope import AGENCY_KIND, admin_scope, in_subtree
 
 __all__ = ["AGENCY_KIND", "admin_scope", "in_subtree"]
@@ -49,6 +49,7 @@ class UnitStatus:
     kind: str
     path: str
     due: date
+    form_id: str = ""  # the form the unit's report is (or would be) on
     officers: list[Contact] = field(default_factory=list)
     reference: str | None = None
     version: int = 0
@@ -74,6 +75,8 @@ class Compilation:
     root: Unit
     agency: Unit | None
     period: ReportPeriod  # of the subtree's root (its due date heads the documents)
+    # Every question of the forms the units answer (communes' and departments'), merged:
+    # ``form.members`` are those forms, ``UnitStatus.form_id`` says which one a unit is on.
     form: Form
     units: list[UnitStatus]
     generated_at: datetime  # aware UTC
@@ -185,10 +188,11 @@ async def gather(
     cal = periods.calendar(services)
     year = int(period_id[:4]) if period_id[:4].isdigit() else 0
     root_period = cal.period(period_id, await periods.overrides_for(s, root, year, cal))
-    form = load_form(root_period.form_id, services.form_dir)
+    base = load_form(root_period.form_id, services.form_dir)
     units = await reporting_units(s, root)
     in_root = col(Unit.path).startswith(root.path)
     by_unit = await _latest_versions(s, in_root, period_id)
+    form_ids, form = await _forms(s, in_root, period_id, base, units, services.form_dir)
     first_on = await _first_submissions(s, in_root, period_id, services.timezone)
     contacts = await _contacts(s, in_root)
     # Each unit's own due date: a deadline override may apply to part of the subtree.
@@ -203,9 +207,9 @@ async def gather(
         key = frozenset(ov.items())
         if key not in period_cache:
             period_cache[key] = cal.period(period_id, ov)
-        statuses.append(
-            _status(u, period_cache[key].due, contacts, by_unit.get(u.id), first_on.get(u.id))
-        )
+        status = _status(u, period_cache[key].due, contacts, by_unit.get(u.id), first_on.get(u.id))
+        status.form_id = form_ids[u.id]
+        statuses.append(status)
         if progress is not None:
             progress(i, len(units))
     if agency is None:
@@ -275,6 +279,34 @@ async def _latest_versions(
         )
     ).all()
     return {int(uid): v for v, uid in rows}
+
+
+async def _forms(
+    s: AsyncSession,
+    in_root: Any,
+    period_id: str,
+    base: Form,
+    units: Sequence[Unit],
+    form_dir: str | None,
+) -> tuple[dict[int, str], Form]:
+    """The form of each unit (its report's, or the one it would start on) and the compiled
+    form: the calendar's merged with every other form a report was started on (a unit with
+    no report has no values to show; the calendar's form gives an empty subtree columns)."""
+    rows = (
+        await s.exec(
+            select(Report.unit_id, Report.form_id)
+            .join(Unit, col(Unit.id) == col(Report.unit_id))
+            .where(in_root, Report.period == period_id)
+        )
+    ).all()
+    started = {int(uid): fid for uid, fid in rows}
+    form_ids = {
+        u.id: started.get(u.id) or base.form_id_for(u.kind, u.code)
+        for u in units
+        if u.id is not None
+    }
+    used = sorted(set(started.values()) - {base.id})
+    return form_ids, merge_forms([base, *(load_form(f, form_dir) for f in used)])
 
 
 async def _first_submissions(
