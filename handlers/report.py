@@ -30,7 +30,7 @@ from handlers.state import ReportState
 from kernel.calendar import ReportPeriod
 from kernel.messages import Choice
 from services import periods
-from services.forms.engine import Form, load_form
+from services.forms.engine import Form, form_id_for_unit, load_form
 from services.forms.session import (
     DONE,
     NO,
@@ -73,8 +73,23 @@ async def _suggestions(ctx: Ctx, period: ReportPeriod) -> dict[str, list[Any]]:
     return out
 
 
-def form_for(ctx: Ctx, period: ReportPeriod) -> Form:
-    return load_form(period.form_id, ctx.services.form_dir)
+def form_for(ctx: Ctx, report: Report) -> Form:
+    """The form the report was started on (a later change of the unit's form, or of the
+    form files' choice, never moves a draft in flight)."""
+    return load_form(report.form_id, ctx.services.form_dir)
+
+
+def new_report(ctx: Ctx, unit: Unit, period: ReportPeriod) -> Report:
+    """A report not started yet, on the form the unit answers (by its kind, or its own)."""
+    assert unit.id is not None
+    form_id = form_id_for_unit(period.form_id, unit.kind, unit.code, ctx.services.form_dir)
+    return Report(
+        unit_id=unit.id,
+        period=period.period,
+        form_id=form_id,
+        created_at=ctx.now,
+        updated_at=ctx.now,
+    )
 
 
 def form_context(period: ReportPeriod, unit: Unit) -> dict[str, Any]:
@@ -147,7 +162,7 @@ async def _open(ctx: Ctx, st: ReportState) -> Open:
     else:  # a state saved before periods were kept in it
         period = await periods.period_by_id(ctx.s, ctx.services, ctx.unit, report.period)
         st.period = _period_state(period)
-    return Open(report, period, form_for(ctx, period), values)
+    return Open(report, period, form_for(ctx, report), values)
 
 
 async def _locked(ctx: Ctx, o: Open) -> bool:
@@ -212,13 +227,7 @@ async def start_report(ctx: Ctx, args: str) -> None:
         await _say_locked(ctx, period)
         return
     if report is None:
-        report = Report(
-            unit_id=ctx.unit.id,
-            period=period.period,
-            form_id=period.form_id,
-            created_at=ctx.now,
-            updated_at=ctx.now,
-        )
+        report = new_report(ctx, ctx.unit, period)
         ctx.s.add(report)
         await ctx.s.flush()
     assert report.id is not None
@@ -230,7 +239,7 @@ async def start_report(ctx: Ctx, args: str) -> None:
         await _offer_revision(ctx, report, period, st)
         return
     values = await queries.report_values(ctx.s, report.id)
-    o = Open(report, period, form_for(ctx, period), values)
+    o = Open(report, period, form_for(ctx, report), values)
     session = o.session(ctx, st)
     days = (period.due - ctx.today).days
     ctx.say(

@@ -22,6 +22,7 @@ from tests.cases_helpers import (
 )
 from tests.chat import Chat
 from tests.processes import free_port
+from tests.test_admin_desk import admin_chat
 from tests.test_web_browser import link
 from tests.web_support import web_app
 
@@ -78,3 +79,30 @@ async def test_ack_an_urgent_case_and_the_reporter_sees_it(
         reads = (await s.exec(select(AuditLog).where(AuditLog.action == "cases.read"))).all()
     assert [(r.target, r.outcome, r.detail) for r in reads] == [(code, "ok", "web")]
     assert reads[0].officer_id is not None and reads[0].account_id is not None
+
+
+async def test_invite_qr_is_drawn_and_the_code_registers(
+    make_chat: Callable[..., Chat], demo_db: Database, dispatcher: Dispatcher
+) -> None:
+    dispatcher.services.bot_username = "bdg_test_bot"
+    admin = await admin_chat(make_chat, demo_db)
+    port = free_port()
+    app = web_app(demo_db, dispatcher, public_url=f"http://127.0.0.1:{port}")
+    async with serve(app, port) as base, chromium() as browser:
+        page = await (await browser.new_context(viewport={"width": 1366, "height": 768})).new_page()
+        await page.goto(await link(admin, base))
+        await page.click("#signin")
+        await page.wait_for_url(f"{base}/web/overview")
+        await page.click("nav a[href='/web/officers']")
+        await page.fill("#invite-unit", "28318")
+        await page.click("#invite-form button[type=submit]")
+        await page.wait_for_url(f"{base}/web/officers/invite")
+        for img in ("#qr-telegram", "#qr-zalo"):
+            width = await page.eval_on_selector(img, "i => i.complete ? i.naturalWidth : 0")
+            assert width > 100, img  # the SVG was drawn (the CSP allowed it)
+        code = await page.text_content("#invite-code") or ""
+        await page.screenshot(path=screen("13-invite-qr"), full_page=True)
+    newcomer = make_chat("binh")
+    await newcomer.send(f"/start {code}")
+    await newcomer.send("Lê Văn Bình")
+    assert "Đăng ký xong" in await newcomer.send("Công chức VH-XH")
