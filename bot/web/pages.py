@@ -39,7 +39,7 @@ from kernel.clock import to_local
 from kernel.i18n import t
 from services import periods
 from services import scope as services_scope
-from services.forms.engine import load_form
+from services.forms.engine import form_id_for_unit, load_form
 from services.forms.parsers import fold
 from services.scope import Scope
 from services.websessions import Who
@@ -279,7 +279,16 @@ def unit_page(app: App):  # type: ignore[no-untyped-def]
             )
         ).all()
         audit_as(s, now, who, ACTION_UNIT, f"{unit.code}:{word}")
-        form = load_form(period.form_id, services.form_dir)
+        # The form the unit's report was started on (departments answer their own form).
+        started = (
+            await s.exec(
+                select(Report.form_id).where(Report.unit_id == unit.id, Report.period == word)
+            )
+        ).first()
+        form_id = started or form_id_for_unit(
+            period.form_id, unit.kind, unit.code, services.form_dir
+        )
+        form = load_form(form_id, services.form_dir)
         latest = versions[0][0] if versions else None
         return page(
             "unit.html",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 from compile import links
-from compile.build import render_all
+from compile.build import counts_as_compiled, render_all
 from compile.data import Compilation, fmt_int, fmt_pct, gather
 from db.models import Unit
 from handlers.admin.common import (
@@ -26,6 +26,7 @@ from handlers.admin.common import (
 )
 from handlers.context import Ctx
 from handlers.router import Deps, Router, Routes
+from services import local_calendar
 
 ACTION_PROGRESS = "desk.progress"
 ACTION_COMPILE = "desk.compile"
@@ -148,6 +149,10 @@ async def compile_cmd(ctx: Ctx, args: str) -> None:
     c = await _compilation(ctx, args, ACTION_COMPILE)
     if c is None or ctx.officer is None:
         return
+    if counts_as_compiled(c):
+        await local_calendar.mark_compiled(
+            ctx.s, c.root, c.period.period, ctx.officer.id, "tonghop", now=ctx.now
+        )
     head = ctx.t(
         "admin.th_files_head",
         report=period_title(ctx, c.period),
