@@ -66,6 +66,11 @@ async def start_scheduler(app: App, channels: dict[str, Channel]) -> Callable[[]
     )
     await service.start()
     app.dispatcher.outbox_written = service.dispatcher.wakeup.set
+    # One limiter per channel: the channels' own messages are counted in the outbox's budget.
+    for name, channel in channels.items():
+        use_budget = getattr(channel, "use_budget", None)
+        if use_budget is not None and name in service.dispatcher.gates:
+            use_budget(service.dispatcher.gates[name].charge)
     return service.stop
 
 

@@ -54,7 +54,9 @@ async def _target(ctx: Ctx, scope: Scope, args: str, action: str) -> tuple[Unit,
     return root, period_word
 
 
-async def _compilation(ctx: Ctx, args: str, action: str) -> Compilation | None:
+async def _compilation(
+    ctx: Ctx, args: str, action: str, *, with_values: bool = True
+) -> Compilation | None:
     scope = await require_admin(ctx, action)
     if scope is None:
         return None
@@ -66,7 +68,16 @@ async def _compilation(ctx: Ctx, args: str, action: str) -> Compilation | None:
     if period is None:
         return None
     agency = scope.agency if root.id == scope.root.id else None
-    c = await gather(ctx.s, root, period.period, services=ctx.services, now=ctx.now, agency=agency)
+    # /tinhhinh needs no values (one aggregate query); /tonghop's files do.
+    c = await gather(
+        ctx.s,
+        root,
+        period.period,
+        services=ctx.services,
+        now=ctx.now,
+        agency=agency,
+        values=with_values,
+    )
     ctx.audit(action, target=f"{root.code}:{period.period}")
     if not c.expected:
         ctx.say("admin.no_reporting_units", unit=root.name)
@@ -84,7 +95,7 @@ async def _compilation(ctx: Ctx, args: str, action: str) -> Compilation | None:
 )
 async def progress_cmd(ctx: Ctx, args: str) -> None:
     """/tinhhinh [period] [CODE]: reporting and on-time rates, then the units not reported."""
-    c = await _compilation(ctx, args, ACTION_PROGRESS)
+    c = await _compilation(ctx, args, ACTION_PROGRESS, with_values=False)
     if c is None:
         return
     lines = [
