@@ -88,6 +88,13 @@ def render(
     raise ValueError(f"unknown format {fmt!r}; use one of {FORMATS}")
 
 
+def counts_as_compiled(c: Compilation) -> bool:
+    """Compiled files count as the agency's compilation step (``services.local_calendar``,
+    which stops its reminders) once every unit has reported or the units' deadline has
+    passed; before that, compiling is a look at the progress and the reminders go on."""
+    return not c.missing or c.today > c.period.due
+
+
 def render_all(c: Compilation, *, lang: str = "vi", form_dir: str | None = None) -> list[OutFile]:
     return [f for fmt in FORMATS for f in render(c, fmt, lang=lang, form_dir=form_dir)]
 

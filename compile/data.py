@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func
+from sqlalchemy import and_, case, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.models import Officer, Report, ReportVersion, Unit
-from kernel.calendar import ReportPeriod
+from kernel.calendar import Calendar, ReportPeriod
 from kernel.clock import to_local
 from kernel.settings import Services
-from services import overrides, periods
-from services.forms.engine import Form, load_form
+from services import local_calendar, overrides, periods
+from services.forms.engine import Form, load_form, merge_forms
 from services.scope import AGENCY_KIND, admin_scope, in_subtree
 
 __all__ = ["AGENCY_KIND", "admin_scope", "in_subtree"]
@@ -49,6 +49,7 @@ class UnitStatus:
     kind: str
     path: str
     due: date
+    form_id: str = ""  # the form the unit's report is (or would be) on
     officers: list[Contact] = field(default_factory=list)
     reference: str | None = None
     version: int = 0
@@ -58,7 +59,8 @@ class UnitStatus:
 
     @property
     def submitted(self) -> bool:
-        return self.values is not None
+        # A version exists (``values`` stays None when the caller did not ask for them).
+        return self.version > 0
 
     @property
     def on_time(self) -> bool:
@@ -74,6 +76,8 @@ class Compilation:
     root: Unit
     agency: Unit | None
     period: ReportPeriod  # of the subtree's root (its due date heads the documents)
+    # Every question of the forms the units answer (communes' and departments'), merged:
+    # ``form.members`` are those forms, ``UnitStatus.form_id`` says which one a unit is on.
     form: Form
     units: list[UnitStatus]
     generated_at: datetime  # aware UTC
@@ -150,7 +154,7 @@ async def reporting_units(s: AsyncSession, root: Unit) -> Sequence[Unit]:
 
 
 async def _overrides_of_subtree(
-    s: AsyncSession, root: Unit, units: Sequence[Unit], year: int
+    s: AsyncSession, root: Unit, units: Sequence[Unit], year: int, cal: Calendar
 ) -> dict[int, dict[str, date]] | None:
     """Report kind → due date for every unit of the subtree that an override reaches, read
     in one query through the reminders feature's ``list_overrides`` and ``resolve`` (nearest
@@ -160,7 +164,9 @@ async def _overrides_of_subtree(
     if not (hasattr(overrides, "list_overrides") and hasattr(overrides, "resolve")):
         return None
     rows = [o for o, _ in await overrides.list_overrides(s, unit=root, year=year)]
-    reached = overrides.resolve(((u.id, u.path) for u in units if u.id is not None), rows)
+    rules = [r for r, _ in await local_calendar.list_rules(s, unit=root)]
+    dues = local_calendar.effective(cal, rows, rules, [year])
+    reached = overrides.resolve(((u.id, u.path) for u in units if u.id is not None), dues)
     return {
         uid: {kind: due for (y, kind), due in found.items() if y == year}
         for uid, found in reached.items()
@@ -176,32 +182,39 @@ async def gather(
     now: datetime,
     agency: Unit | None = None,
     progress: Callable[[int, int], None] | None = None,
+    values: bool = True,
 ) -> Compilation:
     """Everything the XLSX, DOCX and charts need, read in a handful of queries.
+
+    ``values=False`` (``/tinhhinh``, the web desk's overview): who submitted, when, which
+    version, but not the submitted values, read in one aggregate query (a province's values
+    are most of the bytes; the rates and the units' table do not need them).
 
     Raises ValueError for a period id the calendar does not know."""
     cal = periods.calendar(services)
     year = int(period_id[:4]) if period_id[:4].isdigit() else 0
-    root_period = cal.period(period_id, await periods.overrides_for(s, root, year))
-    form = load_form(root_period.form_id, services.form_dir)
+    root_period = cal.period(period_id, await periods.overrides_for(s, root, year, cal))
+    base = load_form(root_period.form_id, services.form_dir)
     units = await reporting_units(s, root)
     in_root = col(Unit.path).startswith(root.path)
-    by_unit = await _latest_versions(s, in_root, period_id)
-    first_on = await _first_submissions(s, in_root, period_id, services.timezone)
+    by_unit, first_on = await _submissions(s, in_root, period_id, services.timezone, values)
+    form_ids, form = await _forms(s, in_root, period_id, base, units, services.form_dir)
     contacts = await _contacts(s, in_root)
     # Each unit's own due date: a deadline override may apply to part of the subtree.
-    bulk = await _overrides_of_subtree(s, root, units, year)
+    bulk = await _overrides_of_subtree(s, root, units, year, cal)
     period_cache: dict[frozenset[tuple[str, date]], ReportPeriod] = {}
     statuses: list[UnitStatus] = []
     for i, u in enumerate(units, 1):
         assert u.id is not None
-        ov = bulk.get(u.id, {}) if bulk is not None else await periods.overrides_for(s, u, year)
+        ov = (
+            bulk.get(u.id, {}) if bulk is not None else await periods.overrides_for(s, u, year, cal)
+        )
         key = frozenset(ov.items())
         if key not in period_cache:
             period_cache[key] = cal.period(period_id, ov)
-        statuses.append(
-            _status(u, period_cache[key].due, contacts, by_unit.get(u.id), first_on.get(u.id))
-        )
+        status = _status(u, period_cache[key].due, contacts, by_unit.get(u.id), first_on.get(u.id))
+        status.form_id = form_ids[u.id]
+        statuses.append(status)
         if progress is not None:
             progress(i, len(units))
     if agency is None:
@@ -219,11 +232,21 @@ async def gather(
     )
 
 
+@dataclass
+class Latest:
+    """The latest submitted version's number and time, without its values."""
+
+    version: int
+    submitted_at: datetime
+    reference: str | None = None
+    values: None = None
+
+
 def _status(
     u: Unit,
     due: date,
     contacts: dict[int, list[Contact]],
-    version: ReportVersion | None,
+    version: ReportVersion | Latest | None,
     first_on: date | None,
 ) -> UnitStatus:
     assert u.id is not None
@@ -237,7 +260,7 @@ def _status(
         officers=contacts.get(u.id, []),
         reference=version.reference if version else None,
         version=version.version if version else 0,
-        values=dict(version.values) if version else None,
+        values=dict(version.values) if version and version.values is not None else None,
         submitted_at=version.submitted_at if version else None,
         first_submitted_on=first_on,
     )
@@ -271,6 +294,70 @@ async def _latest_versions(
         )
     ).all()
     return {int(uid): v for v, uid in rows}
+
+
+async def _submissions(
+    s: AsyncSession, in_root: Any, period_id: str, tz: str, values: bool
+) -> tuple[dict[int, ReportVersion] | dict[int, Latest], dict[int, date]]:
+    """The latest submitted version of each unit (with its values, or only its number and
+    time) and when version 1 came."""
+    if values:
+        latest = await _latest_versions(s, in_root, period_id)
+        return latest, await _first_submissions(s, in_root, period_id, tz)
+    return await _submission_summary(s, in_root, period_id, tz)
+
+
+async def _submission_summary(
+    s: AsyncSession, in_root: Any, period_id: str, tz: str
+) -> tuple[dict[int, Latest], dict[int, date]]:
+    """Per unit of the subtree, in one aggregate query: the latest version's number and
+    time, and when version 1 came (a local date, for the on-time rate)."""
+    first = func.min(case((col(ReportVersion.version) == 1, col(ReportVersion.submitted_at))))
+    rows = (
+        await s.exec(
+            select(
+                Report.unit_id,
+                func.max(ReportVersion.version),
+                func.max(ReportVersion.submitted_at),
+                first,
+            )
+            .join(ReportVersion, col(ReportVersion.report_id) == col(Report.id))
+            .join(Unit, col(Unit.id) == col(Report.unit_id))
+            .where(in_root, Report.period == period_id)
+            .group_by(col(Report.unit_id))
+        )
+    ).all()
+    latest = {int(uid): Latest(int(v), last) for uid, v, last, _ in rows}
+    firsts = {int(uid): to_local(f, tz).date() for uid, _, _, f in rows if f is not None}
+    return latest, firsts
+
+
+async def _forms(
+    s: AsyncSession,
+    in_root: Any,
+    period_id: str,
+    base: Form,
+    units: Sequence[Unit],
+    form_dir: str | None,
+) -> tuple[dict[int, str], Form]:
+    """The form of each unit (its report's, or the one it would start on) and the compiled
+    form: the calendar's merged with every other form a report was started on (a unit with
+    no report has no values to show; the calendar's form gives an empty subtree columns)."""
+    rows = (
+        await s.exec(
+            select(Report.unit_id, Report.form_id)
+            .join(Unit, col(Unit.id) == col(Report.unit_id))
+            .where(in_root, Report.period == period_id)
+        )
+    ).all()
+    started = {int(uid): fid for uid, fid in rows}
+    form_ids = {
+        u.id: started.get(u.id) or base.form_id_for(u.kind, u.code)
+        for u in units
+        if u.id is not None
+    }
+    used = sorted(set(started.values()) - {base.id})
+    return form_ids, merge_forms([base, *(load_form(f, form_dir) for f in used)])
 
 
 async def _first_submissions(

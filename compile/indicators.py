@@ -7,6 +7,14 @@
 - ``choice`` / ``multi`` / ``date``: shown per unit, no total;
 - ``text`` (difficulties, recommendations): gathered apart, not in the number table.
 
+Units answer different forms (communes one, departments another: ``merge_forms``), so a
+compilation's form holds the questions of all of them. A question id means one indicator in
+every form; an indicator only one kind of unit reports (the cases a department handled,
+``dept_cases``) has its own id, so its total never mixes with another kind's (the cases the
+communes found, ``vio_cases``) and no case is counted twice. ``respondents`` names who reports
+an indicator when not every form asks it, for the documents to say which rows come from which
+kind of unit; ``Column.indicator`` is the noun phrase for a "Chỉ tiêu" column.
+
 A question that does not apply to the period (``relevant: period_type == 'annual'`` in a
 6-month report) gets no column; one that depends on a unit's answers or kind keeps its
 column, left blank where it did not apply (and counted as 0 in totals).
@@ -63,6 +71,10 @@ class Column:
 
     def heading(self, lang: str) -> str:
         return self.question.text(lang)
+
+    def indicator(self, lang: str) -> str:
+        """The indicator as a noun phrase ("Số vụ bạo lực được phát hiện"), not a question."""
+        return self.question.indicator_text(lang)
 
     def sub_heading(self, lang: str) -> str:
         return t(lang, f"admin.col_{self.part}") if self.part else ""
@@ -136,3 +148,12 @@ def option_counts(q: Question, rows: Iterable[dict[str, Any] | None]) -> list[tu
             if k in counts:
                 counts[k] += 1
     return [(o.key, counts[o.key]) for o in q.options]
+
+
+def respondents(form: Form, q: Question, lang: str) -> str:
+    """Who reports ``q`` in a compilation of several forms ("xã, phường, đặc khu"); empty when
+    every form asks it (then its total adds up all units)."""
+    askers = [f for f in form.members if q.id in f.by_id]
+    if len(askers) == len(form.members):
+        return ""
+    return "; ".join(f.text_respondents(lang) for f in askers)

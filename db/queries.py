@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -31,33 +32,90 @@ def insert_for(s: AsyncSession) -> Any:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
-async def mark_processed(
-    s: AsyncSession, key: str, at: datetime, legacy: str | None = None
-) -> bool:
-    """Record an update's dedupe key in one statement; False when it was recorded before (the
-    same update delivered twice), also when it was recorded as ``legacy`` (the plain key an
-    earlier version stored)."""
+def _is_pg(s: AsyncSession) -> bool:
+    return s.bind is not None and s.bind.dialect.name == "postgresql"
+
+
+def _dedupe_insert(s: AsyncSession, key: str, at: datetime, legacy: str | None) -> Any:
     if legacy is None or legacy == key:
         stmt = insert_for(s)(ProcessedUpdate).values(key=key, at=at)
     else:
         known = sa.exists().where(col(ProcessedUpdate.key) == legacy)
         row = sa.select(sa.literal(key, sa.String()), sa.literal(at, UTCDateTime())).where(~known)
         stmt = insert_for(s)(ProcessedUpdate).from_select(["key", "at"], row)
-    stmt = stmt.on_conflict_do_nothing(index_elements=["key"]).returning(col(ProcessedUpdate.key))
-    return (await s.exec(stmt)).first() is not None  # type: ignore[call-overload]
+    return stmt.on_conflict_do_nothing(index_elements=["key"]).returning(col(ProcessedUpdate.key))
 
 
-async def writer(
-    s: AsyncSession, channel: str, user_id: str
-) -> tuple[ChannelAccount | None, Conversation | None, Officer | None, Unit | None]:
+async def mark_processed(
+    s: AsyncSession, key: str, at: datetime, legacy: str | None = None
+) -> bool:
+    """Record an update's dedupe key in one statement; False when it was recorded before (the
+    same update delivered twice), also when it was recorded as ``legacy`` (the plain key an
+    earlier version stored)."""
+    return (await s.exec(_dedupe_insert(s, key, at, legacy))).first() is not None  # type: ignore[call-overload]
+
+
+async def begin_update(
+    s: AsyncSession,
+    channel: str,
+    user_id: str,
+    key: str | None,
+    at: datetime,
+    legacy: str | None = None,
+) -> bool:
+    """The first statement of an update's transaction: record its dedupe key (False when the
+    update was seen before) and, on PostgreSQL, lock the writer's account row.
+
+    On PostgreSQL both happen in ONE statement (the insert as a data-modifying CTE, the lock
+    as a ``FOR UPDATE`` subquery). The lock is taken here, before anything of the writer is
+    read, on purpose: in READ COMMITTED a statement that waits for a row lock still returns
+    the *other* joined rows (the conversation) as of its own start, so locking in the joined
+    SELECT could hand back a conversation state another worker has just replaced. The next
+    statement starts a new snapshot after the lock is ours and sees the latest state. Several
+    workers thus apply one chat's updates one after another. A first message (no account
+    row yet) locks nothing; two workers creating the same account race on its unique key and
+    the loser runs again (the dispatcher's retry).
+
+    SQLite has one writer at a time (``BEGIN IMMEDIATE``), so only the key is inserted."""
+    if not _is_pg(s):
+        return key is None or await mark_processed(s, key, at, legacy)
+    lock = (
+        select(col(ChannelAccount.id))
+        .where(ChannelAccount.channel == channel, ChannelAccount.user_id == user_id)
+        .with_for_update()
+        .scalar_subquery()
+    )
+    if key is None:
+        await s.exec(sa.select(lock))  # type: ignore[call-overload]
+        return True
+    ins = _dedupe_insert(s, key, at, legacy).cte("fresh")
+    fresh = sa.select(sa.func.count()).select_from(ins).scalar_subquery()
+    row = (await s.exec(sa.select(fresh, lock))).one()  # type: ignore[call-overload]
+    return bool(row[0])
+
+
+@dataclass
+class Writer:
+    """Who is writing and where they are: each part None when absent. ``report`` and its
+    ``values`` are loaded only while the conversation is in the report flow."""
+
+    account: ChannelAccount | None = None
+    conv: Conversation | None = None
+    officer: Officer | None = None
+    unit: Unit | None = None
+    report: Report | None = None
+    values: dict[str, Any] | None = None
+
+
+async def writer(s: AsyncSession, channel: str, user_id: str) -> Writer:
     """Who is writing, in one query: the account, its conversation, its active officer and the
-    officer's unit (each None when absent).
+    officer's unit, and, when the conversation is in the report flow, the open report with all
+    its answers (one row per answer), so an answer costs no second read.
 
-    The account row is locked for the rest of the transaction (``FOR UPDATE``; SQLite has one
-    writer anyway), so with several workers on PostgreSQL two updates of the same person are
-    applied one after the other and never overwrite each other's conversation state."""
+    Call it after ``begin_update``, which took the account's lock on PostgreSQL."""
+    report_id = col(Conversation.state)["report_id"].as_integer()
     stmt = (
-        select(ChannelAccount, Conversation, Officer, Unit)
+        sa.select(ChannelAccount, Conversation, Officer, Unit, Report, ReportValue)
         .select_from(ChannelAccount)
         .outerjoin(Conversation, col(Conversation.account_id) == col(ChannelAccount.id))
         .outerjoin(
@@ -65,14 +123,24 @@ async def writer(
             and_(col(Officer.id) == col(ChannelAccount.officer_id), col(Officer.active).is_(True)),
         )
         .outerjoin(Unit, col(Unit.id) == col(Officer.unit_id))
-        .where(ChannelAccount.channel == channel, ChannelAccount.user_id == user_id)
-        .with_for_update(of=ChannelAccount)  # type: ignore[arg-type]
+        .outerjoin(
+            Report,
+            and_(
+                col(Conversation.flow) == "report",
+                col(Report.id) == report_id,
+            ),
+        )
+        .outerjoin(ReportValue, col(ReportValue.report_id) == col(Report.id))
+        .where(col(ChannelAccount.channel) == channel, col(ChannelAccount.user_id) == user_id)
     )
-    row = (await s.exec(stmt)).first()
-    if row is None:
-        return None, None, None, None
-    account, conv, officer, unit = row
-    return account, conv, officer, unit
+    rows = (await s.exec(stmt)).all()  # type: ignore[call-overload]
+    if not rows:
+        return Writer()
+    account, conv, officer, unit, report, _ = rows[0]
+    values = None
+    if report is not None:
+        values = {v.question_id: v.value for *_, v in rows if v is not None}
+    return Writer(account, conv, officer, unit, report, values)
 
 
 async def unit_by_code(s: AsyncSession, code: str) -> Unit | None:

@@ -50,3 +50,53 @@ class UnreachableNotice(SQLModel, table=True):
     unit_id: int | None = Field(default=None, foreign_key="unit.id")
     channel: str = Field(max_length=16)
     at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class CalendarRule(SQLModel, table=True):
+    """A local deadline that recurs every year from ``since_year`` on, for a unit and every
+    unit below it: "every year, communes report the annual report by 27/11" (step
+    ``submit``), "the agency compiles it for the province by 10/12" (step ``compile``, the
+    job of this unit's admins). A later ``since_year`` replaces an earlier one from that year
+    on, so past years keep the rule they had. A one-year :class:`DeadlineOverride` on the same
+    unit wins over the rule for its year."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("unit_id", "kind", "step", "since_year", name="uq_calendarrule"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    kind: str = Field(max_length=32)  # a report id of the calendar: semiannual | annual
+    step: str = Field(default="submit", max_length=16)  # submit | compile
+    day: int
+    month: int
+    since_year: int
+    set_by: int | None = Field(default=None, foreign_key="officer.id")
+    source: str = Field(default="cli", max_length=16)  # cli | chat
+    reason: str | None = Field(default=None, max_length=300)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CompilationMark(SQLModel, table=True):
+    """The agency of ``unit_id`` has compiled ``period`` for the level above: set when an
+    admin produces the compiled files of the unit's subtree (``/tonghop``, ``bdg export``) or
+    marks it by hand (``bdg calendar compiled``). Stops the compilation reminders."""
+
+    __table_args__ = (sa.UniqueConstraint("unit_id", "period", name="uq_compilation_unit_period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    period: str = Field(max_length=16)
+    at: datetime = Field(default_factory=utcnow)
+    officer_id: int | None = Field(default=None, foreign_key="officer.id")
+    source: str = Field(default="cli", max_length=16)  # tonghop | export | cli | web
+
+
+class RateBudget(SQLModel, table=True):
+    """One send budget shared by every worker (PostgreSQL; ``scheduler.budget``): per channel
+    and per chat, the earliest time (seconds since the epoch, the database's clock) at which
+    the next message may go. Claiming a slot moves it one period on, atomically; a 429 pushes
+    it to the end of the pause. A chat's key is a hash, not its id; idle rows are deleted."""
+
+    key: str = Field(primary_key=True, max_length=96)
+    next_at: float

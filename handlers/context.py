@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import queries
-from db.models import AuditLog, ChannelAccount, Conversation, Officer, Unit
+from db.models import AuditLog, ChannelAccount, Conversation, Officer, Report, Unit
 from handlers.state import FlowState
 from kernel.channel import Capabilities, capabilities_of
 from kernel.clock import coarse, to_local
@@ -53,6 +53,9 @@ class Ctx:
     reprompt: bool = False
     # A tapped button matched nothing offered any more: nothing was done.
     stale: bool = False
+    # The open report with its answers, read with the writer (the report flow only), so an
+    # answer costs no second SELECT.
+    loaded_report: tuple[Report, dict[str, Any]] | None = None
 
     @property
     def caps(self) -> Capabilities:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from db import queries
 from handlers.context import Ctx
 from handlers.router import Deps, Router, Routes
+from kernel.calendar import Event
 from kernel.i18n import LANGS
 from kernel.messages import Choice
-from services import periods
+from services import local_calendar, periods
 
 routes = Routes()
 
@@ -27,32 +28,48 @@ async def cancel(ctx: Ctx, _args: str) -> None:
 
 @routes.command("lich", help="help.lich", roles=("officer",), aliases=("calendar",), order=20)
 async def calendar_cmd(ctx: Ctx, _args: str) -> None:
-    """/lich: the unit's upcoming deadlines and Action Months, with days left."""
+    """/lich: the unit's upcoming deadlines and Action Months, with days left; under a report
+    deadline, the local rule that set it; last, where a deadline on a day off goes."""
     assert ctx.unit is not None  # the router lets only officers in
     cal = periods.calendar(ctx.services)
-    ov = await periods.overrides_for(ctx.s, ctx.unit, ctx.today.year)
     lines = [ctx.t("lich.title", unit=ctx.unit.name)]
-    for e in cal.upcoming(ctx.today, overrides=ov):
-        if e.start == e.end:
-            days = (e.start - ctx.today).days
-            when = ctx.t("lich.days_left", n=days) if days else ctx.t("days.today")
-            lines.append(
-                ctx.t(
-                    "lich.deadline", label=e.text(ctx.lang), date=ctx.fmt_date(e.start), when=when
-                )
-            )
-        else:
-            key = "lich.running" if e.start <= ctx.today else "lich.month"
-            lines.append(
-                ctx.t(
-                    key,
-                    label=e.text(ctx.lang),
-                    start=ctx.fmt_date(e.start),
-                    end=ctx.fmt_date(e.end),
-                    n=(e.start - ctx.today).days,
-                )
-            )
+    why: dict[str, local_calendar.Applied] = {}
+    events: list[Event] = []
+    for y in (ctx.today.year, ctx.today.year + 1):
+        ov = await periods.overrides_for(ctx.s, ctx.unit, y, cal)
+        events += [e for e in cal.events(y, ov) if e.end >= ctx.today]
+        applied = await local_calendar.explain(ctx.s, cal, ctx.unit, y)
+        why.update((p.period, applied[p.kind]) for p in cal.periods(y, ov))
+    for e in sorted(events, key=lambda e: e.start)[:6]:
+        lines.append(_event_line(ctx, e))
+        if e.id in why and why[e.id].origin != "calendar":
+            lines.append(_origin_line(ctx, why[e.id]))
+    lines.append(ctx.t(f"lich.day_off_{cal.due_rule}"))
     ctx.say_text("\n".join(lines))
+
+
+def _event_line(ctx: Ctx, e: Event) -> str:
+    if e.start == e.end:
+        days = (e.start - ctx.today).days
+        when = ctx.t("lich.days_left", n=days) if days else ctx.t("days.today")
+        return ctx.t("lich.deadline", label=e.text(ctx.lang), date=ctx.fmt_date(e.start), when=when)
+    key = "lich.running" if e.start <= ctx.today else "lich.month"
+    return ctx.t(
+        key,
+        label=e.text(ctx.lang),
+        start=ctx.fmt_date(e.start),
+        end=ctx.fmt_date(e.end),
+        n=(e.start - ctx.today).days,
+    )
+
+
+def _origin_line(ctx: Ctx, a: local_calendar.Applied) -> str:
+    """Which local rule set a deadline: a recurring rule or a one-year override."""
+    unit = a.unit.name if a.unit is not None else "?"
+    if a.origin == "rule" and a.nominal is not None:
+        return ctx.t("lich.by_rule", unit=unit, dm=a.nominal.strftime("%d/%m"), since=a.since_year)
+    assert a.nominal is not None
+    return ctx.t("lich.by_override", unit=unit, date=ctx.fmt_date(a.nominal), year=a.year)
 
 
 @routes.command(

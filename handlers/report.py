@@ -18,8 +18,10 @@ from datetime import date
 from html import escape
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 
 from db import queries
@@ -29,8 +31,8 @@ from handlers.router import Deps, Router, Routes
 from handlers.state import ReportState
 from kernel.calendar import ReportPeriod
 from kernel.messages import Choice
-from services import periods
-from services.forms.engine import Form, load_form
+from services import mail, periods
+from services.forms.engine import Form, form_id_for_unit, load_form
 from services.forms.session import (
     DONE,
     NO,
@@ -73,8 +75,23 @@ async def _suggestions(ctx: Ctx, period: ReportPeriod) -> dict[str, list[Any]]:
     return out
 
 
-def form_for(ctx: Ctx, period: ReportPeriod) -> Form:
-    return load_form(period.form_id, ctx.services.form_dir)
+def form_for(ctx: Ctx, report: Report) -> Form:
+    """The form the report was started on (a later change of the unit's form, or of the
+    form files' choice, never moves a draft in flight)."""
+    return load_form(report.form_id, ctx.services.form_dir)
+
+
+def new_report(ctx: Ctx, unit: Unit, period: ReportPeriod) -> Report:
+    """A report not started yet, on the form the unit answers (by its kind, or its own)."""
+    assert unit.id is not None
+    form_id = form_id_for_unit(period.form_id, unit.kind, unit.code, ctx.services.form_dir)
+    return Report(
+        unit_id=unit.id,
+        period=period.period,
+        form_id=form_id,
+        created_at=ctx.now,
+        updated_at=ctx.now,
+    )
 
 
 def form_context(period: ReportPeriod, unit: Unit) -> dict[str, Any]:
@@ -131,23 +148,29 @@ class Open:
 
 
 async def _open(ctx: Ctx, st: ReportState) -> Open:
-    """The report with all its answers in one query; the period from the state."""
-    rows = (
-        await ctx.s.exec(
-            select(Report, ReportValue)
-            .outerjoin(ReportValue, col(ReportValue.report_id) == col(Report.id))
-            .where(Report.id == st.report_id)
-        )
-    ).all()
-    assert rows and ctx.unit is not None
-    report = rows[0][0]
-    values = {v.question_id: v.value for _, v in rows if v is not None}
+    """The report with all its answers (read with the writer by the dispatcher, or here in
+    one query); the period from the state."""
+    loaded = ctx.loaded_report
+    if loaded is not None and loaded[0].id == st.report_id:
+        report, values = loaded
+    else:
+        rows = (
+            await ctx.s.exec(
+                select(Report, ReportValue)
+                .outerjoin(ReportValue, col(ReportValue.report_id) == col(Report.id))
+                .where(Report.id == st.report_id)
+            )
+        ).all()
+        assert rows
+        report = rows[0][0]
+        values = {v.question_id: v.value for _, v in rows if v is not None}
+    assert ctx.unit is not None
     if st.period is not None:
         period = _period_from_state(st.period)
     else:  # a state saved before periods were kept in it
         period = await periods.period_by_id(ctx.s, ctx.services, ctx.unit, report.period)
         st.period = _period_state(period)
-    return Open(report, period, form_for(ctx, period), values)
+    return Open(report, period, form_for(ctx, report), values)
 
 
 async def _locked(ctx: Ctx, o: Open) -> bool:
@@ -173,8 +196,8 @@ async def save_values(ctx: Ctx, report: Report, values: dict[str, Any]) -> None:
         }
         for qid, value in values.items()
     ]
-    insert = sqlite_insert if ctx.s.get_bind().dialect.name == "sqlite" else pg_insert
-    stmt = insert(ReportValue).values(rows)
+    pg = ctx.s.get_bind().dialect.name == "postgresql"
+    stmt = (pg_insert if pg else sqlite_insert)(ReportValue).values(rows)
     stmt = stmt.on_conflict_do_update(
         index_elements=["report_id", "question_id"],
         set_={
@@ -183,8 +206,21 @@ async def save_values(ctx: Ctx, report: Report, values: dict[str, Any]) -> None:
             "answered_by": stmt.excluded.answered_by,
         },
     )
-    await ctx.s.exec(stmt)  # type: ignore[call-overload]
-    report.updated_at = ctx.now
+    if not pg:
+        await ctx.s.exec(stmt)  # type: ignore[call-overload]
+        report.updated_at = ctx.now
+        return
+    # PostgreSQL: the report's "last changed" goes in the same statement (a data-modifying
+    # CTE), and the loaded row is told so, so the ORM does not UPDATE it again at commit.
+    touch = (
+        sa.update(Report)
+        .where(col(Report.id) == report.id)
+        .values(updated_at=ctx.now)
+        .returning(col(Report.id))
+        .cte("touched")
+    )
+    await ctx.s.exec(stmt.add_cte(touch))  # type: ignore[call-overload]
+    set_committed_value(report, "updated_at", ctx.now)
 
 
 # -- /baocao ---------------------------------------------------------------------------------
@@ -212,13 +248,7 @@ async def start_report(ctx: Ctx, args: str) -> None:
         await _say_locked(ctx, period)
         return
     if report is None:
-        report = Report(
-            unit_id=ctx.unit.id,
-            period=period.period,
-            form_id=period.form_id,
-            created_at=ctx.now,
-            updated_at=ctx.now,
-        )
+        report = new_report(ctx, ctx.unit, period)
         ctx.s.add(report)
         await ctx.s.flush()
     assert report.id is not None
@@ -230,7 +260,7 @@ async def start_report(ctx: Ctx, args: str) -> None:
         await _offer_revision(ctx, report, period, st)
         return
     values = await queries.report_values(ctx.s, report.id)
-    o = Open(report, period, form_for(ctx, period), values)
+    o = Open(report, period, form_for(ctx, report), values)
     session = o.session(ctx, st)
     days = (period.due - ctx.today).days
     ctx.say(
@@ -447,6 +477,9 @@ async def submit(ctx: Ctx, o: Open, snapshot: dict[str, Any]) -> None:
     report.submitted_at = ctx.now
     report.updated_at = ctx.now
     ctx.audit("report.submit", target=reference)
+    await mail.report_submitted(
+        ctx.s, ctx.unit, period, report.version, reference, ctx.now, enabled=ctx.services.mail
+    )
     ctx.clear_flow()
     late = (ctx.today - period.due).days
     ctx.say(

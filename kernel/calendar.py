@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, time, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -53,6 +53,24 @@ def previous_working_day(d: date) -> date:
     while not is_working_day(d):
         d -= timedelta(days=1)
     return d
+
+
+DUE_RULES = ("next_working_day", "previous_working_day", "keep")
+
+
+def move_due(d: date, rule: str) -> date:
+    """Where a deadline that falls on a day off goes (``due_on_day_off`` of the calendar):
+    ``next_working_day`` (the Civil Code, art. 148: a time limit whose last day is a day off
+    ends on the next working day; the default, see docs/reminders.md),
+    ``previous_working_day`` (a strict reading of "trước ngày 05/12": the work is in before
+    the day off) or ``keep`` (the date as written, even on a Saturday)."""
+    if rule == "next_working_day":
+        return next_working_day(d)
+    if rule == "previous_working_day":
+        return previous_working_day(d)
+    if rule == "keep":
+        return d
+    raise ValueError(f"due_on_day_off must be one of {DUE_RULES}, not {rule!r}")
 
 
 def shift(d: date, how: str) -> date:
@@ -210,6 +228,8 @@ class CalendarSpec(_Spec):
     deadlines: list[DeadlineSpec] = []
     action_months: list[ActionMonthSpec] = []
     reminders: RemindersSpec = RemindersSpec()
+    # Where a deadline on a weekend or public holiday goes (``move_due``).
+    due_on_day_off: Literal["next_working_day", "previous_working_day", "keep"] = "next_working_day"
 
     @model_validator(mode="after")
     def _references(self) -> CalendarSpec:
@@ -344,6 +364,9 @@ class ReportPeriod:
     nominal_due: date  # as written in the plan
     due: date  # moved to a working day
     lock: date  # last day changes are accepted
+    # ``submit`` (units send their report) or ``compile`` (the agency compiles them for the
+    # level above: a step with its own deadline, reminders and status).
+    step: str = "submit"
 
     def text(self, lang: str) -> str:
         return self.label.get(lang) or self.label["vi"]
@@ -410,7 +433,7 @@ class Calendar:
         for r in self.spec.reports:
             ov = (overrides or {}).get(r.id)
             nominal = ov if ov is not None and override_fits(year, ov) else _dm(r.due, year)
-            due = next_working_day(nominal)
+            due = self.move_due(nominal)
             out.append(
                 ReportPeriod(
                     kind=r.id,
@@ -425,6 +448,25 @@ class Calendar:
                 )
             )
         return sorted(out, key=lambda p: p.due)
+
+    @property
+    def due_rule(self) -> str:
+        return self.spec.due_on_day_off
+
+    def move_due(self, d: date) -> date:
+        return move_due(d, self.spec.due_on_day_off)
+
+    def compile_step(self, period: ReportPeriod, nominal: date) -> ReportPeriod:
+        """The agency's compilation of ``period`` for the level above, due ``nominal`` (moved
+        like any deadline); reminded until the report's lock date or 25 days after it."""
+        due = self.move_due(nominal)
+        return replace(
+            period,
+            nominal_due=nominal,
+            due=due,
+            lock=max(period.lock, due + timedelta(days=25)),
+            step="compile",
+        )
 
     def period(self, period_id: str, overrides: dict[str, date] | None = None) -> ReportPeriod:
         m = PERIOD_RE.match(period_id)
@@ -458,7 +500,7 @@ class Calendar:
     def events(self, year: int, overrides: dict[str, date] | None = None) -> list[Event]:
         out = [Event(p.period, p.label, p.due, p.due) for p in self.periods(year, overrides)]
         for d in self.spec.deadlines:
-            due = next_working_day(_dm(d.due, year))
+            due = self.move_due(_dm(d.due, year))
             out.append(Event(d.id, dict(d.label), due, due))
         for a in self.spec.action_months:
             out.append(Event(a.id, dict(a.label), _dm(a.start, year), _dm(a.end, year)))

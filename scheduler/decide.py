@@ -24,9 +24,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
-from db.schedule import DeadlineOverride
+from db.schedule import CalendarRule, DeadlineOverride
 from kernel.calendar import ActionMonth, Calendar, ReminderRules, ReportPeriod, is_working_day
 from kernel.channel import capabilities_of
+from services.local_calendar import CompileStep, Due, compile_steps, effective
 from services.overrides import resolve
 
 PeriodKey = tuple[int, str]  # (year, report kind)
@@ -80,7 +81,9 @@ class Facts:
     questions its draft already answers."""
 
     units: Mapping[int, UnitInfo] = field(default_factory=dict)
-    overrides: Sequence[DeadlineOverride] = ()
+    overrides: Sequence[DeadlineOverride | Due] = ()
+    rules: Sequence[CalendarRule] = ()  # recurring local deadlines (services.local_calendar)
+    compiled: frozenset[UnitPeriod] | set[UnitPeriod] = frozenset()  # agencies' compilations
     pending: Mapping[UnitPeriod, int] = field(default_factory=dict)
     recipients: Sequence[Recipient] = ()
     notices: Sequence[Notice] = ()
@@ -99,6 +102,15 @@ class Facts:
 class Deadline:
     period: ReportPeriod
     answered: int  # questions already answered in the unit's draft
+
+
+@dataclass(frozen=True)
+class CompileDue:
+    """The agency's compilation of ``period`` (step ``compile``) for the level above;
+    ``waiting`` reporting units below have not submitted yet."""
+
+    period: ReportPeriod
+    waiting: int
 
 
 @dataclass(frozen=True)
@@ -137,7 +149,7 @@ class Message:
     batch: str
     to: Recipient
     unit: UnitInfo  # the recipient's unit
-    content: Deadline | Alert | Digest
+    content: Deadline | Alert | Digest | CompileDue
 
 
 @dataclass
@@ -192,6 +204,8 @@ class Agenda:
     period_ids: frozenset[str]  # periods some unit may be reminded of, or late for, today
     months: list[tuple[ActionMonth, str]]  # Action Month occurrences today
     late_possible: bool = False  # some unit may be late today (a digest day)
+    dues: list[Due] = field(default_factory=list)  # overrides and rules of the years
+    steps: list[tuple[CompileStep, str]] = field(default_factory=list)  # compilations today
 
     @property
     def years(self) -> tuple[int, int]:
@@ -203,7 +217,7 @@ class Agenda:
 
     def quiet(self, notices: bool) -> bool:
         """Nothing can be due today: most ticks of the year stop here."""
-        return not (self.period_ids or self.months or (notices and self.digest_day))
+        return not (self.period_ids or self.months or self.steps or (notices and self.digest_day))
 
     def late(self, p: ReportPeriod) -> bool:
         return self.digest_day and p.due < self.today <= p.lock
@@ -215,20 +229,34 @@ class Agenda:
         """Every batch today's rows can belong to (a superset: for the outbox look-up)."""
         out = {f"remind:{pid}:{self.day}" for pid in self.period_ids}
         out |= {f"action:{m.id}:{m.year}:{self.day}" for m, _ in self.months}
+        out |= {f"compile:{st.period.period}:{self.day}" for st, _ in self.steps}
         if self.digest_day:
             out.add(f"digest:{self.day}")
         return out
 
 
-def agenda(cal: Calendar, today: date, overrides: Sequence[DeadlineOverride]) -> Agenda:
+def agenda(
+    cal: Calendar,
+    today: date,
+    overrides: Sequence[DeadlineOverride | Due],
+    rules: Sequence[CalendarRule] = (),
+) -> Agenda:
+    """``overrides`` (one year each) and ``rules`` (recurring, ``services.local_calendar``)
+    give the local deadlines; ``compile`` rules give the agencies' compilation steps."""
     years = (today.year - 1, today.year)
     kinds = cal.report_kinds
+    dues = effective(cal, overrides, rules, years)
     variants: dict[PeriodKey, set[date | None]] = {(y, k): {None} for y in years for k in kinds}
-    for o in overrides:
+    for o in dues:
         if (o.year, o.kind) in variants:
             variants[(o.year, o.kind)].add(o.due)
-    ag = Agenda(cal, today, digest_day(cal, today), PeriodCache(cal), frozenset(), [])
-    ids = set()
+    ag = Agenda(cal, today, digest_day(cal, today), PeriodCache(cal), frozenset(), [], dues=dues)
+    ag.steps = [
+        (st, occ)
+        for st in compile_steps(cal, rules, years)
+        if (occ := cal.deadline_days(st.period).get(today)) is not None
+    ]
+    ids = {st.period.period for st, _ in ag.steps}  # their units' pending counts
     for (y, k), dates in variants.items():
         for ov in dates:
             p = ag.periods.get(y, k, ov)
@@ -260,7 +288,7 @@ class Targets:
 def targets(ag: Agenda, facts: Facts) -> Targets:
     """Deadline reminders and lateness per (unit, period), only for pending units."""
     units = facts.units
-    resolved = resolve(((u.id, u.path) for u in units.values()), facts.overrides)
+    resolved = resolve(((u.id, u.path) for u in units.values()), ag.dues)
     # Units with the same overrides (most have none) share their periods: computed once.
     groups: dict[tuple[tuple[PeriodKey, date], ...], list[UnitInfo]] = defaultdict(list)
     for u in units.values():
@@ -309,7 +337,7 @@ class _Builder:
         batch: str,
         to: Recipient,
         unit: UnitInfo,
-        content: Deadline | Alert | Digest,
+        content: Deadline | Alert | Digest | CompileDue,
     ) -> None:
         key = f"{batch}:off:{to.officer_id}"
         if not self.known(key):
@@ -351,6 +379,25 @@ def _alerts(b: _Builder, ag: Agenda, tg: Targets, facts: Facts) -> None:
             for r in by_unit.get(unit.id, []):
                 if not r.muted:
                     b.add("alert", batch, r, unit, content)
+
+
+def _compilations(b: _Builder, ag: Agenda, facts: Facts) -> None:
+    """The agency's compilation step: its admins (those who answer for the rule's unit)
+    hear on the step's reminder days until it is marked compiled."""
+    for st, _ in ag.steps:
+        pid = st.period.period
+        unit = facts.units.get(st.unit_id)
+        if unit is None or (st.unit_id, pid) in facts.compiled:
+            continue
+        waiting = sum(
+            1
+            for (uid, p) in facts.pending
+            if p == pid and (u := facts.units.get(uid)) is not None and st.unit_id in u.ancestors
+        )
+        batch = f"compile:{pid}:{ag.day}"
+        for r in facts.recipients:
+            if r.role == "admin" and facts.scopes.get(r.officer_id, r.unit_id) == st.unit_id:
+                b.add("reminder", batch, r, unit, CompileDue(st.period, waiting))
 
 
 def _lost(admin_unit: UnitInfo, since: datetime | None, facts: Facts) -> list[Lost]:
@@ -395,10 +442,12 @@ def _digests(b: _Builder, ag: Agenda, tg: Targets, facts: Facts) -> None:
 
 
 def messages(ag: Agenda, tg: Targets, facts: Facts) -> Decision:
-    """Deadline reminders, then Action Month alerts, then the standing agencies' digests."""
+    """Deadline reminders, Action Month alerts, the agencies' compilation reminders, then
+    the standing agencies' digests."""
     b = _Builder(facts.existing)
     _deadlines(b, ag, tg, facts)
     _alerts(b, ag, tg, facts)
+    _compilations(b, ag, facts)
     _digests(b, ag, tg, facts)
     return Decision(b.out, b.already)
 
@@ -410,7 +459,7 @@ def decide_day(ag: Agenda, facts: Facts) -> Decision:
     if ag.quiet(bool(facts.notices)):
         return Decision(idle="nothing due today")
     tg = targets(ag, facts)
-    if not (tg.remind or tg.late or ag.months or facts.notices):
+    if not (tg.remind or tg.late or ag.months or ag.steps or facts.notices):
         return Decision(idle="everyone has submitted")
     return messages(ag, tg, facts)
 
@@ -419,4 +468,4 @@ def decide(cal: Calendar, local: datetime, facts: Facts) -> Decision:
     """Everything due at local time ``local`` that is not in the outbox yet."""
     if not within_hours(cal.rules, local):
         return Decision(idle="outside hours")
-    return decide_day(agenda(cal, local.date(), facts.overrides), facts)
+    return decide_day(agenda(cal, local.date(), facts.overrides, facts.rules), facts)

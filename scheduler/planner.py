@@ -42,7 +42,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.models import ChannelAccount, Conversation, Officer, Outbox, Report, ReportValue, Unit
 from db.outbox import enqueue_many
-from db.schedule import DeadlineOverride, UnreachableNotice
+from db.schedule import CalendarRule, DeadlineOverride, UnreachableNotice
 from kernel.calendar import Calendar
 from kernel.clock import to_local, to_utc
 from kernel.i18n import normalise_lang
@@ -58,6 +58,7 @@ from scheduler.decide import (
     within_hours,
 )
 from scheduler.render import START_REPORT, Planned, render
+from services import local_calendar
 from services.scope import default_scope_unit
 
 __all__ = ["KINDS", "REMINDER_FLOW", "START_REPORT", "PlanResult", "Planned", "plan"]
@@ -93,12 +94,13 @@ async def plan(
         return PlanResult(idle="outside hours")
     today = local.date()
     overrides = await _overrides(s, (today.year - 1, today.year))
-    ag = agenda(cal, today, overrides)
+    rules = await local_calendar.all_rules(s)
+    ag = agenda(cal, today, overrides, rules)
     notices = await _notices(s, now) if ag.digest_day else []
     if ag.quiet(bool(notices)):  # most ticks of the year stop here, after one query
         return PlanResult(idle="nothing due today")
     with _collector_paused():  # tens of thousands of small objects, no cycles among them
-        facts = await load(s, now, ag, overrides, notices)
+        facts = await load(s, now, ag, overrides, notices, rules)
         decision = decide_day(ag, facts)
         if decision.idle:
             return PlanResult(idle=decision.idle)
@@ -135,11 +137,16 @@ async def load(
     ag: Agenda,
     overrides: Sequence[DeadlineOverride],
     notices: Sequence[Notice],
+    rules: Sequence[CalendarRule] = (),
 ) -> Facts:
     """The facts ``decide`` needs for the day of ``ag``."""
     facts = Facts(
         units=await _units(s),
         overrides=overrides,
+        rules=rules,
+        compiled=await local_calendar.compiled(
+            s, {(st.unit_id, st.period.period) for st, _ in ag.steps}
+        ),
         pending=await _pending(s, ag.period_ids),
         recipients=await _recipients(s),
         notices=notices,
@@ -150,7 +157,10 @@ async def load(
         known = {r.officer_id for r in facts.recipients}
         wanted = {n.officer_id for n in notices if n.officer_id is not None} - known
         facts.names = await _officer_names(s, wanted)
-    if ag.digest_day and (ag.late_possible or notices):
+    if ag.steps:  # the compilation reminders go to the admins answering for the unit
+        admins = [r.officer_id for r in facts.recipients if r.role == "admin"]
+        facts.scopes = await _scope_roots(s, admins)
+    elif ag.digest_day and (ag.late_possible or notices):
         todo = f"digest:{ag.day}:off:{{}}"  # admins whose digest is not written yet
         admins = [
             r.officer_id
@@ -322,6 +332,7 @@ async def stale_rows(s: AsyncSession, rows: Sequence[Outbox]) -> dict[int, str]:
     officers = await _officer_states(s, {r.account_id for r in mine if r.account_id})
     out: dict[int, str] = {}
     reminders: dict[UnitPeriod, list[int]] = defaultdict(list)
+    compiles: dict[UnitPeriod, list[int]] = defaultdict(list)
     for r in mine:
         assert r.id is not None
         active, muted = officers.get(r.account_id or -1, (False, False))
@@ -330,9 +341,12 @@ async def stale_rows(s: AsyncSession, rows: Sequence[Outbox]) -> dict[int, str]:
         elif r.kind == "alert" and muted:
             out[r.id] = "muted"
         elif r.kind == "reminder" and r.unit_id is not None and r.batch:
-            reminders[(r.unit_id, r.batch.split(":")[1])].append(r.id)
+            into = compiles if r.batch.startswith("compile:") else reminders
+            into[(r.unit_id, r.batch.split(":")[1])].append(r.id)
     for pair in await _submitted(s, set(reminders)):
         out.update((row_id, "submitted") for row_id in reminders[pair])
+    for pair in await local_calendar.compiled(s, set(compiles)):
+        out.update((row_id, "compiled") for row_id in compiles[pair])
     return out
 
 

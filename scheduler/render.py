@@ -16,7 +16,7 @@ from datetime import date, datetime
 from kernel.calendar import ActionMonth, Calendar, ReportPeriod
 from kernel.i18n import t
 from kernel.messages import Choice
-from scheduler.decide import Alert, Deadline, LateUnit, Lost, Message
+from scheduler.decide import Alert, CompileDue, Deadline, LateUnit, Lost, Message
 
 START_REPORT = "start_report"  # the option that opens /baocao at the first unanswered question
 _UNIT = "\x00unit\x00"  # stands for the unit's name in a deadline text shared by many units
@@ -125,6 +125,27 @@ def deadline_text(
     hint, choices = _start(cal, lang, channel)
     lines.append(hint)
     return "\n".join(lines), choices
+
+
+def compile_text(lang: str, c: CompileDue, unit_name: str, today: date) -> str:
+    """The agency's compilation reminder (to its admins): no case detail, counts only."""
+    p = c.period
+    days = (p.due - today).days
+    lines = [
+        _t(
+            lang,
+            "remind.compile_before" if days >= 0 else "remind.compile_late",
+            title=p.text(lang),
+            year=p.year,
+            unit=unit_name,
+            due=fmt(p.due),
+            days=_days_to_due(lang, days),
+        )
+    ]
+    if c.waiting:
+        lines.append(_t(lang, "remind.compile_waiting", n=c.waiting))
+    lines.append(_t(lang, "remind.compile_hint"))
+    return "\n".join(lines)
 
 
 def _action_lines(
@@ -250,6 +271,8 @@ class Renderer:
             return self.deadline(to.lang, to.channel, msg.unit.name, c)
         if isinstance(c, Alert):
             return self.alert(to.lang, to.channel, c)
+        if isinstance(c, CompileDue):
+            return compile_text(to.lang, c, msg.unit.name, self.today), []
         return digest_text(self.cal, to.lang, self.today, c.late, c.lost), []
 
     def planned(self, msg: Message, not_before: datetime) -> Planned:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from typing import Protocol
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -22,6 +23,7 @@ from db.models import AuditLog, Unit
 from db.schedule import DeadlineOverride
 from kernel.calendar import Calendar, load_calendar, override_fits
 from kernel.clock import utcnow
+from services import local_calendar
 from services.forms.parsers import ParseError, parse_date
 
 MAX_REASON = 300
@@ -43,8 +45,12 @@ def path_ids(unit: Unit) -> list[int]:
     return [int(x) for x in unit.path.strip("/").split("/") if x][::-1]
 
 
-async def for_unit(s: AsyncSession, unit: Unit, year: int) -> dict[str, date]:
-    """Report kind → due date set for ``unit`` or the nearest unit above it, for ``year``."""
+async def for_unit(
+    s: AsyncSession, unit: Unit, year: int, cal: Calendar | None = None
+) -> dict[str, date]:
+    """Report kind → due date set for ``unit`` or the nearest unit above it, for ``year``:
+    a one-year override or a recurring rule (``services.local_calendar``); at one unit the
+    override wins over the rule."""
     ids = path_ids(unit)
     if not ids:
         return {}
@@ -55,20 +61,29 @@ async def for_unit(s: AsyncSession, unit: Unit, year: int) -> dict[str, date]:
             )
         )
     ).all()
-    rank = {uid: i for i, uid in enumerate(ids)}
-    out: dict[str, tuple[int, date]] = {}
-    for r in rows:
-        r_rank = rank[r.unit_id]
-        if r.kind not in out or r_rank < out[r.kind][0]:
-            out[r.kind] = (r_rank, r.due)
-    return {kind: due for kind, (_, due) in out.items()}
+    rules = await local_calendar.rules_for_units(s, ids)
+    dues = local_calendar.effective(cal or load_calendar(), list(rows), rules, [year])
+    found = resolve([(ids[0], unit.path)], dues).get(ids[0], {})
+    return {kind: due for (y, kind), due in found.items() if y == year}
+
+
+class _Dated(Protocol):
+    @property
+    def unit_id(self) -> int: ...
+    @property
+    def year(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def due(self) -> date: ...
 
 
 def resolve(
-    units: Iterable[tuple[int, str]], rows: Sequence[DeadlineOverride]
+    units: Iterable[tuple[int, str]], rows: Sequence[_Dated]
 ) -> dict[int, dict[tuple[int, str], date]]:
     """For many units at once (``(id, path)`` pairs): unit id → {(year, kind): due}, only for
-    units that some override reaches."""
+    units that some override or rule reaches. At one unit, a later row replaces an earlier
+    one (``local_calendar.effective`` puts the rules first)."""
     by_unit: dict[int, dict[tuple[int, str], date]] = {}
     for r in rows:
         by_unit.setdefault(r.unit_id, {})[(r.year, r.kind)] = r.due

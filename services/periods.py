@@ -16,14 +16,16 @@ def calendar(services: Services) -> Calendar:
     return load_calendar(services.calendar_file)
 
 
-async def overrides_for(s: AsyncSession, unit: Unit, year: int) -> dict[str, date]:
+async def overrides_for(
+    s: AsyncSession, unit: Unit, year: int, cal: Calendar | None = None
+) -> dict[str, date]:
     """Deadline overrides that apply to ``unit`` in ``year`` (report kind → due date).
 
-    The nearest override up the tree wins. Overrides are stored by the reminders feature;
-    until a deployment sets one, the calendar file alone decides.
+    The nearest override or recurring rule up the tree wins (``services.overrides``,
+    ``services.local_calendar``); until a deployment sets one, the calendar file decides.
     """
 
-    return await overrides.for_unit(s, unit, year)
+    return await overrides.for_unit(s, unit, year, cal)
 
 
 async def current_period(
@@ -31,7 +33,7 @@ async def current_period(
 ) -> ReportPeriod:
     cal = calendar(services)
     years = (today.year - 1, today.year, today.year + 1)
-    by_year = {y: await overrides_for(s, unit, y) for y in years}
+    by_year = {y: await overrides_for(s, unit, y, cal) for y in years}
     return cal.current_period(today, by_year=by_year)
 
 
@@ -40,7 +42,7 @@ async def period_by_id(
 ) -> ReportPeriod:
     cal = calendar(services)
     year = int(period_id[:4])
-    return cal.period(period_id, await overrides_for(s, unit, year))
+    return cal.period(period_id, await overrides_for(s, unit, year, cal))
 
 
 def is_locked(report: Report | None, period: ReportPeriod, today: date, now: datetime) -> bool:

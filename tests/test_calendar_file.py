@@ -182,7 +182,7 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_bdg_calendar_check(tmp_path: Path) -> None:
     runner = CliRunner()
     ok = runner.invoke(main, ["calendar", "check", str(DATA)])
-    assert ok.exit_code == 0 and ": OK: 2 report(s)" in ok.output
+    assert ok.exit_code == 0 and ": hợp lệ: 2 loại báo cáo" in ok.output
     bad = write(tmp_path, REPORT.replace("25", "ten") + "    requird: false\n")
     result = runner.invoke(main, ["calendar", "check", str(bad)])
     assert result.exit_code == 1

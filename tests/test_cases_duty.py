@@ -133,9 +133,9 @@ async def test_bdg_invite_scope_and_cases_duty_cli(
         assert result.exit_code == 0, result.output
         assert "1. police [night] 0239 111" in result.output
         result = await invoke(["cases", "duty", "28303", "--add", "boss 1"])
-        assert result.exit_code != 0 and "unknown role" in result.output
+        assert result.exit_code != 0 and "không có vai trò «boss»" in result.output
         result = await invoke(["cases", "duty", "28303", "--remove", "1"])
-        assert "Roster: (empty)" in result.output
+        assert "Danh sách trực: (trống)" in result.output
     finally:
         get_settings.cache_clear()
     chat = make_chat("snv")

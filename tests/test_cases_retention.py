@@ -171,11 +171,11 @@ async def test_cli_commands(
         runner = CliRunner()
         result = await _invoke(runner, main, ["cases", "tick"])
         assert result.exit_code == 0, result.output
-        assert "1 case alerts queued." in result.output
+        assert "Đã xếp 1 cảnh báo vụ việc vào hàng gửi." in result.output
         rows = (await outbox_rows(demo_db))[before:]
         assert [r.key.split(":")[2] for r in rows] == ["esc1"] and code in rows[0].text
         result = await _invoke(runner, main, ["cases", "purge"])
-        assert "Texts removed from 0 closed cases; 0 stale drafts deleted." in result.output
+        assert "Đã xóa nội dung của 0 vụ việc đã đóng; đã xóa 0 bản nháp bỏ dở." in result.output
         result = await _invoke(runner, main, ["cases", "keygen", "--id", "k9"])
         assert Keyring.parse(result.output.strip()).ids == ["k9"]
         result = await _invoke(
@@ -185,7 +185,7 @@ async def test_cli_commands(
         result = await _invoke(runner, main, ["cases", "duty", "NOPE"])
         assert result.exit_code == 1 and "NOPE (" in result.output
         result = await _invoke(runner, main, ["cases", "rekey"])
-        assert "0 values re-encrypted." in result.output
+        assert "Đã mã hóa lại 0 giá trị." in result.output
     finally:
         get_settings.cache_clear()
 

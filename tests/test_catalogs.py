@@ -35,12 +35,15 @@ PREFIXES = {
     "remind",
     "deadline",
     "case",
+    "duty",
     "cli",
     "db",
     "doctor",
     "units",
     "web",
 }
+
+FILE_SUFFIXES = (".html", ".png", ".xlsx", ".docx", ".yaml", ".csv", ".txt", ".js", ".css")
 
 
 def keys_in_code() -> set[str]:
@@ -56,7 +59,8 @@ def keys_in_code() -> set[str]:
                 if "audit(" not in line and "foreign_key" not in line
             )
             for key in KEY.findall(source):
-                if key.split(".")[0] in PREFIXES:
+                # Template and file names ("case.html") are dotted too.
+                if key.split(".")[0] in PREFIXES and not key.endswith(FILE_SUFFIXES):
                     found.add(key)
     found |= {f"howto.{t}" for t in TYPES}
     return found

@@ -195,4 +195,4 @@ def test_cli_prints_one_line_per_problem_and_exits_non_zero(tmp_path: Path) -> N
     missing = CliRunner().invoke(main, ["forms", "check", str(tmp_path / "nope.yaml")])
     assert missing.exit_code == 1 and "nope.yaml: cannot read the file" in missing.output
     good = CliRunner().invoke(main, ["forms", "check", str(DATA_DIR / "bdg_report.yaml")])
-    assert good.exit_code == 0 and "bdg_report.yaml: ok" in good.output
+    assert good.exit_code == 0 and "bdg_report.yaml: hợp lệ" in good.output

@@ -298,15 +298,15 @@ def test_cli_deadline_and_remind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         assert dry.exit_code == 0, dry.output
         assert "remind:2026:2026-11-23:off:1" in dry.output
         assert "Hạn nộp: 27/11/2026 (còn 4 ngày)." in dry.output
-        assert "2 message(s) would be planned" in dry.output
+        assert "Sẽ lên lịch 2 tin nhắn" in dry.output
         sent = run(main, ["remind", "--at", "2026-11-23T08:00"])
-        assert "→ terminal:lan" in sent.output and "Sent 2, failed 0" in sent.output
+        assert "→ terminal:lan" in sent.output and "Đã gửi 2, lỗi 0" in sent.output
         again = run(main, ["remind", "--at", "2026-11-23T10:00"])
-        assert "0 message(s) planned; 2 already in the outbox" in again.output
+        assert "Đã lên lịch 0 tin nhắn; 2 tin đã có trong hàng gửi" in again.output
         cleared = run(main, ["deadline", "clear", "--unit", "42-SYT", "--year", "2026"])
-        assert "1 override(s) removed" in cleared.output
+        assert "Đã xóa 1 hạn nộp riêng" in cleared.output
         cleared = run(main, ["deadline", "clear", "--unit", "42", "--year", "2026"])
-        assert "1 override(s) removed" in cleared.output
+        assert "Đã xóa 1 hạn nộp riêng" in cleared.output
     finally:
         get_settings.cache_clear()
 

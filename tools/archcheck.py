@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("kernel", "db", "services", "scheduler", "compile", "handlers", "bot")
 MAX_LINES = 60
 # Function-local imports that are deliberate: heavy libraries loaded only when a command needs
-# them (matplotlib, python-docx, openpyxl, a messaging channel's client library).
+# them (matplotlib, python-docx, openpyxl, a messaging channel's client library, segno).
 LAZY_OK = {
     "matplotlib",
     "docx",
@@ -31,6 +31,7 @@ LAZY_OK = {
     "bot.telegram.channel",
     "bot.zalo.channel",
     "bot.zalo_oa.channel",
+    "segno",  # the web desk's invite QR codes
 }
 
 

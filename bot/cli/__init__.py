@@ -21,7 +21,7 @@ from bot.cli import units as units_cli
 from bot.cli import zalo as zalo_cli
 from bot.cli import zalo_oa as zalo_oa_cli
 from bot.cli.common import run_async
-from bot.cli.errors import BoundaryGroup
+from bot.cli.errors import BoundaryGroup, cli_lang
 from bot.doctor import TELEGRAM_SECRET, is_public_https
 from bot.runner import run_channels
 from bot.single import AlreadyServed
@@ -193,7 +193,16 @@ def invite(unit_code: str, role: str, days: int | None, scope_code: str | None) 
     username = get_settings().telegram_bot_username
     if username:
         click.echo(f"Telegram: https://t.me/{username}?start={code.replace('-', '')}")
-    click.echo(f"Invite for {unit_code} ({role}), valid {days or get_settings().invite_days} days:")
+    lang = cli_lang()
+    click.echo(
+        t(
+            lang,
+            "cli.invite_done",
+            unit=unit_code,
+            role=t(lang, f"admin.role_{role}"),
+            days=days or get_settings().invite_days,
+        )
+    )
     click.echo(code)
 
 
@@ -206,7 +215,7 @@ def seed_demo_cmd() -> None:
             return await seed_demo(s)
 
     result = run_async(go)
-    click.echo(f"Demo units: {result.created} created, {result.updated} updated.")
+    click.echo(t(cli_lang(), "cli.demo_done", created=result.created, updated=result.updated))
 
 
 # Each feature's commands, added explicitly: a missing module fails at start.

@@ -12,10 +12,12 @@ import click
 
 from bot.app import App
 from bot.cli.common import run_async
+from bot.cli.errors import cli_lang
 from db import queries
 from db.cases import DUTY_ROLES, duty_roster
 from db.crypto import new_key_spec
 from kernel.errors import UserError
+from kernel.i18n import t
 from services.cases.duty import DutyError, add_entry, parse_spec, remove_entry
 from services.cases.retention import PurgeResult, purge, rekey
 from services.cases.routing import escalate_due
@@ -47,7 +49,7 @@ def tick_cmd() -> None:
             return await escalate_due(s, app.clock())
 
     n = _run(go)
-    click.echo(f"{n} case alerts queued.")
+    click.echo(t(cli_lang(), "cli.cases_tick_done", n=n))
 
 
 @cases.command("purge")
@@ -66,9 +68,7 @@ def purge_cmd(months: int | None) -> None:
             return await purge(s, app.clock(), months)
 
     result = _run(go)
-    click.echo(
-        f"Texts removed from {result.cases} closed cases; {result.drafts} stale drafts deleted."
-    )
+    click.echo(t(cli_lang(), "cli.cases_purge_done", cases=result.cases, drafts=result.drafts))
 
 
 @cases.command("keygen")
@@ -86,7 +86,7 @@ def rekey_cmd() -> None:
         async with app.db.session() as s:
             return await rekey(s)
 
-    click.echo(f"{_run(go)} values re-encrypted.")
+    click.echo(t(cli_lang(), "cli.cases_rekey_done", n=_run(go)))
 
 
 @cases.command("duty")
@@ -118,19 +118,21 @@ def duty_cmd(
                 unit.duty_contacts = None
             elif text is not None:
                 unit.duty_contacts = text.replace("\\n", "\n").strip()[:2000] or None
-            try:
-                if add is not None:
-                    await add_entry(s, unit, parse_spec(add.split()))
-                if remove is not None and not await remove_entry(s, unit, remove):
-                    raise click.ClickException(f"No roster line {remove}")
-            except DutyError as exc:
-                raise click.ClickException(str(exc)) from None
-            out = [unit.duty_contacts or "(none)"]
+            if add is not None:
+                await add_entry(s, unit, parse_spec(add.split()))  # DutyError: one line
+            if remove is not None and not await remove_entry(s, unit, remove):
+                raise DutyError("duty.err_no_line", n=remove)
+            lang = cli_lang()
+            out = [unit.duty_contacts or t(lang, "cli.none")]
             entries = await duty_roster(s, unit.id or 0)
             if entries or add is not None or remove is not None:
-                out.append(f"Roster ({len(entries)}):" if entries else "Roster: (empty)")
+                out.append(
+                    t(lang, "cli.duty_roster", n=len(entries))
+                    if entries
+                    else t(lang, "cli.duty_roster_empty")
+                )
             for i, e in enumerate(entries, 1):
-                who = f" officer #{e.officer_id}" if e.officer_id else ""
+                who = " " + t(lang, "cli.duty_officer", id=e.officer_id) if e.officer_id else ""
                 phone = f" {e.phone}" if e.phone else ""
                 out.append(f"{i}. {e.role} [{e.shift}]{who}{phone}")
             return out

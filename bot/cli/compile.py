@@ -9,19 +9,22 @@ A progress bar shows on a terminal; piped output gets only the written paths.
 from __future__ import annotations
 
 import asyncio
+from datetime import date, datetime
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.app import open_app
-from compile.build import CHART_SLUGS, FORMATS, OutFile, render
-from compile.data import default_period, gather
+from compile.build import CHART_SLUGS, FORMATS, OutFile, counts_as_compiled, render
+from compile.data import Compilation, default_period, gather
 from db import queries
 from kernel.clock import to_local
 from kernel.errors import UserError
 from kernel.settings import get_settings
+from services import local_calendar, mail
 
 
 def output_paths(files: list[OutFile], where: str | Path) -> list[Path]:
@@ -71,6 +74,23 @@ def register(main: click.Group) -> None:
             click.echo(str(path))
 
 
+async def _check_and_mark(
+    s: AsyncSession, c: Compilation, today: date, yes: bool, now: datetime, mail_enabled: bool
+) -> None:
+    """Refuse a period not open yet or without any report (unless --yes); record the
+    agency's compilation when the files count as one (``counts_as_compiled``)."""
+    pid = c.period.period
+    if not yes and c.period.opens > today:
+        raise UserError("cli.export_future", period=pid, opens=c.period.opens.strftime("%d/%m/%Y"))
+    if not yes and not c.submitted:
+        raise UserError("cli.export_empty", unit=c.root.name, period=pid)
+    if counts_as_compiled(c):
+        await local_calendar.mark_compiled(s, c.root, pid, None, "export", now=now)
+        await mail.compiled(
+            s, c.root, c.period, len(c.submitted), c.expected, now, enabled=mail_enabled
+        )
+
+
 async def _export(
     unit_code: str, period: str | None, fmt: str, lang: str, yes: bool = False
 ) -> list[OutFile]:
@@ -106,12 +126,7 @@ async def _export(
                     )
                 except ValueError:
                     raise UserError("cli.unknown_period", period=pid) from None
-                if not yes and c.period.opens > today:
-                    raise UserError(
-                        "cli.export_future", period=pid, opens=c.period.opens.strftime("%d/%m/%Y")
-                    )
-                if not yes and not c.submitted:
-                    raise UserError("cli.export_empty", unit=unit.name, period=pid)
+                await _check_and_mark(s, c, today, yes, now, services.mail)
             writing = bar.add_task(f"Writing {fmt}", total=None)
             files = render(
                 c,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from bot.cli.errors import cli_lang
+from kernel.i18n import t
 from services.forms.schema import check_file
 
 
@@ -30,6 +32,6 @@ def check(files: tuple[Path, ...]) -> None:
         if errors:
             failed = True
         else:
-            click.echo(f"{path.name}: ok")
+            click.echo(t(cli_lang(), "cli.file_ok", file=path.name))
     if failed:
         raise SystemExit(1)

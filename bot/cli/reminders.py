@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.app import App
 from bot.cli.common import LocalDateTime, run_async
+from bot.cli.errors import cli_lang
 from bot.render import render_plain
 from bot.runner import make_channels
 from db import queries
@@ -21,11 +22,19 @@ from db.models import Report, ReportVersion, Unit
 from kernel.calendar import Calendar, load_calendar
 from kernel.clock import to_local, to_utc
 from kernel.errors import UserError
+from kernel.i18n import t
 from kernel.messages import Reply
 from scheduler.dispatcher import OutboxDispatcher
 from scheduler.lock import make_lock
 from scheduler.planner import plan, remember_start_menu, stale_rows
 from services.overrides import clear_override, list_overrides, set_override
+
+# The planner's reasons for planning nothing (scheduler.decide), as the operator reads them.
+IDLE_KEYS = {
+    "outside hours": "cli.idle_outside_hours",
+    "nothing due today": "cli.idle_nothing_due_today",
+    "everyone has submitted": "cli.idle_everyone_has_submitted",
+}
 
 
 def _calendar(app: App) -> Calendar:
@@ -156,7 +165,7 @@ def deadline_clear(unit_code: str, year: int, kind: str | None) -> None:
             return await clear_override(s, unit, year, kind, now=app.clock())
 
     n = _run(go)
-    click.echo(f"{n} override(s) removed.")
+    click.echo(t(cli_lang(), "cli.deadline_cleared", n=n))
 
 
 class PrintChannel:
@@ -185,6 +194,43 @@ class PrintChannel:
         return None
 
 
+async def _send_now(app: App, now: datetime, lang: str) -> None:
+    """Send what the planner wrote, unless a running bot holds the scheduler lock."""
+    lock = make_lock(app.db)
+    if not await lock.acquire():
+        click.echo(t(lang, "cli.remind_lock_held"))
+        return
+    channels: dict[str, Any] = dict(make_channels(app))
+    channels.setdefault("terminal", PrintChannel())
+    start = time.monotonic()
+    dispatcher = OutboxDispatcher(
+        app.db,
+        channels,
+        clock=lambda: now + timedelta(seconds=time.monotonic() - start),
+        stale=stale_rows,
+        on_sent=remember_start_menu,
+    )
+    try:
+        stats = await dispatcher.run_once()
+    finally:
+        for ch in channels.values():
+            await ch.stop()
+        await lock.release()
+    click.echo(
+        "\n"
+        + t(
+            lang,
+            "cli.remind_sent",
+            sent=stats.sent,
+            failed=stats.failed,
+            unreachable=stats.unreachable,
+            cancelled=stats.cancelled,
+            expired=stats.expired,
+            channels=", ".join(sorted(channels)),
+        )
+    )
+
+
 @click.command()
 @click.option(
     "--at",
@@ -201,7 +247,6 @@ def remind(at: datetime | None, dry_run: bool, brief: bool) -> None:
     to terminal users are printed)."""
 
     async def go(app: App) -> None:
-
         tz = app.settings.timezone
         now = to_utc(at, tz) if at else app.clock()
         cal = _calendar(app)
@@ -214,40 +259,20 @@ def remind(at: datetime | None, dry_run: bool, brief: bool) -> None:
             if not brief:
                 reply = Reply(p.text, choices=p.choices)
                 click.echo("    " + render_plain(reply).replace("\n", "\n    "))
-        verb = "would be planned" if dry_run else "planned"
-        idle = f" ({result.idle})" if result.idle else ""
+        lang = cli_lang()
         click.echo(
-            f"{len(result.planned)} message(s) {verb}{idle}; "
-            f"{result.existing} already in the outbox."
+            t(
+                lang,
+                "cli.remind_dry" if dry_run else "cli.remind_planned",
+                n=len(result.planned),
+                idle=f" ({t(lang, IDLE_KEYS.get(result.idle, 'cli.idle_other'))})"
+                if result.idle
+                else "",
+                existing=result.existing,
+            )
         )
-        if dry_run:
-            return
-        lock = make_lock(app.db)
-        if not await lock.acquire():
-            click.echo("A running bot holds the scheduler lock: it sends them.")
-            return
-
-        channels: dict[str, Any] = dict(make_channels(app))
-        channels.setdefault("terminal", PrintChannel())
-        start = time.monotonic()
-        dispatcher = OutboxDispatcher(
-            app.db,
-            channels,
-            clock=lambda: now + timedelta(seconds=time.monotonic() - start),
-            stale=stale_rows,
-            on_sent=remember_start_menu,
-        )
-        try:
-            stats = await dispatcher.run_once()
-        finally:
-            for ch in channels.values():
-                await ch.stop()
-            await lock.release()
-        click.echo(
-            f"\nSent {stats.sent}, failed {stats.failed} ({stats.unreachable} unreachable), "
-            f"cancelled {stats.cancelled}, expired {stats.expired}; "
-            f"channels: {', '.join(sorted(channels))}."
-        )
+        if not dry_run:
+            await _send_now(app, now, lang)
 
     _run(go)
 

@@ -3,9 +3,10 @@
     Update ──to_incoming──> Incoming ──Dispatcher.handle──> Outcome (committed)
            ──answerCallbackQuery, edit the tapped question, render──> sendMessage …
 
-python-telegram-bot does the HTTP client, update parsing, errors and ``AIORateLimiter``
-(30 requests/s overall, 20/min per group, like Telegram's limits). Conversation state lives in
-the database (the dispatcher), not in PTB's ConversationHandler.
+python-telegram-bot does the HTTP client, update parsing and errors; the rate limit is the
+outbox's shared send budget (``bot.telegram.budget``: every message and edit is counted there,
+PTB's own ``AIORateLimiter`` is not used). Conversation state lives in the database (the
+dispatcher), not in PTB's ConversationHandler.
 
 **Polling** (``bdg run``) is a loop of our own over ``getUpdates`` rather than PTB's Updater:
 the Updater confirms a batch of updates (the next ``getUpdates`` carries ``offset``) as soon as
@@ -75,11 +76,12 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.ext import AIORateLimiter, ExtBot
+from telegram.ext import ExtBot
 from telegram.request import HTTPXRequest
 
 from bot.app import App
 from bot.render import to_plain
+from bot.telegram.budget import BudgetLimiter
 from bot.telegram.render import (
     MAX_TEXT_LENGTH,
     Chunk,
@@ -213,9 +215,10 @@ class _Job:
 
 
 def make_bot(token: str, api_url: str, *, rate_limit: bool = True) -> ExtBot[Any]:
-    """The PTB client for ``{api_url}/bot{token}/…``; ``rate_limit`` adds AIORateLimiter."""
+    """The PTB client for ``{api_url}/bot{token}/…``; ``rate_limit`` counts its messages in
+    the shared send budget (``BudgetLimiter``)."""
     root = api_url.rstrip("/")
-    limiter: AIORateLimiter | None = AIORateLimiter(max_retries=0) if rate_limit else None
+    limiter = BudgetLimiter() if rate_limit else None
     return ExtBot(
         token,
         base_url=f"{root}/bot",
@@ -243,7 +246,7 @@ def make_bot(token: str, api_url: str, *, rate_limit: bool = True) -> ExtBot[Any
 class TelegramChannel:
     """Serves one Telegram bot for the process (``bot.runner`` builds it when
     TELEGRAM_BOT_TOKEN is set). ``bot``, ``retry_delays`` and ``sleep`` can be replaced in
-    tests; ``rate_limit=False`` drops AIORateLimiter (benchmarks)."""
+    tests; ``rate_limit=False`` counts nothing in the send budget (benchmarks)."""
 
     name = CHANNEL
     capabilities: Capabilities
@@ -290,9 +293,12 @@ class TelegramChannel:
             logger = logging.getLogger(name)
             if logger.level < level:  # NOTSET (inherit) included
                 logger.setLevel(level)
-        # With max_retries=0 the limiter logs every 429 as an ERROR with a traceback; the 429
-        # becomes RetryLater here and whoever sent the message logs it once.
-        logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
+
+    def use_budget(self, charge: Callable[[str], None]) -> None:
+        """Count this bot's messages and edits in the outbox's send budget (``bot.runner``)."""
+        limiter = self.bot.rate_limiter
+        if isinstance(limiter, BudgetLimiter):
+            limiter.charge = charge
 
     # -- lifecycle -------------------------------------------------------------------------
 

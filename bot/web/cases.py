@@ -163,6 +163,7 @@ async def _detail(
     s: AsyncSession, lang: str, services: Any, now: datetime, case: Case, unit: Unit
 ) -> dict[str, Any]:
     v = details.View(lang, services.timezone, now)
+    ticking = clocks(v, case)
     history = [
         await details.event_text(s, v, case, ev) for ev in await store.events(s, case.id or 0)
     ]
@@ -174,8 +175,9 @@ async def _detail(
         "now": now.isoformat(),
         "case": case,
         "unit": unit,
-        "head": [plain(x) for x in details.head_lines(v, case, unit)],
-        "clocks": clocks(v, case),
+        # head_lines ends with the clock lines; the page writes those with their countdowns.
+        "head": [plain(x) for x in details.head_lines(v, case, unit)][: -len(ticking) or None],
+        "clocks": ticking,
         "fields": details.field_pairs(v, case),
         "private": [plain(x) for x in details.private_lines(v, case)],
         "consent": plain(v.t(f"case.detail_consent_{case.consent or 'not_asked'}")),

@@ -16,9 +16,9 @@ from typing import Any
 from handlers.admin.common import Scope, period_title, require_admin
 from handlers.context import Ctx
 from handlers.router import Deps, Router, Routes, welcome
-from kernel.calendar import Calendar
+from kernel.calendar import Calendar, ReportPeriod
 from kernel.messages import Choice
-from services import overrides, periods
+from services import local_calendar, overrides, periods
 from services.forms.parsers import ParseError, is_number, is_skip, parse_text
 
 FLOW = "admin_deadline"
@@ -56,6 +56,8 @@ async def offer(ctx: Ctx) -> None:
         )
         for p in upcoming
     ]
+    choices += _rule_choices(ctx, cal, upcoming)
+    lines += await _rule_lines(ctx, scope, cal)
     lines.append(ctx.t("admin.dl_offer", unit=scope.root.name))
     ctx.set_flow(FLOW, step="pick", root_id=scope.root.id)
     ctx.say_text("\n".join(lines), choices=choices)
@@ -89,8 +91,14 @@ async def deadline_flow(ctx: Ctx) -> None:
         ctx.clear_flow()
         return
     step = ctx.state.get("step")
-    if step == "pick":
+    if step == "pick" and (ctx.inc.option or "").startswith("rl:"):
+        _rule_picked(ctx, scope)
+    elif step == "pick":
         await _picked(ctx, scope)
+    elif step == "rule_date":
+        await _rule_dated(ctx, scope)
+    elif step == "rule_reason":
+        await _rule_reasoned(ctx, scope)
     elif step == "date":
         await _dated(ctx, scope)
     else:
@@ -176,6 +184,134 @@ async def _reasoned(ctx: Ctx, scope: Scope) -> None:
         unit=scope.root.name,
         due=ctx.fmt_date(due),
         effective=ctx.fmt_date(period.due),
+    )
+
+
+# -- recurring rules (services.local_calendar) ------------------------------------------------
+
+
+def _rule_choices(ctx: Ctx, cal: Calendar, upcoming: list[ReportPeriod]) -> list[Choice]:
+    """ "Every year" choices for the kinds of the upcoming reports: the units' deadline, and
+    the agency's own compilation for the level above."""
+    kinds = list(dict.fromkeys(p.kind for p in upcoming))
+    label = {p.kind: _lower(p.text(ctx.lang)) for p in upcoming}
+    return [
+        Choice(f"rl:{k}:{step}", ctx.t(f"admin.rule_choice_{step}", report=label[k]))
+        for step in local_calendar.STEPS
+        for k in kinds
+    ]
+
+
+async def _rule_lines(ctx: Ctx, scope: Scope, cal: Calendar) -> list[str]:
+    """The recurring rules that reach the subtree, and this year's compilation status."""
+    rows = await local_calendar.list_rules(ctx.s, unit=scope.root)
+    lines = [ctx.t("admin.rule_existing", unit=scope.root.name)] if rows else []
+    labels = {r.id: r.label for r in cal.spec.reports}
+    for r, u in rows:
+        report = (labels.get(r.kind) or {}).get(ctx.lang) or labels.get(r.kind, {}).get("vi", "")
+        lines.append(
+            ctx.t(
+                f"admin.rule_line_{r.step}",
+                report=_lower(report),
+                dm=f"{r.day:02d}/{r.month:02d}",
+                since=r.since_year,
+                unit=u.name,
+            )
+        )
+    for y in (ctx.today.year - 1, ctx.today.year):
+        for st in await local_calendar.steps_of(ctx.s, cal, scope.root, y):
+            if st.period.lock < ctx.today:
+                continue
+            mark = await local_calendar.compilation_of(ctx.s, st.unit_id, st.period.period)
+            lines.append(
+                ctx.t(
+                    "admin.rule_compiled" if mark else "admin.rule_not_compiled",
+                    report=period_title(ctx, st.period),
+                    due=ctx.fmt_date(st.period.due),
+                    at=ctx.fmt_date(mark.at.date()) if mark else "",
+                )
+            )
+    return lines
+
+
+def _rule_picked(ctx: Ctx, scope: Scope) -> None:
+    parts = (ctx.inc.option or "").split(":")
+    cal = periods.calendar(ctx.services)
+    if len(parts) != 3 or parts[1] not in cal.report_kinds or parts[2] not in local_calendar.STEPS:
+        ctx.clear_flow()
+        return
+    kind, step = parts[1], parts[2]
+    # From the first year whose report is not locked yet: a rule set in December for the
+    # annual report applies to this year's report already.
+    since = next(p.year for p in cal.periods(ctx.today.year) if p.kind == kind)
+    if next(p for p in cal.periods(since) if p.kind == kind).lock < ctx.today:
+        since += 1
+    ctx.update_state(step="rule_date", kind=kind, rule_step=step, since=since)
+    report = next(p for p in cal.periods(since) if p.kind == kind)
+    choices = [Choice(CLEAR, ctx.t("admin.rule_clear"))]
+    ctx.say(
+        f"admin.rule_ask_{step}",
+        report=_lower(report.text(ctx.lang)),
+        unit=scope.root.name,
+        since=since,
+        nominal=report.nominal_due.strftime("%d/%m"),
+        choices=choices,
+    )
+    ctx.remember_menu(choices)
+
+
+async def _rule_dated(ctx: Ctx, scope: Scope) -> None:
+    kind, step = str(ctx.state["kind"]), str(ctx.state["rule_step"])
+    if ctx.inc.option == CLEAR:
+        officer_id = ctx.officer.id if ctx.officer else None
+        n = await local_calendar.clear_rules(ctx.s, scope.root, kind, step, officer_id, now=ctx.now)
+        ctx.clear_flow()
+        ctx.say("admin.rule_cleared" if n else "admin.dl_nothing_to_clear", unit=scope.root.name)
+        return
+    try:
+        local_calendar.validate_rule(
+            periods.calendar(ctx.services), kind, step, ctx.inc.text or "", ctx.state["since"]
+        )
+    except local_calendar.RuleError as e:
+        ctx.say_text(ctx.t(e.key, **e.params))
+        return
+    ctx.update_state(step="rule_reason", due=(ctx.inc.text or "").strip())
+    ctx.say("admin.dl_ask_reason")
+
+
+async def _rule_reasoned(ctx: Ctx, scope: Scope) -> None:
+    cal = periods.calendar(ctx.services)
+    text = ctx.inc.text or ""
+    reason: str | None = None
+    if not is_skip(text):
+        try:
+            reason = parse_text(text, MAX_REASON)
+        except ParseError as e:
+            ctx.say(e.key, **e.params)
+            return
+    kind, step, since = str(ctx.state["kind"]), str(ctx.state["rule_step"]), int(ctx.state["since"])
+    row = await local_calendar.set_rule(
+        ctx.s,
+        scope.root,
+        kind,
+        step,
+        str(ctx.state["due"]),
+        since,
+        ctx.officer.id if ctx.officer else None,
+        reason,
+        cal=cal,
+        source="chat",
+        now=ctx.now,
+    )
+    ctx.clear_flow()
+    first = cal.move_due(local_calendar.rule_date(cal, kind, row.day, row.month, since))
+    ctx.say(
+        f"admin.rule_done_{step}",
+        report=_lower(next(p for p in cal.periods(since) if p.kind == kind).text(ctx.lang)),
+        unit=scope.root.name,
+        dm=f"{row.day:02d}/{row.month:02d}",
+        since=since,
+        first=ctx.fmt_date(first),
     )
 
 

@@ -31,6 +31,7 @@ from kernel.calendar import ReportPeriod
 from kernel.clock import to_local
 from kernel.i18n import t
 from services import periods
+from services.forms.engine import form_id_for_unit
 from services.forms.parsers import ParseError, parse_text
 
 UNLOCK_DAYS = 7
@@ -140,7 +141,7 @@ async def _apply(
             report = Report(
                 unit_id=unit.id,
                 period=period.period,
-                form_id=period.form_id,
+                form_id=_form_id(ctx, unit, period),
                 created_at=ctx.now,
                 updated_at=ctx.now,
             )
@@ -174,6 +175,11 @@ async def _apply(
             lock=ctx.fmt_date(period.lock),
             cleared=ctx.t("admin.unlock_cleared") if had_unlock else "",
         )
+
+
+def _form_id(ctx: Ctx, unit: Unit, period: ReportPeriod) -> str:
+    """The form the unit would start its report on (by its kind, or its own setting)."""
+    return form_id_for_unit(period.form_id, unit.kind, unit.code, ctx.services.form_dir)
 
 
 async def _tell_unit(ctx: Ctx, unit: Unit, report: Report, period: ReportPeriod) -> None:

@@ -5,18 +5,17 @@
     /canbo ngung 12    → "Ngừng kích hoạt #12 …?"  [Đồng ý] [Không]
 
 A deactivated officer's channel accounts are detached from the officer and their pending
-outbox messages cancelled, so they stop receiving anything; they would need a new invite.
+outbox messages cancelled, so they stop receiving anything; they would need a new invite
+(``services.officers``, which the web desk's officers page calls too).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import update
-from sqlmodel import col, select
-
-from db.models import ChannelAccount, Officer, Outbox, Unit
+from db.models import Officer, Unit
 from handlers.admin.common import NO, YES, Scope, require_admin, say_lines, unit_in_scope, yes_no
 from handlers.context import Ctx
 from handlers.router import Deps, Router, Routes
+from services import officers
 from services.forms.parsers import fold, is_number
 
 ACTION_LIST = "desk.officers"
@@ -47,14 +46,7 @@ async def officers_cmd(ctx: Ctx, args: str) -> None:
         if found is None:
             return
         root = found
-    rows = (
-        await ctx.s.exec(
-            select(Officer, Unit)
-            .join(Unit, col(Unit.id) == col(Officer.unit_id))
-            .where(col(Unit.path).startswith(root.path), col(Officer.active).is_(True))
-            .order_by(Unit.path, col(Officer.id))
-        )
-    ).all()
+    rows = await officers.active_in(ctx.s, root)
     if not rows:
         ctx.say("admin.canbo_none", unit=root.name)
         return
@@ -129,28 +121,9 @@ async def deactivate_flow(ctx: Ctx) -> None:
         )
         ctx.say("admin.outside_scope", code=unit.code)
         return
-    accounts = await deactivate(ctx, officer)
+    accounts = await officers.deactivate(ctx.s, officer)
     ctx.audit(ACTION_OFF, target=f"officer:{officer.id}", detail=f"accounts={accounts}")
     ctx.say("admin.canbo_done", name=officer.full_name, unit=unit.name)
-
-
-async def deactivate(ctx: Ctx, officer: Officer) -> int:
-    """Deactivate the officer, detach their accounts and cancel what was queued for them."""
-    officer.active = False
-    accounts = (
-        await ctx.s.exec(select(ChannelAccount).where(ChannelAccount.officer_id == officer.id))
-    ).all()
-    ids = [a.id for a in accounts if a.id is not None]
-    for acc in accounts:
-        acc.officer_id = None
-    if ids:
-        await ctx.s.exec(  # type: ignore[call-overload]
-            update(Outbox)
-            .where(col(Outbox.account_id).in_(ids), col(Outbox.status) == "pending")
-            .values(status="cancelled", last_error="officer deactivated")
-        )
-    await ctx.s.flush()
-    return len(ids)
 
 
 def register(router: Router, deps: Deps) -> None:

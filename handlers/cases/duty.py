@@ -44,13 +44,14 @@ async def duty_cmd(ctx: Ctx, args: str) -> None:
             ctx.say("case.duty_added")
         elif verb in ("xoa", "remove") and len(words) > 2 and words[2].isdigit():
             if not await remove_entry(ctx.s, unit, int(words[2])):
-                raise DutyError("no such line")
+                raise DutyError("duty.err_no_line", n=int(words[2]))
             ctx.audit(ACTION, target=f"unit:{unit.code}", detail="remove")
             ctx.say("case.duty_removed", n=int(words[2]))
         elif verb:
-            raise DutyError("unknown verb")
-    except DutyError:
-        ctx.say_text(ctx.t("case.duty_bad") + ctx.t("case.duty_usage"))
+            raise DutyError("duty.err_verb")
+    except DutyError as exc:
+        reason = ctx.t(exc.key, **exc.params)
+        ctx.say_text(ctx.t("case.duty_bad") + reason + "\n" + ctx.t("case.duty_usage"))
         return
     entries = await duty_roster(ctx.s, unit.id or 0)
     if not entries:

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.cases import DUTY_ROLES, SHIFTS, DutyEntry, duty_roster
 from db.models import Officer, Unit
+from kernel.errors import UserError
 from services.forms.parsers import fold
 
 # What people type for a role (folded) → the role key.
@@ -54,8 +55,9 @@ SHIFT_WORDS = {
 _PHONE = re.compile(r"^\+?[\d .\-]{3,20}$")
 
 
-class DutyError(ValueError):
-    pass
+class DutyError(UserError):
+    """A roster line that cannot be added or removed; ``key`` names the reason in the
+    catalogs (the chat and the CLI both show it)."""
 
 
 @dataclass(frozen=True)
@@ -70,10 +72,10 @@ class DutySpec:
 def parse_spec(words: Sequence[str]) -> DutySpec:
     """``congan dem #12 0239 123 456`` → police, night, officer 12, that phone."""
     if not words:
-        raise DutyError("role missing")
+        raise DutyError("duty.err_role_missing")
     role = ROLE_WORDS.get(fold(words[0]))
     if role is None:
-        raise DutyError(f"unknown role {words[0]!r}")
+        raise DutyError("duty.err_unknown_role", role=words[0])
     shift = "any"
     officer_id: int | None = None
     phone_parts: list[str] = []
@@ -87,20 +89,20 @@ def parse_spec(words: Sequence[str]) -> DutySpec:
             phone_parts.append(w)
     phone = " ".join(phone_parts).strip() or None
     if phone is not None and not _PHONE.match(phone):
-        raise DutyError("a phone number has digits, spaces, dots or dashes only")
+        raise DutyError("duty.err_phone")
     if officer_id is None and phone is None:
-        raise DutyError("give an officer (#id) or a phone number")
+        raise DutyError("duty.err_who")
     return DutySpec(role=role, shift=shift, officer_id=officer_id, phone=phone)
 
 
 async def add_entry(s: AsyncSession, unit: Unit, spec: DutySpec) -> DutyEntry:
     assert unit.id is not None
     if spec.role not in DUTY_ROLES or spec.shift not in SHIFTS:
-        raise DutyError("bad role or shift")
+        raise DutyError("duty.err_role_shift")
     if spec.officer_id is not None:
         officer = await s.get(Officer, spec.officer_id)
         if officer is None or not officer.active:
-            raise DutyError(f"no active officer #{spec.officer_id}")
+            raise DutyError("duty.err_no_officer", id=spec.officer_id)
     existing = await duty_roster(s, unit.id)
     entry = DutyEntry(
         unit_id=unit.id,

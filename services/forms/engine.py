@@ -4,7 +4,7 @@ formats answers and checks the form-level consistency rules."""
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -19,6 +19,7 @@ from services.forms.schema import FormFileError, FormSpec, QuestionSpec, load_sp
 DATA_DIR = Path(__file__).parent / "data"
 TYPES = {"integer", "sex_count", "yes_no", "choice", "multi", "date", "money", "text"}
 COUNT_TYPES = {"integer", "sex_count", "money"}
+NONE_TYPES = COUNT_TYPES | {"yes_no"}
 
 
 FormError = FormFileError  # the old name
@@ -68,6 +69,8 @@ class Question:
     hint_key: str | None = None
     summary_key: str | None = None
     variants: list[Variant] = field(default_factory=list)
+    indicator: dict[str, str] = field(default_factory=dict)
+    source: tuple[str, ...] = ()
 
     def text(self, lang: str, env: dict[str, Any] | None = None) -> str:
         """The question's wording; a variant whose condition holds in ``env`` wins."""
@@ -75,6 +78,10 @@ class Question:
             if _holds(v.relevant, env or {}):
                 return t(lang, v.label_key) if v.label_key else _label(v.label, lang)
         return t(lang, self.label_key) if self.label_key else _label(self.label, lang)
+
+    def indicator_text(self, lang: str) -> str:
+        """The indicator as a noun phrase for documents (the label when the form has none)."""
+        return _label(self.indicator, lang) if self.indicator else self.text(lang)
 
     def hint_text(self, lang: str) -> str:
         return t(lang, self.hint_key) if self.hint_key else _label(self.hint, lang)
@@ -148,6 +155,9 @@ class Form:
         self.numbered = spec.numbered
         self.matching = spec.matching
         self.messages = dict(spec.messages)
+        self.respondents: dict[str, str] = _lab(spec.respondents)
+        self.forms_by_kind = dict(spec.forms_by_kind)
+        self.forms_by_unit = dict(spec.forms_by_unit)
         self.sections: list[Section] = []
         self.questions: list[Question] = []
         self.by_id: dict[str, Question] = {}
@@ -166,6 +176,8 @@ class Form:
                 self.by_id[question.id] = question
             self.sections.append(sec)
         self.section_of = {q.id: s for s in self.sections for q in s.questions}
+        # The forms a compiled (merged) form was made of; a form on its own: itself.
+        self.members: tuple[Form, ...] = (self,)
         self.rules: list[Rule] = []
         for r in spec.rules:
             check = _compile(r.check)
@@ -173,12 +185,21 @@ class Form:
             fields = r.fields or sorted(names_in(check) & set(self.by_id))
             self.rules.append(Rule(id=r.id, check=check, fields=fields, message=_lab(r.message)))
 
+    def form_id_for(self, unit_kind: str, unit_code: str) -> str:
+        """The form a unit answers when the calendar names this one: its own (by code), or
+        its kind's, or this form."""
+        return self.forms_by_unit.get(unit_code) or self.forms_by_kind.get(unit_kind) or self.id
+
     def message(self, key: str) -> str:
         """The catalog key this form uses for one of the engine's messages."""
         return self.messages.get(key, key)
 
     def text(self, lang: str) -> str:
         return _label(self.title, lang)
+
+    def text_respondents(self, lang: str) -> str:
+        """Who answers this form ("sở, ban, ngành, đoàn thể"), or its id when unsaid."""
+        return _label(self.respondents, lang) or self.id
 
     # -- which questions apply -----------------------------------------------------------
     def is_relevant(self, q: Question, env: dict[str, Any]) -> bool:
@@ -276,7 +297,15 @@ class Form:
         return str(value)
 
     def zero_value(self, q: Question) -> Any:
+        if q.type == "yes_no":
+            return False
         return {"m": 0, "f": 0} if q.type == "sex_count" else 0
+
+    def none_values(self, section: Section) -> dict[str, Any]:
+        """What "không có hoạt động" answers in a section: counts 0, yes/no "no". The schema
+        makes every other question of such a section depend on these, so the whole section
+        counts as answered."""
+        return {q.id: self.zero_value(q) for q in section.questions if q.type in NONE_TYPES}
 
     # -- consistency ---------------------------------------------------------------------
     def check_rules(self, values: dict[str, Any], ctx: dict[str, Any]) -> list[Violation]:
@@ -295,6 +324,39 @@ class Form:
             if not ok:
                 out.append(Violation(rule, [self.by_id[f] for f in rule.fields if f in self.by_id]))
         return out
+
+
+def merge_forms(forms: Sequence[Form]) -> Form:
+    """One form holding every question of ``forms``, for compiling units that answer
+    different forms (communes and departments): the first form's order, then what each other
+    form adds, in its own section's place. A question id means the same indicator in every
+    form (a test holds the built-in forms to it), so the compiled columns line up; an indicator
+    only one kind of unit reports has its own id, so its total never mixes in another kind's
+    (a department's handled cases are never added to the communes' cases found)."""
+    if len(forms) == 1:
+        return forms[0]
+    raw = forms[0].spec.model_dump(exclude_none=True)
+    sections: list[dict[str, Any]] = raw["sections"]
+    ids = {q["id"] for sec in sections for q in sec["questions"]}
+    rule_ids = {r["id"] for r in raw["rules"]}
+    for other in forms[1:]:
+        after = -1
+        for sec in other.spec.model_dump(exclude_none=True)["sections"]:
+            new = [q for q in sec["questions"] if q["id"] not in ids]
+            ids |= {q["id"] for q in new}
+            at = next((i for i, x in enumerate(sections) if x["id"] == sec["id"]), None)
+            if at is not None:
+                sections[at]["questions"].extend(new)
+                after = at
+            elif new:
+                after += 1
+                sections.insert(after, {**sec, "questions": new})
+        rules = other.spec.model_dump(exclude_none=True)["rules"]
+        raw["rules"] += [r for r in rules if r["id"] not in rule_ids]
+        rule_ids |= {r["id"] for r in rules}
+    merged = Form(validate(raw, forms[0].id))
+    merged.members = tuple(forms)
+    return merged
 
 
 def format_number(n: int) -> str:
@@ -332,6 +394,8 @@ def _question(q: QuestionSpec, section_id: str) -> Question:
         label_key=q.label_key,
         hint_key=q.hint_key,
         summary_key=q.summary_key,
+        indicator=_lab(q.indicator),
+        source=tuple(q.source),
         variants=[
             Variant(
                 relevant=_compile(v.relevant) or compile_expr("True"),
@@ -349,3 +413,12 @@ def load_form(form_id: str, form_dir: str | None = None) -> Form:
     per problem) when the file is wrong."""
     folder = Path(form_dir) if form_dir else DATA_DIR
     return Form(load_spec(folder / f"{form_id}.yaml"))
+
+
+def form_id_for_unit(
+    form_id: str, unit_kind: str, unit_code: str, form_dir: str | None = None
+) -> str:
+    """The form a unit starts a report on when the calendar names ``form_id``: the one the
+    form file sets for the unit's code or kind (``forms_by_unit``, ``forms_by_kind``), else
+    ``form_id``. Kept in ``Report.form_id`` from then on: a draft never changes form."""
+    return load_form(form_id, form_dir).form_id_for(unit_kind, unit_code)

@@ -14,6 +14,7 @@ or rule) and the field, so a province that edits its file hears exactly what to 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +42,7 @@ QuestionType = Literal[
 ]
 CHOICE_TYPES = {"choice", "multi", "age", "when"}
 NUMBER_TYPES = {"integer", "sex_count", "money"}
+NONE_ANSWERS = NUMBER_TYPES | {"yes_no"}  # what "không có hoạt động" answers (0, no)
 TEXT_TYPES = {"text", "secret"}
 DEFAULT_CONTEXT = ("period_type", "unit_kind")
 IDENT = r"^[a-z][a-z0-9_]*$"
@@ -85,6 +87,12 @@ class QuestionSpec(_Strict):
     max_length: StrictInt | None = Field(default=None, gt=0)
     options: list[OptionSpec] = []
     relevant: str | None = None
+    # The indicator as a noun phrase for documents ("Số buổi truyền thông trực tiếp"), where
+    # the label is a question ("… chưa?"); documents fall back to the label without it.
+    indicator: Label | None = None
+    # Which plan(s) or law ask for this indicator ("003 Sơn Hà", "Luật 13/2022/QH15 đ.2 k.4"),
+    # so a province can see why a question is there.
+    source: list[str] = []
 
 
 class SectionSpec(_Strict):
@@ -116,6 +124,14 @@ class FormSpec(_Strict):
     messages: dict[str, str] = {}
     sections: list[SectionSpec] = Field(min_length=1)
     rules: list[RuleSpec] = []
+    # Who answers this form, as documents name them ("xã, phường, đặc khu").
+    respondents: Label | None = None
+    # The form the calendar names is the default; units of these kinds answer another form
+    # instead ({department: bdg_department}), and single units (by code) another still.
+    # A report keeps the form it was started on (Report.form_id), so a change here never
+    # moves a draft in flight to another form.
+    forms_by_kind: dict[str, str] = {}
+    forms_by_unit: dict[str, str] = {}
 
 
 class FormFileError(ValueError):
@@ -272,6 +288,16 @@ def _cross_check(spec: FormSpec) -> list[str]:
         out += _expr(f"section {sec.id}: relevant", sec.relevant, known)
         for q in sec.questions:
             out += _question(q, known)
+            if sec.no_activity and q.type not in NONE_ANSWERS and q.relevant is None:
+                # "No activity" answers counts (0) and yes/no (no); anything else must
+                # depend on an answer, or the section would still ask it.
+                out.append(
+                    f"question {q.id}: relevant: a {q.type} question in a no_activity "
+                    "section needs a condition"
+                )
+    for target in (*spec.forms_by_kind.values(), *spec.forms_by_unit.values()):
+        if not re.match(IDENT, target):
+            out.append(f"forms_by_kind: {target!r} is not a form id")
     for rule in spec.rules:
         out += _one_of(f"rule {rule.id}", "message", rule.message, None)
         out += _expr(f"rule {rule.id}: check", rule.check, known)
@@ -285,6 +311,8 @@ def _question(q: QuestionSpec, known: set[str]) -> list[str]:
     where = f"question {q.id}"
     out = _one_of(where, "label", q.label, q.label_key)
     out += _expr(f"{where}: relevant", q.relevant, known)
+    if q.indicator is not None and "vi" not in q.indicator:
+        out.append(f"{where}: indicator: the Vietnamese text (vi) is missing")
     if q.hint is not None and q.hint_key is not None:
         out.append(f"{where}: hint: give hint or hint_key, not both")
     if q.type in ("choice", "multi") and not q.options:

@@ -277,9 +277,7 @@ class Session:
             return
         if inp.option == NONE and self.form.section_of[q.id].no_activity:
             section = self.form.section_of[q.id]
-            zeros = {
-                x.id: self.form.zero_value(x) for x in section.questions if x.type in COUNT_TYPES
-            }
+            zeros = self.form.none_values(section)
             self.values.update(zeros)
             events.append(SectionEmpty(section, zeros))
             self._advance(pos, events)
