@@ -12,6 +12,10 @@ POST /web/cases/act       acknowledge, change the status, add a note, assign (co
 GET  /web/officers        the officers of the subtree and their channels (admins)
 POST /web/officers/invite a new invite code with its QR codes (admins)
 POST /web/officers/revoke deactivate an officer, after a confirmation (admins)
+GET  /web/announce        the announcement form and the last ones' delivery counts (admins)
+GET  /web/announce/counts those counts as JSON (the page polls them)
+POST /web/announce/preview the text as officers will read it, and how many will
+POST /web/announce/send   the outbox rows (admins)
 GET  /web/static/...      the stylesheet and script (no CDN, no inline code)
 """
 
@@ -25,7 +29,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bot.web import auth, cases, officers, pages
+from bot.web import announce, auth, cases, officers, pages
 from bot.web.templating import STATIC
 
 if TYPE_CHECKING:
@@ -63,6 +67,20 @@ def routes(app: App) -> list[BaseRoute]:
         Route(
             "/web/officers/revoke",
             auth.signed_in(app, officers.revoke_page(app), form=True),
+            methods=["POST"],
+        ),
+        Route("/web/announce", auth.signed_in(app, announce.list_page(app)), methods=["GET"]),
+        Route(
+            "/web/announce/counts", auth.signed_in(app, announce.counts_page(app)), methods=["GET"]
+        ),
+        Route(
+            "/web/announce/preview",
+            auth.signed_in(app, announce.preview_page(app), form=True),
+            methods=["POST"],
+        ),
+        Route(
+            "/web/announce/send",
+            auth.signed_in(app, announce.send_page(app), form=True),
             methods=["POST"],
         ),
         Mount("/web/static", StaticFiles(directory=STATIC), name="web-static"),
