@@ -16,6 +16,7 @@ GET  /web/announce        the announcement form and the last ones' delivery coun
 GET  /web/announce/counts those counts as JSON (the page polls them)
 POST /web/announce/preview the text as officers will read it, and how many will
 POST /web/announce/send   the outbox rows (admins)
+POST /web/unit/lock       unlock or lock a unit's report, with a reason (admins)
 GET  /web/static/...      the stylesheet and script (no CDN, no inline code)
 """
 
@@ -29,7 +30,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bot.web import announce, auth, cases, officers, pages
+from bot.web import announce, auth, cases, locks, officers, pages
 from bot.web.templating import STATIC
 
 if TYPE_CHECKING:
@@ -82,6 +83,9 @@ def routes(app: App) -> list[BaseRoute]:
             "/web/announce/send",
             auth.signed_in(app, announce.send_page(app), form=True),
             methods=["POST"],
+        ),
+        Route(
+            "/web/unit/lock", auth.signed_in(app, locks.lock_page(app), form=True), methods=["POST"]
         ),
         Mount("/web/static", StaticFiles(directory=STATIC), name="web-static"),
     ]
