@@ -13,6 +13,8 @@ bot asks for one. The unit's officers hear of an unlock through the outbox. The 
 
 from __future__ import annotations
 
+from typing import Literal
+
 from db.models import Unit
 from handlers.admin.common import (
     Scope,
@@ -24,6 +26,7 @@ from handlers.admin.common import (
 )
 from handlers.context import Ctx
 from handlers.router import Deps, Router, Routes
+from handlers.state import LockState
 from kernel.calendar import ReportPeriod
 from services import locks, periods
 from services.forms.parsers import ParseError, parse_text
@@ -57,7 +60,7 @@ async def lock_cmd(ctx: Ctx, args: str) -> None:
     await _start(ctx, "lock", args)
 
 
-async def _start(ctx: Ctx, what: str, args: str) -> None:
+async def _start(ctx: Ctx, what: Literal["lock", "unlock"], args: str) -> None:
     action = f"desk.{what}"
     scope = await require_admin(ctx, action)
     if scope is None:
@@ -76,7 +79,7 @@ async def _start(ctx: Ctx, what: str, args: str) -> None:
         return
     reason = " ".join(rest).strip()
     if not reason:
-        ctx.set_flow(FLOW, what=what, unit_id=unit.id, period=period.period)
+        ctx.start_flow(LockState(what=what, unit_id=unit.id, period=period.period))
         ctx.say("admin.lock_ask_reason", unit=unit.name, report=period_title(ctx, period))
         return
     await _apply(ctx, scope, what, unit, period, reason)
@@ -85,7 +88,8 @@ async def _start(ctx: Ctx, what: str, args: str) -> None:
 @routes.flow(FLOW, roles=("admin",), audit="desk.lock")
 async def reason_flow(ctx: Ctx) -> None:
     """The reason for a lock or unlock."""
-    what = str(ctx.state.get("what"))
+    st = ctx.flow_state(LockState)
+    what = st.what
     scope = await require_admin(ctx, f"desk.{what}")
     if scope is None:
         ctx.clear_flow()
@@ -95,8 +99,8 @@ async def reason_flow(ctx: Ctx) -> None:
     except ParseError as e:
         ctx.say(e.key, **e.params)
         return
-    unit = await ctx.s.get(Unit, ctx.state.get("unit_id"))
-    period_id = str(ctx.state.get("period"))
+    unit = await ctx.s.get(Unit, st.unit_id) if st.unit_id is not None else None
+    period_id = st.period
     ctx.clear_flow()
     if unit is None:
         ctx.say("admin.cancelled")
