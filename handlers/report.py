@@ -31,7 +31,7 @@ from handlers.router import Deps, Router, Routes
 from handlers.state import ReportState
 from kernel.calendar import ReportPeriod
 from kernel.messages import Choice
-from services import periods
+from services import mail, periods
 from services.forms.engine import Form, form_id_for_unit, load_form
 from services.forms.session import (
     DONE,
@@ -477,6 +477,9 @@ async def submit(ctx: Ctx, o: Open, snapshot: dict[str, Any]) -> None:
     report.submitted_at = ctx.now
     report.updated_at = ctx.now
     ctx.audit("report.submit", target=reference)
+    await mail.report_submitted(
+        ctx.s, ctx.unit, period, report.version, reference, ctx.now, enabled=ctx.services.mail
+    )
     ctx.clear_flow()
     late = (ctx.today - period.due).days
     ctx.say(

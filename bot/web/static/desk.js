@@ -28,6 +28,25 @@
     tick();
     setInterval(tick, 1000);
   }
+  // Announcements: the delivery counts refresh by themselves while the page is open.
+  var deliveries = document.getElementById("deliveries");
+  if (deliveries && window.fetch) {
+    var poll = function () {
+      fetch(deliveries.dataset.poll, { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : {}; })
+        .then(function (counts) {
+          deliveries.querySelectorAll("tr[data-batch]").forEach(function (row) {
+            var c = counts[row.dataset.batch];
+            if (!c) return;
+            row.querySelectorAll("[data-k]").forEach(function (cell) {
+              cell.textContent = String(c[cell.dataset.k]);
+            });
+          });
+        })
+        .catch(function () {});
+    };
+    setInterval(poll, 5000);
+  }
   var table = document.getElementById("units");
   if (!table) return;
   var body = table.tBodies[0];
