@@ -18,6 +18,7 @@ from db.models import ChannelAccount, Officer, Unit
 from handlers.admin.common import NO, YES, Scope, require_admin, say_lines, unit_in_scope
 from handlers.context import Ctx
 from handlers.router import Deps, Router, Routes
+from handlers.state import AnnounceState
 from kernel.messages import Choice
 from services import announce
 from services.forms.parsers import ParseError, parse_text
@@ -65,7 +66,7 @@ async def announce_cmd(ctx: Ctx, args: str) -> None:
         await _preview(ctx, scope, text)
         return
     await _show_status(ctx, scope)
-    ctx.set_flow(FLOW, step="text", root_id=scope.root.id)
+    ctx.start_flow(AnnounceState(step="text", root_id=scope.root.id))
     ctx.say("admin.tb_ask_text", unit=scope.root.name, max=MAX_TEXT)
 
 
@@ -95,7 +96,7 @@ async def _preview(ctx: Ctx, scope: Scope, text: str) -> None:
         text = parse_text(text, MAX_TEXT)
     except ParseError as e:
         ctx.say(e.key, **e.params)
-        ctx.set_flow(FLOW, step="text", root_id=scope.root.id)
+        ctx.start_flow(AnnounceState(step="text", root_id=scope.root.id))
         return
     to = await recipients(ctx, scope)
     officers = {o.id for _, o in to}
@@ -105,8 +106,10 @@ async def _preview(ctx: Ctx, scope: Scope, text: str) -> None:
         ctx.say("admin.tb_no_recipients", unit=scope.root.name)
         return
     choices = [Choice(YES, ctx.t("admin.tb_send")), Choice(NO, ctx.t("admin.confirm_no"))]
-    ctx.set_flow(
-        FLOW, step="confirm", root_id=scope.root.id, text=text, announce_id=secrets.token_hex(6)
+    ctx.start_flow(
+        AnnounceState(
+            step="confirm", root_id=scope.root.id, text=text, announce_id=secrets.token_hex(6)
+        )
     )
     ctx.say_text(ctx.t("admin.tb_preview_head"))
     ctx.say_text(announce.render(ctx.lang, _agency_name(scope), text))
@@ -127,13 +130,14 @@ async def announce_flow(ctx: Ctx) -> None:
     if scope is None:
         ctx.clear_flow()
         return
-    root = await ctx.s.get(Unit, ctx.state.get("root_id"))
+    st = ctx.flow_state(AnnounceState)
+    root = await ctx.s.get(Unit, st.root_id) if st.root_id is not None else None
     if root is None or not scope.holds(root):
         ctx.clear_flow()
         ctx.say("admin.cancelled")
         return
     scope = Scope(root, scope.agency)
-    if ctx.state.get("step") == "text":
+    if st.step == "text":
         await _preview(ctx, scope, ctx.inc.text or "")
         return
     option = ctx.inc.option
@@ -142,7 +146,7 @@ async def announce_flow(ctx: Ctx) -> None:
         ctx.say("admin.tb_confirm_again", choices=choices)
         ctx.remember_menu(choices)
         return
-    text, announce_id = ctx.state.get("text", ""), ctx.state.get("announce_id", "")
+    text, announce_id = st.text, st.announce_id
     ctx.clear_flow()
     if option == NO:
         ctx.say("admin.cancelled")
