@@ -58,6 +58,7 @@ def make_services(settings: Settings) -> Services:
         bot_username=settings.telegram_bot_username,
         public_url=settings.public_url,
         files_secret=settings.files_secret,
+        mail=settings.smtp.enabled,
         channels=channel_capabilities(settings),
     )
 

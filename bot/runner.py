@@ -13,6 +13,7 @@ import uvicorn
 
 from bot import downloads
 from bot.app import URGENT_JOBS, App, open_app
+from bot.mail import EmailChannel
 from bot.single import only_process
 from bot.web import create_web_app, desk
 from kernel.channel import Channel
@@ -37,6 +38,8 @@ def make_channels(app: App) -> dict[str, Channel]:
         from bot.zalo_oa.channel import ZaloOAChannel
 
         channels["zalo_oa"] = ZaloOAChannel(app)
+    if s.smtp.enabled:
+        channels["email"] = EmailChannel(app.db, app.dispatcher.services, s.smtp)
     return channels
 
 

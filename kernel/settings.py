@@ -120,6 +120,29 @@ class ZaloOASettings(BaseSettings):
         return self.webhook_key or self.secret_key or ""
 
 
+class SmtpSettings(BaseSettings):
+    """Where report files are e-mailed from (docs/admin.md "Reports by e-mail"): off until
+    ``BDG_SMTP_HOST`` and ``BDG_SMTP_FROM`` are set."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
+
+    host: str | None = Field(default=None, alias="BDG_SMTP_HOST")
+    port: int = Field(default=587, ge=1, le=65535, alias="BDG_SMTP_PORT")
+    user: str | None = Field(default=None, alias="BDG_SMTP_USER")
+    password: str | None = Field(default=None, alias="BDG_SMTP_PASSWORD")
+    # STARTTLS after connecting (port 587); `tls` is implicit TLS from the start (port 465).
+    starttls: bool = Field(default=True, alias="BDG_SMTP_STARTTLS")
+    tls: bool = Field(default=False, alias="BDG_SMTP_TLS")
+    sender: str | None = Field(default=None, alias="BDG_SMTP_FROM")
+    timeout: float = Field(default=30.0, gt=0, alias="BDG_SMTP_TIMEOUT")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host and self.sender)
+
+
 class Settings(BaseSettings):
     # An empty variable (``KEY=`` in .env, compose or systemd) means "not set".
     model_config = SettingsConfigDict(
@@ -168,6 +191,8 @@ class Settings(BaseSettings):
     # Zalo Official Account (docs/zalo-oa.md): enabled when the app id, the secret key and a
     # refresh token (or one already stored in the database) are there.
     zalo_oa: ZaloOASettings = Field(default_factory=lambda: ZaloOASettings())
+    # Submitted and compiled reports by e-mail (off unless BDG_SMTP_HOST and BDG_SMTP_FROM).
+    smtp: SmtpSettings = Field(default_factory=lambda: SmtpSettings())
     host: str = Field(default="127.0.0.1", alias="BDG_HOST")
     port: int = Field(default=8080, alias="BDG_PORT")
 
@@ -208,6 +233,8 @@ class Services:
     public_url: str | None = None
     # BDG_FILES_SECRET, the signing key of download links (None: the generated key file).
     files_secret: str | None = None
+    # Report files go out by e-mail too (SMTP configured: ``Settings.smtp.enabled``).
+    mail: bool = False
     # What each channel can do (kernel.channel.STANDARD, with the configured rates).
     channels: dict[str, Capabilities] = field(default_factory=lambda: dict(STANDARD))
 
