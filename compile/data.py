@@ -212,12 +212,7 @@ async def gather(
     base = load_form(root_period.form_id, services.form_dir)
     units = await reporting_units(s, root)
     in_root = col(Unit.path).startswith(root.path)
-    by_unit: dict[int, ReportVersion] | dict[int, Latest]
-    if values:
-        by_unit = await _latest_versions(s, in_root, period_id)
-        first_on = await _first_submissions(s, in_root, period_id, services.timezone)
-    else:
-        by_unit, first_on = await _submission_summary(s, in_root, period_id, services.timezone)
+    by_unit, first_on = await _submissions(s, in_root, period_id, services.timezone, values)
     form_ids, form = await _forms(s, in_root, period_id, base, units, services.form_dir)
     contacts = await _contacts(s, in_root)
     # Each unit's own due date: a deadline override may apply to part of the subtree.
@@ -341,6 +336,17 @@ async def _latest_versions(
         )
     ).all()
     return {int(uid): v for v, uid in rows}
+
+
+async def _submissions(
+    s: AsyncSession, in_root: Any, period_id: str, tz: str, values: bool
+) -> tuple[dict[int, ReportVersion] | dict[int, Latest], dict[int, date]]:
+    """The latest submitted version of each unit (with its values, or only its number and
+    time) and when version 1 came."""
+    if values:
+        latest = await _latest_versions(s, in_root, period_id)
+        return latest, await _first_submissions(s, in_root, period_id, tz)
+    return await _submission_summary(s, in_root, period_id, tz)
 
 
 async def _submission_summary(

@@ -109,20 +109,12 @@ class Ctx:
         return reply
 
     # -- conversation state ------------------------------------------------------------------
-    @property
-    def state(self) -> dict[str, Any]:
-        return self.conv.state
-
-    def set_flow(self, flow: str | None, **state: Any) -> None:
-        """Enter ``flow`` with a fresh state; the menu of the previous step is forgotten."""
+    def set_flow(self, flow: str | None) -> None:
+        """Enter ``flow`` with an empty state; the menu of the previous step is forgotten.
+        A flow with something to keep starts with ``start_flow(its typed state)``."""
         self.conv.flow = flow
-        self.conv.state = dict(state)
+        self.conv.state = {}
         self.conv.menu = None
-        self.conv.updated_at = coarse(self.now)
-
-    def update_state(self, **changes: Any) -> None:
-        # Reassign so SQLAlchemy sees the JSON column change.
-        self.conv.state = {**self.conv.state, **changes}
         self.conv.updated_at = coarse(self.now)
 
     def clear_flow(self) -> None:
@@ -141,7 +133,7 @@ class Ctx:
         """Store a flow's typed state (any key of the router's that starts with ``_`` is kept)."""
         kept = {k: v for k, v in self.conv.state.items() if k.startswith("_")}
         self.conv.state = {**kept, **state.dump()}
-        self.conv.updated_at = self.now
+        self.conv.updated_at = coarse(self.now)  # coarse like every conversation write
 
     def remember_menu(self, choices: Sequence[Choice], numbered: bool = True) -> None:
         """Record the choices just offered so a typed number or word maps back to them."""

@@ -37,7 +37,7 @@ from db.models import Officer, Report, ReportVersion, Unit
 from kernel.calendar import PERIOD_RE
 from kernel.clock import to_local
 from kernel.i18n import t
-from services import periods
+from services import periods, unit_view
 from services import scope as services_scope
 from services.forms.engine import form_id_for_unit, load_form
 from services.forms.parsers import fold
@@ -272,24 +272,8 @@ def unit_page(app: App):  # type: ignore[no-untyped-def]
             period = await periods.period_by_id(s, services, unit, word)
         except ValueError:
             return page("error.html", lang, 404, who=who, message=t(lang, "web.bad_period"))
-        versions = await _versions(s, unit, word)
-        officers = (
-            await s.exec(
-                select(Officer).where(Officer.unit_id == unit.id, col(Officer.active).is_(True))
-            )
-        ).all()
         audit_as(s, now, who, ACTION_UNIT, f"{unit.code}:{word}")
-        # The form the unit's report was started on (departments answer their own form).
-        started = (
-            await s.exec(
-                select(Report.form_id).where(Report.unit_id == unit.id, Report.period == word)
-            )
-        ).first()
-        form_id = started or form_id_for_unit(
-            period.form_id, unit.kind, unit.code, services.form_dir
-        )
-        form = load_form(form_id, services.form_dir)
-        latest = versions[0][0] if versions else None
+        done = request.query_params.get("done") or ""
         return page(
             "unit.html",
             lang,
@@ -300,12 +284,60 @@ def unit_page(app: App):  # type: ignore[no-untyped-def]
             periods=period_choices(today),
             title=f"{period.text(lang)} {period.year}",
             due=period.due.strftime("%d/%m/%Y"),
-            values=_values(form, dict(latest.values), lang) if latest else [],
-            versions=_version_rows(versions, services.timezone),
-            officers=officers,
+            lock_date=period.lock.strftime("%d/%m/%Y"),
+            done=done if done in LOCK_OUTCOMES else "",
+            **await _unit_details(s, services, unit, period, lang, now),
         )
 
     return handler
+
+
+LOCK_OUTCOMES = (
+    "not_reporting",
+    "not_locked_yet",
+    "unlocked",
+    "unlocked_early",
+    "locked",
+    "lock_by_calendar",
+)
+
+
+async def _unit_details(
+    s: AsyncSession, services: Any, unit: Unit, period: Any, lang: str, now: Any
+) -> dict[str, Any]:
+    """Values of the latest version, the versions with their changes, the reminders, the
+    officers, and whether the report is locked."""
+    assert unit.id is not None
+    word = period.period
+    versions = await _versions(s, unit, word)
+    officers = (
+        await s.exec(
+            select(Officer).where(Officer.unit_id == unit.id, col(Officer.active).is_(True))
+        )
+    ).all()
+    report = await queries.report_for(s, unit.id, word)
+    # The form the unit's report was started on (departments answer their own form).
+    form_id = (report.form_id if report else None) or form_id_for_unit(
+        period.form_id, unit.kind, unit.code, services.form_dir
+    )
+    form = load_form(form_id, services.form_dir)
+    latest = versions[0][0] if versions else None
+    tz = services.timezone
+    today = to_local(now, tz).date()
+    return {
+        "values": _values(form, dict(latest.values), lang) if latest else [],
+        "versions": _version_rows(versions, tz),
+        "changes": unit_view.version_changes(form, [v for v, _ in versions], lang),
+        "reminders": [
+            (to_local(r.at, tz).strftime("%H:%M %d/%m/%Y"), r)
+            for r in await unit_view.reminders(s, unit.id, word)
+        ],
+        "officers": officers,
+        "locked": periods.is_locked(report, period, today, now),
+        "unlocked_until": to_local(report.unlocked_until, tz).strftime("%H:%M %d/%m/%Y")
+        if report and report.unlocked_until and report.unlocked_until > now
+        else "",
+    }
 
 
 def _version_rows(versions: list[Any], tz: str) -> list[dict[str, Any]]:
