@@ -30,7 +30,7 @@ from handlers.state import ReportState
 from kernel.calendar import ReportPeriod
 from kernel.messages import Choice
 from services import periods
-from services.forms.engine import Form, form_id_for_unit, load_form
+from services.forms.engine import Form, Question, form_id_for_unit, load_form
 from services.forms.session import (
     DONE,
     NO,
@@ -386,6 +386,12 @@ def _say_question(
     ctx.remember_menu(choices, numbered)
 
 
+def _line_label(q: Question, lang: str) -> str:
+    """A question's wording before ": value" (a form file's label may end in its own colon,
+    which made "… là::")."""
+    return q.text(lang).rstrip().rstrip(":").rstrip()
+
+
 def _say_summary(ctx: Ctx, o: Open, ev: Summary, prefix: str) -> None:
     assert ctx.unit is not None
     lang = ctx.lang
@@ -405,7 +411,7 @@ def _say_summary(ctx: Ctx, o: Open, ev: Summary, prefix: str) -> None:
             current = section
             lines.append(f"\n<b>{escape(section.text(lang))}</b>")
         shown = escape(o.form.format_value(q, value, lang))
-        lines.append(f"{i}. {escape(q.text(lang))}: <b>{shown}</b>")
+        lines.append(f"{i}. {escape(_line_label(q, lang))}: <b>{shown}</b>")
     lines.append("")
     lines.append(ctx.t("report.summary_help"))
     choices = [
@@ -424,7 +430,7 @@ def _say_violations(ctx: Ctx, o: Open, ev: Violations) -> None:
             ctx.t(
                 "report.rule_field",
                 n=ev.numbers[q.id],
-                label=q.text(lang),
+                label=_line_label(q, lang),
                 value=o.form.format_value(q, o.values.get(q.id), lang),
             )
             for q in v.questions

@@ -33,6 +33,7 @@ from kernel.i18n import t
 from services import periods
 from services.forms.engine import form_id_for_unit
 from services.forms.parsers import ParseError, parse_text
+from services.scope import example_codes
 
 UNLOCK_DAYS = 7
 MAX_REASON = 300
@@ -70,7 +71,8 @@ async def _start(ctx: Ctx, what: str, args: str) -> None:
         return
     words = args.split()
     if not words:
-        ctx.say(f"admin.{what}_usage", year=ctx.today.year)
+        code1, _ = await example_codes(ctx.s, scope.root)
+        ctx.say(f"admin.{what}_usage", year=ctx.today.year, code1=code1)
         return
     unit = await unit_in_scope(ctx, scope, words[0], action)
     if unit is None:
