@@ -13,6 +13,7 @@ renders the session's events.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from datetime import date
 from html import escape
@@ -387,9 +388,13 @@ def _say_question(
 
 
 def _line_label(q: Question, lang: str) -> str:
-    """A question's wording before ": value" (a form file's label may end in its own colon,
-    which made "… là::")."""
-    return q.text(lang).rstrip().rstrip(":").rstrip()
+    """What a summary line names before ": value": the indicator ("Quy chế làm việc của Ban
+    …"), shorter than the question and not a question; without a colon of its own (a label
+    ending in ":" made "… là::")."""
+    label = q.indicator_text(lang).rstrip().rstrip(":").rstrip()
+    if q.type == "money":  # "Kinh phí (đồng): 15.000.000 đồng" says the unit once
+        label = re.sub(r"\s*\([^()]*\)$", "", label)
+    return label
 
 
 def _say_summary(ctx: Ctx, o: Open, ev: Summary, prefix: str) -> None:
@@ -430,7 +435,7 @@ def _say_violations(ctx: Ctx, o: Open, ev: Violations) -> None:
             ctx.t(
                 "report.rule_field",
                 n=ev.numbers[q.id],
-                label=_line_label(q, lang),
+                label=q.text(lang).rstrip().rstrip(":"),
                 value=o.form.format_value(q, o.values.get(q.id), lang),
             )
             for q in v.questions

@@ -156,6 +156,6 @@ def test_a_label_ending_in_a_colon_is_not_doubled_in_the_summary() -> None:
     """ "Người phụ trách … là:" + ": Kiêm nhiệm" read "là::" in the summary."""
     form = load_form("bdg_report")
     q = form.by_id["focal_point"]
-    q_colon = replace(q, label={"vi": "Người phụ trách là:"})
+    q_colon = replace(q, label={"vi": "Người phụ trách là:"}, indicator={})
     assert _line_label(q_colon, "vi") == "Người phụ trách là"
     assert not _line_label(q, "vi").endswith(":")
