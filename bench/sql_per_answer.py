@@ -15,7 +15,7 @@ import sys
 import tempfile
 import uuid
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +42,24 @@ async def run(url: str, schema: str | None, verbose: bool) -> list[int]:
 
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if active[0]:
-            statements.append(statement.split()[0].upper() + " " + _table(statement))
+            locks = " FOR UPDATE" if "FOR UPDATE" in statement else ""
+            statements.append(statement.split()[0].upper() + " " + _table(statement) + locks)
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", count)
 
     start = to_utc(datetime(2026, 11, 25, 9, 0), "Asia/Ho_Chi_Minh")
-    d = Dispatcher(db, Services(), clock=lambda: start)
+    # The clock moves 20 s a message, as in a real conversation: a fixed clock hid the
+    # writes of "last changed" columns that would not change.
+    tick = [0]
+
+    def clock() -> datetime:
+        return start + timedelta(seconds=20 * tick[0])
+
+    d = Dispatcher(db, Services(), clock=clock)
 
     async def say(line: str) -> int:
         statements.clear()
+        tick[0] += 1
         active[0] = True
         out = await d.handle(Incoming("bench", "u", "u", text=line, dedupe_key=uuid.uuid4().hex))
         active[0] = False

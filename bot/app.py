@@ -58,6 +58,8 @@ def make_services(settings: Settings) -> Services:
         bot_username=settings.telegram_bot_username,
         public_url=settings.public_url,
         files_secret=settings.files_secret,
+        mail=settings.smtp.enabled,
+        doc_symbol=settings.doc_symbol,
         channels=channel_capabilities(settings),
     )
 

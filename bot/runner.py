@@ -13,6 +13,7 @@ import uvicorn
 
 from bot import downloads
 from bot.app import URGENT_JOBS, App, open_app
+from bot.mail import EmailChannel
 from bot.single import only_process
 from bot.web import create_web_app, desk
 from kernel.channel import Channel
@@ -37,6 +38,8 @@ def make_channels(app: App) -> dict[str, Channel]:
         from bot.zalo_oa.channel import ZaloOAChannel
 
         channels["zalo_oa"] = ZaloOAChannel(app)
+    if s.smtp.enabled:
+        channels["email"] = EmailChannel(app.db, app.dispatcher.services, s.smtp)
     return channels
 
 
@@ -63,6 +66,11 @@ async def start_scheduler(app: App, channels: dict[str, Channel]) -> Callable[[]
     )
     await service.start()
     app.dispatcher.outbox_written = service.dispatcher.wakeup.set
+    # One limiter per channel: the channels' own messages are counted in the outbox's budget.
+    for name, channel in channels.items():
+        use_budget = getattr(channel, "use_budget", None)
+        if use_budget is not None and name in service.dispatcher.gates:
+            use_budget(service.dispatcher.gates[name].charge)
     return service.stop
 
 

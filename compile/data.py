@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func
+from sqlalchemy import and_, case, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -59,7 +59,8 @@ class UnitStatus:
 
     @property
     def submitted(self) -> bool:
-        return self.values is not None
+        # A version exists (``values`` stays None when the caller did not ask for them).
+        return self.version > 0
 
     @property
     def on_time(self) -> bool:
@@ -83,6 +84,11 @@ class Compilation:
     timezone: str
     # Names of the root's direct children by id (charts group units by them).
     children: dict[int, str] = field(default_factory=dict)
+    # Every unit of the subtree (reporting or not) by id: (code, name), for tree order and
+    # the subtotals of each level in the workbook.
+    tree: dict[int, tuple[str, str]] = field(default_factory=dict)
+    # The issuing body's document symbol ("BC-SNV"; BDG_DOC_SYMBOL, else derived).
+    doc_symbol: str | None = None
 
     @property
     def expected(self) -> int:
@@ -107,6 +113,16 @@ class Compilation:
     @property
     def on_time_rate(self) -> float | None:
         return self.on_time_count / self.expected if self.expected else None
+
+    def in_tree_order(self) -> list[UnitStatus]:
+        """The units in tree order, each level sorted by unit code (numbers as numbers): a
+        district's communes follow it, "28276" before "28303", "9" before "10"."""
+
+        def key(u: UnitStatus) -> list[tuple[tuple[int, int, str], ...]]:
+            ids = [int(x) for x in u.path.strip("/").split("/") if x]
+            return [_natural(self.tree.get(i, ("", ""))[0] or u.code) for i in ids]
+
+        return sorted(self.units, key=key)
 
     @property
     def local_generated(self) -> datetime:
@@ -181,8 +197,13 @@ async def gather(
     now: datetime,
     agency: Unit | None = None,
     progress: Callable[[int, int], None] | None = None,
+    values: bool = True,
 ) -> Compilation:
     """Everything the XLSX, DOCX and charts need, read in a handful of queries.
+
+    ``values=False`` (``/tinhhinh``, the web desk's overview): who submitted, when, which
+    version, but not the submitted values, read in one aggregate query (a province's values
+    are most of the bytes; the rates and the units' table do not need them).
 
     Raises ValueError for a period id the calendar does not know."""
     cal = periods.calendar(services)
@@ -191,9 +212,8 @@ async def gather(
     base = load_form(root_period.form_id, services.form_dir)
     units = await reporting_units(s, root)
     in_root = col(Unit.path).startswith(root.path)
-    by_unit = await _latest_versions(s, in_root, period_id)
+    by_unit, first_on = await _submissions(s, in_root, period_id, services.timezone, values)
     form_ids, form = await _forms(s, in_root, period_id, base, units, services.form_dir)
-    first_on = await _first_submissions(s, in_root, period_id, services.timezone)
     contacts = await _contacts(s, in_root)
     # Each unit's own due date: a deadline override may apply to part of the subtree.
     bulk = await _overrides_of_subtree(s, root, units, year, cal)
@@ -201,13 +221,8 @@ async def gather(
     statuses: list[UnitStatus] = []
     for i, u in enumerate(units, 1):
         assert u.id is not None
-        ov = (
-            bulk.get(u.id, {}) if bulk is not None else await periods.overrides_for(s, u, year, cal)
-        )
-        key = frozenset(ov.items())
-        if key not in period_cache:
-            period_cache[key] = cal.period(period_id, ov)
-        status = _status(u, period_cache[key].due, contacts, by_unit.get(u.id), first_on.get(u.id))
+        due = await _due(s, cal, u, period_id, year, bulk, period_cache)
+        status = _status(u, due, contacts, by_unit.get(u.id), first_on.get(u.id))
         status.form_id = form_ids[u.id]
         statuses.append(status)
         if progress is not None:
@@ -224,14 +239,56 @@ async def gather(
         generated_at=now,
         timezone=services.timezone,
         children={u.id: u.name for u in children if u.id is not None},
+        tree=await _tree(s, root),
+        doc_symbol=services.doc_symbol,
     )
+
+
+async def _due(
+    s: AsyncSession,
+    cal: Calendar,
+    u: Unit,
+    period_id: str,
+    year: int,
+    bulk: dict[int, dict[str, date]] | None,
+    cache: dict[frozenset[tuple[str, date]], ReportPeriod],
+) -> date:
+    """The unit's own due date (its overrides and rules applied), one period per variant."""
+    assert u.id is not None
+    ov = bulk.get(u.id, {}) if bulk is not None else await periods.overrides_for(s, u, year, cal)
+    key = frozenset(ov.items())
+    if key not in cache:
+        cache[key] = cal.period(period_id, ov)
+    return cache[key].due
+
+
+async def _tree(s: AsyncSession, root: Unit) -> dict[int, tuple[str, str]]:
+    """Every unit of the subtree: id → (code, name)."""
+    q = select(Unit.id, Unit.code, Unit.name).where(col(Unit.path).startswith(root.path))
+    return {int(i or 0): (str(code), str(name)) for i, code, name in (await s.exec(q)).all()}
+
+
+def _natural(code: str) -> tuple[tuple[int, int, str], ...]:
+    return tuple(
+        (0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", code) if p
+    )
+
+
+@dataclass
+class Latest:
+    """The latest submitted version's number and time, without its values."""
+
+    version: int
+    submitted_at: datetime
+    reference: str | None = None
+    values: None = None
 
 
 def _status(
     u: Unit,
     due: date,
     contacts: dict[int, list[Contact]],
-    version: ReportVersion | None,
+    version: ReportVersion | Latest | None,
     first_on: date | None,
 ) -> UnitStatus:
     assert u.id is not None
@@ -245,7 +302,7 @@ def _status(
         officers=contacts.get(u.id, []),
         reference=version.reference if version else None,
         version=version.version if version else 0,
-        values=dict(version.values) if version else None,
+        values=dict(version.values) if version and version.values is not None else None,
         submitted_at=version.submitted_at if version else None,
         first_submitted_on=first_on,
     )
@@ -279,6 +336,42 @@ async def _latest_versions(
         )
     ).all()
     return {int(uid): v for v, uid in rows}
+
+
+async def _submissions(
+    s: AsyncSession, in_root: Any, period_id: str, tz: str, values: bool
+) -> tuple[dict[int, ReportVersion] | dict[int, Latest], dict[int, date]]:
+    """The latest submitted version of each unit (with its values, or only its number and
+    time) and when version 1 came."""
+    if values:
+        latest = await _latest_versions(s, in_root, period_id)
+        return latest, await _first_submissions(s, in_root, period_id, tz)
+    return await _submission_summary(s, in_root, period_id, tz)
+
+
+async def _submission_summary(
+    s: AsyncSession, in_root: Any, period_id: str, tz: str
+) -> tuple[dict[int, Latest], dict[int, date]]:
+    """Per unit of the subtree, in one aggregate query: the latest version's number and
+    time, and when version 1 came (a local date, for the on-time rate)."""
+    first = func.min(case((col(ReportVersion.version) == 1, col(ReportVersion.submitted_at))))
+    rows = (
+        await s.exec(
+            select(
+                Report.unit_id,
+                func.max(ReportVersion.version),
+                func.max(ReportVersion.submitted_at),
+                first,
+            )
+            .join(ReportVersion, col(ReportVersion.report_id) == col(Report.id))
+            .join(Unit, col(Unit.id) == col(Report.unit_id))
+            .where(in_root, Report.period == period_id)
+            .group_by(col(Report.unit_id))
+        )
+    ).all()
+    latest = {int(uid): Latest(int(v), last) for uid, v, last, _ in rows}
+    firsts = {int(uid): to_local(f, tz).date() for uid, _, _, f in rows if f is not None}
+    return latest, firsts
 
 
 async def _forms(

@@ -174,9 +174,14 @@ class Outbox(SQLModel, table=True):
     numbered: bool = True
     status: str = Field(
         default="pending", max_length=16, index=True
-    )  # pending|sent|failed|cancelled
+    )  # pending|sending|sent|failed|cancelled
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=300)
     not_before: datetime = Field(default_factory=utcnow, index=True)
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+    # Which worker holds the row (``scheduler.lock.holder_id``) and until when: a reservation
+    # while the row waits in that worker's queue (status pending), or an attempt in flight
+    # (status sending). Empty once the row is done. See ``scheduler.dispatcher``.
+    claimed_by: str | None = Field(default=None, max_length=96, index=True)
+    claimed_until: datetime | None = None

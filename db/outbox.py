@@ -77,6 +77,8 @@ class _Positional:
 
 
 _COMPILED: dict[tuple[type, str], _Positional | None] = {}
+# Columns a new row may leave out (a worker's claim starts empty).
+OPTIONAL = frozenset({"claimed_by", "claimed_until"})
 
 
 def _positional(dialect: Dialect) -> _Positional | None:
@@ -123,7 +125,7 @@ def _columns(p: _Positional, rows: Sequence[dict[str, object]]) -> list[list[obj
     shared by many rows (the planner's choices, times) are processed once."""
     out = []
     for name, fn in zip(p.names, p.processors, strict=True):
-        values = [row[name] for row in rows]
+        values = [row.get(name) if name in OPTIONAL else row[name] for row in rows]
         if fn is not None:
             memo: dict[int, tuple[object, object]] = {}
             for i, v in enumerate(values):
@@ -138,7 +140,7 @@ def _columns(p: _Positional, rows: Sequence[dict[str, object]]) -> list[list[obj
 async def enqueue_many(
     s: AsyncSession, rows: Sequence[dict[str, object]], chunk: int = 1000
 ) -> int:
-    """Insert many outbox rows (column → value dicts, every column given) with one compiled
+    """Insert many outbox rows (column → value dicts, every column but the claim given) with one compiled
     statement executed for each row (executemany), skipping keys that exist; returns how many
     were written (or, where the driver cannot count an executemany, how many were given).
     Same guarantees as ``enqueue``. On SQLite and asyncpg the statement is compiled once and

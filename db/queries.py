@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -31,33 +33,141 @@ def insert_for(s: AsyncSession) -> Any:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
+def _is_pg(s: AsyncSession) -> bool:
+    return s.bind is not None and s.bind.dialect.name == "postgresql"
+
+
+def _dedupe_insert(dialect: str, legacy: bool) -> Any:
+    """INSERT the dedupe key unless it is known (also as the ``legacy`` plain key), RETURNING
+    it; parameters ``key``, ``at`` (and ``legacy``)."""
+    table: sa.Table = ProcessedUpdate.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    if not legacy:
+        stmt = insert(table).values(key=sa.bindparam("key"), at=sa.bindparam("at"))
+    else:
+        known = sa.exists().where(table.c.key == sa.bindparam("legacy", type_=sa.String()))
+        row = sa.select(
+            sa.bindparam("key", type_=sa.String()), sa.bindparam("at", type_=UTCDateTime())
+        ).where(~known)
+        stmt = insert(table).from_select(["key", "at"], row)
+    return stmt.on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
+
+
+@functools.cache
+def _statement(name: str, dialect: str, variant: bool = False) -> Any:
+    """The hot path's statements, built once per process with bound parameters: building a
+    SQLAlchemy statement costs more CPU than SQLite takes to run it, and a statement object
+    used again also keeps its compiled form (the cache key is memoised on the object)."""
+    if name == "dedupe":
+        return _dedupe_insert(dialect, variant)
+    if name == "lock":  # PostgreSQL: the writer's account row, FOR UPDATE (see begin_update)
+        lock = (
+            select(col(ChannelAccount.id))
+            .where(
+                col(ChannelAccount.channel) == sa.bindparam("channel"),
+                col(ChannelAccount.user_id) == sa.bindparam("user_id"),
+            )
+            .with_for_update()
+            .scalar_subquery()
+        )
+        if not variant:
+            return sa.select(lock)
+        ins = _dedupe_insert(dialect, True).cte("fresh")
+        fresh = sa.select(sa.func.count()).select_from(ins).scalar_subquery()
+        return sa.select(fresh, lock)
+    assert name == "writer"
+    return _writer_select(dialect)
+
+
+def _params(key: str, at: datetime, legacy: str | None) -> dict[str, Any]:
+    # (PostgreSQL's locking statement always checks the legacy key: the plain key again
+    # when there is none.)
+    return {"key": key, "at": at, "legacy": legacy if legacy is not None else key}
+
+
+def _dialect(s: AsyncSession) -> str:
+    return s.bind.dialect.name if s.bind is not None else "sqlite"
+
+
 async def mark_processed(
     s: AsyncSession, key: str, at: datetime, legacy: str | None = None
 ) -> bool:
     """Record an update's dedupe key in one statement; False when it was recorded before (the
     same update delivered twice), also when it was recorded as ``legacy`` (the plain key an
     earlier version stored)."""
-    if legacy is None or legacy == key:
-        stmt = insert_for(s)(ProcessedUpdate).values(key=key, at=at)
-    else:
-        known = sa.exists().where(col(ProcessedUpdate.key) == legacy)
-        row = sa.select(sa.literal(key, sa.String()), sa.literal(at, UTCDateTime())).where(~known)
-        stmt = insert_for(s)(ProcessedUpdate).from_select(["key", "at"], row)
-    stmt = stmt.on_conflict_do_nothing(index_elements=["key"]).returning(col(ProcessedUpdate.key))
-    return (await s.exec(stmt)).first() is not None  # type: ignore[call-overload]
+    plain = legacy is None or legacy == key
+    stmt = _statement("dedupe", _dialect(s), not plain)
+    result = await s.exec(stmt, params=_params(key, at, legacy))
+    return result.first() is not None
 
 
-async def writer(
-    s: AsyncSession, channel: str, user_id: str
-) -> tuple[ChannelAccount | None, Conversation | None, Officer | None, Unit | None]:
-    """Who is writing, in one query: the account, its conversation, its active officer and the
-    officer's unit (each None when absent).
+async def begin_update(
+    s: AsyncSession,
+    channel: str,
+    user_id: str,
+    key: str | None,
+    at: datetime,
+    legacy: str | None = None,
+) -> bool:
+    """The first statement of an update's transaction: record its dedupe key (False when the
+    update was seen before) and, on PostgreSQL, lock the writer's account row.
 
-    The account row is locked for the rest of the transaction (``FOR UPDATE``; SQLite has one
-    writer anyway), so with several workers on PostgreSQL two updates of the same person are
-    applied one after the other and never overwrite each other's conversation state."""
-    stmt = (
-        select(ChannelAccount, Conversation, Officer, Unit)
+    On PostgreSQL both happen in ONE statement (the insert as a data-modifying CTE, the lock
+    as a ``FOR UPDATE`` subquery). The lock is taken here, before anything of the writer is
+    read, on purpose: in READ COMMITTED a statement that waits for a row lock still returns
+    the *other* joined rows (the conversation) as of its own start, so locking in the joined
+    SELECT could hand back a conversation state another worker has just replaced. The next
+    statement starts a new snapshot after the lock is ours and sees the latest state. Several
+    workers thus apply one chat's updates one after another. A first message (no account
+    row yet) locks nothing; two workers creating the same account race on its unique key and
+    the loser runs again (the dispatcher's retry).
+
+    SQLite has one writer at a time (``BEGIN IMMEDIATE``), so only the key is inserted."""
+    if not _is_pg(s):
+        return key is None or await mark_processed(s, key, at, legacy)
+    who = {"channel": channel, "user_id": user_id}
+    if key is None:
+        await s.exec(_statement("lock", "postgresql", False), params=who)
+        return True
+    stmt = _statement("lock", "postgresql", True)
+    row = (await s.exec(stmt, params=who | _params(key, at, legacy))).one()
+    return bool(row[0])
+
+
+@dataclass
+class Writer:
+    """Who is writing and where they are: each part None when absent. ``report`` and its
+    ``values`` are loaded only while the conversation is in the report flow."""
+
+    account: ChannelAccount | None = None
+    conv: Conversation | None = None
+    officer: Officer | None = None
+    unit: Unit | None = None
+    report: Report | None = None
+    values: dict[str, Any] | None = None
+
+
+def _answers(dialect: str) -> Any:
+    """The report's answers as one JSON object ``{question_id: value}`` (NULL without any):
+    a correlated subquery, so the writer's SELECT returns one row instead of one per answer
+    (forty rows of six ORM entities cost far more to turn into objects than to read)."""
+    values: sa.Table = ReportValue.__table__  # type: ignore[attr-defined]
+    if dialect == "postgresql":
+        agg = sa.func.json_object_agg(values.c.question_id, values.c.value)
+    else:  # the stored JSON text, embedded as JSON (not as a string)
+        agg = sa.func.json_group_object(values.c.question_id, sa.func.json(values.c.value))
+    return (
+        sa.select(sa.type_coerce(agg, sa.JSON()))
+        .where(values.c.report_id == col(Report.id))
+        .correlate(Report)
+        .scalar_subquery()
+    )
+
+
+def _writer_select(dialect: str) -> Any:
+    report_id = col(Conversation.state)["report_id"].as_integer()
+    return (
+        sa.select(ChannelAccount, Conversation, Officer, Unit, Report, _answers(dialect))
         .select_from(ChannelAccount)
         .outerjoin(Conversation, col(Conversation.account_id) == col(ChannelAccount.id))
         .outerjoin(
@@ -65,14 +175,33 @@ async def writer(
             and_(col(Officer.id) == col(ChannelAccount.officer_id), col(Officer.active).is_(True)),
         )
         .outerjoin(Unit, col(Unit.id) == col(Officer.unit_id))
-        .where(ChannelAccount.channel == channel, ChannelAccount.user_id == user_id)
-        .with_for_update(of=ChannelAccount)  # type: ignore[arg-type]
+        .outerjoin(
+            Report,
+            and_(
+                col(Conversation.flow) == "report",
+                col(Report.id) == report_id,
+            ),
+        )
+        .where(
+            col(ChannelAccount.channel) == sa.bindparam("channel"),
+            col(ChannelAccount.user_id) == sa.bindparam("user_id"),
+        )
     )
-    row = (await s.exec(stmt)).first()
+
+
+async def writer(s: AsyncSession, channel: str, user_id: str) -> Writer:
+    """Who is writing, in one query: the account, its conversation, its active officer and the
+    officer's unit, and, when the conversation is in the report flow, the open report with all
+    its answers (as one JSON object), so an answer costs no second read.
+
+    Call it after ``begin_update``, which took the account's lock on PostgreSQL."""
+    stmt = _statement("writer", _dialect(s))
+    row = (await s.exec(stmt, params={"channel": channel, "user_id": user_id})).first()
     if row is None:
-        return None, None, None, None
-    account, conv, officer, unit = row
-    return account, conv, officer, unit
+        return Writer()
+    account, conv, officer, unit, report, answers = row
+    values = dict(answers or {}) if report is not None else None
+    return Writer(account, conv, officer, unit, report, values)
 
 
 async def unit_by_code(s: AsyncSession, code: str) -> Unit | None:

@@ -90,3 +90,13 @@ class CompilationMark(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
     officer_id: int | None = Field(default=None, foreign_key="officer.id")
     source: str = Field(default="cli", max_length=16)  # tonghop | export | cli | web
+
+
+class RateBudget(SQLModel, table=True):
+    """One send budget shared by every worker (PostgreSQL; ``scheduler.budget``): per channel
+    and per chat, the earliest time (seconds since the epoch, the database's clock) at which
+    the next message may go. Claiming a slot moves it one period on, atomically; a 429 pushes
+    it to the end of the pause. A chat's key is a hash, not its id; idle rows are deleted."""
+
+    key: str = Field(primary_key=True, max_length=96)
+    next_at: float

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import queries
-from db.models import AuditLog, ChannelAccount, Conversation, Officer, Unit
+from db.models import AuditLog, ChannelAccount, Conversation, Officer, Report, Unit
 from handlers.state import FlowState
 from kernel.channel import Capabilities, capabilities_of
 from kernel.clock import coarse, to_local
@@ -53,6 +53,9 @@ class Ctx:
     reprompt: bool = False
     # A tapped button matched nothing offered any more: nothing was done.
     stale: bool = False
+    # The open report with its answers, read with the writer (the report flow only), so an
+    # answer costs no second SELECT.
+    loaded_report: tuple[Report, dict[str, Any]] | None = None
 
     @property
     def caps(self) -> Capabilities:
@@ -111,20 +114,12 @@ class Ctx:
         return reply
 
     # -- conversation state ------------------------------------------------------------------
-    @property
-    def state(self) -> dict[str, Any]:
-        return self.conv.state
-
-    def set_flow(self, flow: str | None, **state: Any) -> None:
-        """Enter ``flow`` with a fresh state; the menu of the previous step is forgotten."""
+    def set_flow(self, flow: str | None) -> None:
+        """Enter ``flow`` with an empty state; the menu of the previous step is forgotten.
+        A flow with something to keep starts with ``start_flow(its typed state)``."""
         self.conv.flow = flow
-        self.conv.state = dict(state)
+        self.conv.state = {}
         self.conv.menu = None
-        self.conv.updated_at = coarse(self.now)
-
-    def update_state(self, **changes: Any) -> None:
-        # Reassign so SQLAlchemy sees the JSON column change.
-        self.conv.state = {**self.conv.state, **changes}
         self.conv.updated_at = coarse(self.now)
 
     def clear_flow(self) -> None:
@@ -143,7 +138,7 @@ class Ctx:
         """Store a flow's typed state (any key of the router's that starts with ``_`` is kept)."""
         kept = {k: v for k, v in self.conv.state.items() if k.startswith("_")}
         self.conv.state = {**kept, **state.dump()}
-        self.conv.updated_at = self.now
+        self.conv.updated_at = coarse(self.now)  # coarse like every conversation write
 
     def remember_menu(self, choices: Sequence[Choice], numbered: bool = True) -> None:
         """Record the choices just offered so a typed number or word maps back to them."""

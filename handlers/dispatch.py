@@ -130,12 +130,15 @@ class Dispatcher:
     async def _handle(self, inc: Incoming) -> Outcome:
         now = self.clock()
         async with self.db.session() as s:
-            # The key names the chat: only its keyed hash is stored, at a coarse time.
-            if inc.dedupe_key and not await queries.mark_processed(
-                s, dedupe_digest(inc.dedupe_key), coarse(now), legacy=inc.dedupe_key
+            # The key names the chat: only its keyed hash is stored, at a coarse time. On
+            # PostgreSQL the same statement locks the writer's account (see begin_update).
+            digest = dedupe_digest(inc.dedupe_key) if inc.dedupe_key else None
+            if not await queries.begin_update(
+                s, inc.channel, inc.user_id, digest, coarse(now), legacy=inc.dedupe_key
             ):
                 raise _Duplicate
-            account, conv, officer, unit = await queries.writer(s, inc.channel, inc.user_id)
+            w = await queries.writer(s, inc.channel, inc.user_id)
+            account, conv, officer, unit = w.account, w.conv, w.officer, w.unit
             if account is None:
                 account = ChannelAccount(
                     channel=inc.channel,
@@ -169,6 +172,7 @@ class Dispatcher:
                 route_table=self.router,
                 officer=officer,
                 unit=unit if officer is not None else None,
+                loaded_report=(w.report, w.values or {}) if w.report is not None else None,
             )
             await self.route(ctx)
             wrote = outbox.wrote_outbox(s)

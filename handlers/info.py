@@ -5,6 +5,7 @@ from __future__ import annotations
 from db import queries
 from handlers.context import Ctx
 from handlers.router import Deps, Router, Routes
+from handlers.state import LanguageState
 from kernel.calendar import Event
 from kernel.i18n import LANGS
 from kernel.messages import Choice
@@ -150,7 +151,7 @@ async def language_cmd(ctx: Ctx, args: str) -> None:
         _set_lang(ctx, choice)
         return
     choices = [Choice("vi", "Tiếng Việt"), Choice("en", "English")]
-    ctx.set_flow("language")
+    ctx.start_flow(LanguageState())
     ctx.say("lang.ask", choices=choices)
     ctx.remember_menu(choices)
 

@@ -22,6 +22,7 @@ from db.engine import Database
 from db.models import AuditLog, Invite, Officer, Unit
 from handlers.context import Ctx
 from handlers.router import Deps, Router, Routes, welcome
+from handlers.state import RegisterState
 from kernel.text import clean_name
 from services.forms.parsers import ParseError, parse_text
 from services.scope import default_scope_unit
@@ -150,13 +151,13 @@ async def redeem(ctx: Ctx, code: str) -> None:
         return
     unit = await ctx.s.get(Unit, invite.unit_id)
     assert unit is not None
-    ctx.set_flow("register", invite_id=invite.id, step="name")
+    ctx.start_flow(RegisterState(step="name", invite_id=invite.id))
     ctx.say("reg.code_ok", unit=unit.name)
     ctx.say("reg.ask_name")
 
 
 async def _enter_code(ctx: Ctx, _args: str) -> None:
-    ctx.set_flow("register", step="code")
+    ctx.start_flow(RegisterState(step="code"))
     ctx.say("reg.ask_code")
 
 
@@ -166,7 +167,8 @@ routes.menu_item("menu:officer", "menu.officer", _enter_code, order=20)
 @routes.flow("register")
 async def register_flow(ctx: Ctx) -> None:
     """Collects the code (when chosen from the menu), the full name and the position."""
-    step = ctx.state.get("step")
+    st = ctx.flow_state(RegisterState)
+    step = st.step
     text = ctx.inc.text
     if step == "code":
         if not text or not text.strip():
@@ -174,7 +176,7 @@ async def register_flow(ctx: Ctx) -> None:
             return
         await redeem(ctx, text)
         return
-    invite = await ctx.s.get(Invite, ctx.state.get("invite_id"))
+    invite = await ctx.s.get(Invite, st.invite_id) if st.invite_id is not None else None
     if invite is None or invite.used_at is not None:
         ctx.clear_flow()
         ctx.say("reg.code_used")
@@ -193,13 +195,13 @@ async def register_flow(ctx: Ctx) -> None:
         ctx.say("reg.ask_name" if step == "name" else "reg.ask_position")
         return
     if step == "name":
-        ctx.update_state(step="position", full_name=value)
+        ctx.save_state(st.model_copy(update={"step": "position", "full_name": value}))
         ctx.say("reg.ask_position")
         return
-    await _complete(ctx, invite, position=value)
+    await _complete(ctx, invite, full_name=st.full_name or "", position=value)
 
 
-async def _complete(ctx: Ctx, invite: Invite, *, position: str) -> None:
+async def _complete(ctx: Ctx, invite: Invite, *, full_name: str, position: str) -> None:
     """The last answer: use the invite (once), create the officer with its scope, link this
     account to it."""
     # Mark the invite used only if nobody else did in the meantime (single use).
@@ -218,7 +220,7 @@ async def _complete(ctx: Ctx, invite: Invite, *, position: str) -> None:
         scope_id = (await default_scope_unit(ctx.s, home, invite.role)).id
     officer = Officer(
         unit_id=invite.unit_id,
-        full_name=ctx.state["full_name"],
+        full_name=full_name,
         position=position,
         role=invite.role,
         scope_unit_id=scope_id,

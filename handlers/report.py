@@ -13,14 +13,17 @@ renders the session's events.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import asdict, dataclass
 from datetime import date
 from html import escape
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 
 from db import queries
@@ -30,7 +33,7 @@ from handlers.router import Deps, Router, Routes
 from handlers.state import ReportState
 from kernel.calendar import ReportPeriod
 from kernel.messages import Choice
-from services import periods
+from services import mail, periods
 from services.forms.engine import Form, Question, form_id_for_unit, load_form
 from services.forms.session import (
     DONE,
@@ -147,17 +150,23 @@ class Open:
 
 
 async def _open(ctx: Ctx, st: ReportState) -> Open:
-    """The report with all its answers in one query; the period from the state."""
-    rows = (
-        await ctx.s.exec(
-            select(Report, ReportValue)
-            .outerjoin(ReportValue, col(ReportValue.report_id) == col(Report.id))
-            .where(Report.id == st.report_id)
-        )
-    ).all()
-    assert rows and ctx.unit is not None
-    report = rows[0][0]
-    values = {v.question_id: v.value for _, v in rows if v is not None}
+    """The report with all its answers (read with the writer by the dispatcher, or here in
+    one query); the period from the state."""
+    loaded = ctx.loaded_report
+    if loaded is not None and loaded[0].id == st.report_id:
+        report, values = loaded
+    else:
+        rows = (
+            await ctx.s.exec(
+                select(Report, ReportValue)
+                .outerjoin(ReportValue, col(ReportValue.report_id) == col(Report.id))
+                .where(Report.id == st.report_id)
+            )
+        ).all()
+        assert rows
+        report = rows[0][0]
+        values = {v.question_id: v.value for _, v in rows if v is not None}
+    assert ctx.unit is not None
     if st.period is not None:
         period = _period_from_state(st.period)
     else:  # a state saved before periods were kept in it
@@ -176,21 +185,15 @@ async def _locked(ctx: Ctx, o: Open) -> bool:
     return periods.is_locked(o.report, o.period, ctx.today, ctx.now)
 
 
-async def save_values(ctx: Ctx, report: Report, values: dict[str, Any]) -> None:
-    """Store answers in one statement (insert, or update the stored answer)."""
-    officer_id = ctx.officer.id if ctx.officer else None
-    rows = [
-        {
-            "report_id": report.id,
-            "question_id": qid,
-            "value": value,
-            "answered_at": ctx.now,
-            "answered_by": officer_id,
-        }
-        for qid, value in values.items()
-    ]
-    insert = sqlite_insert if ctx.s.get_bind().dialect.name == "sqlite" else pg_insert
-    stmt = insert(ReportValue).values(rows)
+@functools.lru_cache(maxsize=64)
+def _upsert(pg: bool, n: int) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE of ``n`` answers with bound parameters (built once per
+    shape: building the statement cost more than running it); on PostgreSQL with the report's
+    "last changed" in the same statement (a data-modifying CTE)."""
+    table: sa.Table = ReportValue.__table__  # type: ignore[attr-defined]
+    names = ("report_id", "question_id", "value", "answered_at", "answered_by")
+    rows = [{c: sa.bindparam(f"{c}_{i}", type_=table.c[c].type) for c in names} for i in range(n)]
+    stmt = (pg_insert if pg else sqlite_insert)(table).values(rows)
     stmt = stmt.on_conflict_do_update(
         index_elements=["report_id", "question_id"],
         set_={
@@ -199,8 +202,37 @@ async def save_values(ctx: Ctx, report: Report, values: dict[str, Any]) -> None:
             "answered_by": stmt.excluded.answered_by,
         },
     )
-    await ctx.s.exec(stmt)  # type: ignore[call-overload]
-    report.updated_at = ctx.now
+    if not pg:
+        return stmt
+    reports: sa.Table = Report.__table__  # type: ignore[attr-defined]
+    touch = (
+        sa.update(reports)
+        .where(reports.c.id == sa.bindparam("touch_id", type_=reports.c.id.type))
+        .values(updated_at=sa.bindparam("touch_at", type_=reports.c.updated_at.type))
+        .returning(reports.c.id)
+        .cte("touched")
+    )
+    return stmt.add_cte(touch)
+
+
+async def save_values(ctx: Ctx, report: Report, values: dict[str, Any]) -> None:
+    """Store answers in one statement (insert, or update the stored answer)."""
+    officer_id = ctx.officer.id if ctx.officer else None
+    params: dict[str, Any] = {"touch_id": report.id, "touch_at": ctx.now}
+    for i, (qid, value) in enumerate(values.items()):
+        params[f"report_id_{i}"] = report.id
+        params[f"question_id_{i}"] = qid
+        params[f"value_{i}"] = value
+        params[f"answered_at_{i}"] = ctx.now
+        params[f"answered_by_{i}"] = officer_id
+    pg = ctx.s.get_bind().dialect.name == "postgresql"
+    await ctx.s.exec(_upsert(pg, len(values)), params=params)
+    if not pg:
+        report.updated_at = ctx.now
+        return
+    # PostgreSQL: the loaded row is told of the CTE's change, so the ORM does not UPDATE it
+    # again at commit.
+    set_committed_value(report, "updated_at", ctx.now)
 
 
 # -- /baocao ---------------------------------------------------------------------------------
@@ -467,6 +499,9 @@ async def submit(ctx: Ctx, o: Open, snapshot: dict[str, Any]) -> None:
     report.submitted_at = ctx.now
     report.updated_at = ctx.now
     ctx.audit("report.submit", target=reference)
+    await mail.report_submitted(
+        ctx.s, ctx.unit, period, report.version, reference, ctx.now, enabled=ctx.services.mail
+    )
     ctx.clear_flow()
     late = (ctx.today - period.due).days
     ctx.say(

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from scheduler.planner import REMINDER_FLOW
 from services.forms.session import Position
 
 
@@ -112,4 +113,95 @@ class CaseState(FlowState, Position):
         return self.model_copy(update=pos.model_dump())
 
 
-FLOW_STATES: dict[str, type[FlowState]] = {m.flow: m for m in (ReportState, CaseState)}
+# -- the short flows --------------------------------------------------------------------------
+# Their fields keep the key names the untyped dicts had, so a state saved before typed state
+# (no "v") loads as version 1 as it is: a registration or an admin's question in flight goes
+# on after the upgrade. A later change of shape raises VERSION and adds an ``_upgrade``.
+
+
+class RegisterState(FlowState):
+    """/start: the invite code (when chosen from the menu), then the full name and position."""
+
+    flow: ClassVar[str] = "register"
+    step: Literal["code", "name", "position"] = "code"
+    invite_id: int | None = None
+    full_name: str | None = None
+
+
+class LanguageState(FlowState):
+    """/ngonngu without a language: the choice is pending (nothing else to keep)."""
+
+    flow: ClassVar[str] = "language"
+
+
+class ReminderState(FlowState):
+    """The message after a reminder (the planner enters this flow with an empty state)."""
+
+    flow: ClassVar[str] = REMINDER_FLOW
+
+
+class DeadlineState(FlowState):
+    """/lich's deadline desk: pick a report (or a yearly rule), type the date, the reason."""
+
+    flow: ClassVar[str] = "admin_deadline"
+    step: Literal["pick", "date", "reason", "rule_date", "rule_reason"] = "pick"
+    root_id: int | None = None  # the admin's subtree when asked; a changed scope ends the flow
+    year: int | None = None
+    kind: str | None = None
+    period: str | None = None
+    due: str | None = None  # the date as typed, validated again when saved
+    rule_step: str | None = None
+    since: int | None = None
+
+
+class LockState(FlowState):
+    """/khoa and /mokhoa asked for the reason."""
+
+    flow: ClassVar[str] = "admin_lock"
+    what: Literal["lock", "unlock"]
+    unit_id: int | None = None
+    period: str
+
+
+class AnnounceState(FlowState):
+    """/thongbao: the text, then the confirmation of the preview."""
+
+    flow: ClassVar[str] = "admin_announce"
+    step: Literal["text", "confirm"] = "text"
+    root_id: int | None = None
+    text: str = ""
+    announce_id: str = ""
+
+
+class DeactivateState(FlowState):
+    """/canbo … tat asked "deactivate this officer?"."""
+
+    flow: ClassVar[str] = "admin_officer"
+    officer_id: int | None = None
+
+
+class CaseOfficerState(FlowState):
+    """An officer's case desk: pick from the list, choose an action, write the note. The
+    target status of a note (``to``) is a status key or "note", never the note's text."""
+
+    flow: ClassVar[str] = "case_officer"
+    step: Literal["pick", "action", "note"] = "pick"
+    case_id: int | None = None
+    to: str | None = None
+
+
+FLOW_STATES: dict[str, type[FlowState]] = {
+    m.flow: m
+    for m in (
+        ReportState,
+        CaseState,
+        RegisterState,
+        LanguageState,
+        ReminderState,
+        DeadlineState,
+        LockState,
+        AnnounceState,
+        DeactivateState,
+        CaseOfficerState,
+    )
+}

@@ -24,11 +24,16 @@ class SendError(Exception):
 
 
 class RetryLater(SendError):
-    """Rate limited (HTTP 429): try again after ``retry_after`` seconds."""
+    """Rate limited (HTTP 429): try again after ``retry_after`` seconds. ``chat`` says whether
+    the refusal is tied to the chat written to (the outbox then pauses only that chat) or is
+    global to the bot (the outbox pauses the whole channel)."""
 
-    def __init__(self, retry_after: float, detail: str = "rate limited") -> None:
+    def __init__(
+        self, retry_after: float, detail: str = "rate limited", *, chat: bool = True
+    ) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+        self.chat = chat
 
 
 class Transient(SendError):

@@ -37,16 +37,22 @@ class SchedulerSettings(BaseSettings):
     # Messages per second: overall per channel, and per chat.
     telegram_rate: float = Field(default=30.0, gt=0, alias="BDG_RATE_TELEGRAM")
     telegram_chat_rate: float = Field(default=1.0, gt=0, alias="BDG_RATE_TELEGRAM_CHAT")
+    # Group chats (negative ids): Telegram allows 20 messages a minute.
+    telegram_group_rate: float = Field(default=20 / 60, gt=0, alias="BDG_RATE_TELEGRAM_GROUP")
     zalo_rate: float = Field(default=10.0, gt=0, alias="BDG_RATE_ZALO")
     zalo_chat_rate: float = Field(default=1.0, gt=0, alias="BDG_RATE_ZALO_CHAT")
     zalo_oa_rate: float = Field(default=10.0, gt=0, alias="BDG_RATE_ZALO_OA")
     zalo_oa_chat_rate: float = Field(default=1.0, gt=0, alias="BDG_RATE_ZALO_OA_CHAT")
     other_rate: float = Field(default=10.0, gt=0, alias="BDG_RATE_OTHER")
-    # Aim this fraction below each limit, so network jitter never pushes the rate over it.
-    rate_margin: float = Field(default=0.05, ge=0, lt=0.5, alias="BDG_RATE_MARGIN")
-    # A 429 pauses the whole channel (`channel`, like python-telegram-bot's rate limiter)
-    # or only the chat that got it (`chat`).
-    retry_after_scope: str = Field(default="channel", alias="BDG_RETRY_AFTER_SCOPE")
+    # Aim this fraction below each limit, so network jitter never pushes the rate over it
+    # (chosen by measurement, docs/reminders.md).
+    rate_margin: float = Field(default=0.03, ge=0, lt=0.5, alias="BDG_RATE_MARGIN")
+    # A 429 pauses the chat it names (`chat`; the whole channel when the error is not tied to
+    # a chat, or when several chats are refused within a second), or always the whole channel
+    # (`channel`, python-telegram-bot's way).
+    retry_after_scope: Literal["chat", "channel"] = Field(
+        default="chat", alias="BDG_RETRY_AFTER_SCOPE"
+    )
 
     # Sends in flight at once per channel.
     concurrency: int = Field(default=16, ge=1, le=256, alias="BDG_OUTBOX_CONCURRENCY")
@@ -114,6 +120,29 @@ class ZaloOASettings(BaseSettings):
         return self.webhook_key or self.secret_key or ""
 
 
+class SmtpSettings(BaseSettings):
+    """Where report files are e-mailed from (docs/admin.md "Reports by e-mail"): off until
+    ``BDG_SMTP_HOST`` and ``BDG_SMTP_FROM`` are set."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
+
+    host: str | None = Field(default=None, alias="BDG_SMTP_HOST")
+    port: int = Field(default=587, ge=1, le=65535, alias="BDG_SMTP_PORT")
+    user: str | None = Field(default=None, alias="BDG_SMTP_USER")
+    password: str | None = Field(default=None, alias="BDG_SMTP_PASSWORD")
+    # STARTTLS after connecting (port 587); `tls` is implicit TLS from the start (port 465).
+    starttls: bool = Field(default=True, alias="BDG_SMTP_STARTTLS")
+    tls: bool = Field(default=False, alias="BDG_SMTP_TLS")
+    sender: str | None = Field(default=None, alias="BDG_SMTP_FROM")
+    timeout: float = Field(default=30.0, gt=0, alias="BDG_SMTP_TIMEOUT")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host and self.sender)
+
+
 class Settings(BaseSettings):
     # An empty variable (``KEY=`` in .env, compose or systemd) means "not set".
     model_config = SettingsConfigDict(
@@ -162,6 +191,11 @@ class Settings(BaseSettings):
     # Zalo Official Account (docs/zalo-oa.md): enabled when the app id, the secret key and a
     # refresh token (or one already stored in the database) are there.
     zalo_oa: ZaloOASettings = Field(default_factory=lambda: ZaloOASettings())
+    # The compiled report's symbol after "Số: …/" ("BC-SNV" for Sở Nội vụ); unset = derived
+    # from the standing agency's name.
+    doc_symbol: str | None = Field(default=None, alias="BDG_DOC_SYMBOL")
+    # Submitted and compiled reports by e-mail (off unless BDG_SMTP_HOST and BDG_SMTP_FROM).
+    smtp: SmtpSettings = Field(default_factory=lambda: SmtpSettings())
     host: str = Field(default="127.0.0.1", alias="BDG_HOST")
     port: int = Field(default=8080, alias="BDG_PORT")
 
@@ -202,6 +236,10 @@ class Services:
     public_url: str | None = None
     # BDG_FILES_SECRET, the signing key of download links (None: the generated key file).
     files_secret: str | None = None
+    # Report files go out by e-mail too (SMTP configured: ``Settings.smtp.enabled``).
+    mail: bool = False
+    # BDG_DOC_SYMBOL: the compiled report's symbol ("BC-SNV"); None = derived.
+    doc_symbol: str | None = None
     # What each channel can do (kernel.channel.STANDARD, with the configured rates).
     channels: dict[str, Capabilities] = field(default_factory=lambda: dict(STANDARD))
 

@@ -1,12 +1,21 @@
 """The outbox dispatcher: sends pending outbox rows through the channels, within each
-platform's rate limits, and records how each one ended.
+platform's rate limits, and records how each one ended. Every worker runs one; they share the
+rows and one rate budget.
 
-- **Rates.** Per channel an overall limit (Telegram 30 messages/s, Zalo 10/s by default;
-  an ``aiolimiter`` leaky bucket of capacity one) and a per-chat limit (1/s: one message at a
-  time per chat, spaced from the previous send), both paced a small margin below the limit
-  so network jitter never pushes the platform's count over it.
-- **429.** ``RetryLater(retry_after)`` pauses the whole channel (or only that chat, see
-  ``BDG_RETRY_AFTER_SCOPE``) for ``retry_after`` seconds, then the row is tried again.
+- **Several workers.** A worker *reserves* a page of due rows (``UPDATE … WHERE id IN (SELECT
+  … FOR UPDATE SKIP LOCKED)``, setting ``claimed_by``/``claimed_until``), so workers polling
+  at the same moment take different rows; then, just before each send, it marks the row
+  ``sending`` (committed, with the attempt counted), and ``sent``/``failed``/back to
+  ``pending`` after it. Every step is conditional on the row's status and claim, so a row is
+  never sent by two workers. On SQLite one process serves the database (``bot.single``).
+- **Rates.** One budget per channel and per chat (``scheduler.budget``), shared by all
+  workers on PostgreSQL: Telegram 30 messages/s overall, 1/s per chat, 20/min per group;
+  Zalo 10/s; each paced ``BDG_RATE_MARGIN`` below the limit. The channels' interactive
+  replies and edits are charged to the same budget; python-telegram-bot's limiter is off.
+- **429.** ``RetryLater(retry_after)`` pauses the chat it names for ``retry_after`` seconds
+  (the whole channel when the error is not tied to a chat, when three chats are refused
+  within a second, or with ``BDG_RETRY_AFTER_SCOPE=channel``); the refused attempt gives its
+  slot back; the row is tried again when the pause is over.
 - **5xx / network.** ``Transient`` retries with exponential backoff (``base · 2^(n-1)``, with
   jitter, capped) until ``max_attempts``; then the row is ``failed``. A retry due later than
   ``max_inline_wait`` is written to the row's ``not_before`` and left to a later pass.
@@ -16,15 +25,14 @@ platform's rate limits, and records how each one ended.
 - Every attempt is recorded (``attempts``, ``last_error``: an error type and code, never the
   message text); logs name rows by id only.
 
-**Exactly once, as far as a platform allows.** A row is marked ``sent`` in its own
-transaction, committed right after the platform accepted it, and only pending rows are ever
-sent, so a restart resumes the pending rows and never repeats a sent one. The one window left
-is a crash (or a lost database) *between* the platform's acceptance and that commit: the row is
-still pending and will be sent again after the restart: at-least-once for that instant, which
-neither Telegram nor Zalo lets a client close (they have no idempotency keys).
-
-Only one process dispatches at a time (the scheduler lock, see ``scheduler.lock``): two
-dispatchers could both send a pending row.
+**A crash during a send.** A row is marked ``sent`` in its own transaction right after the
+platform accepted it, and only pending rows are ever sent, so a restart never repeats a sent
+row. A worker that dies *during* a send leaves the row ``sending``: the platform may or may not
+have it (Telegram and Zalo have no idempotency keys). When the worker is known gone (a dead
+process of this host at once; otherwise its claim runs out after ``SENDING_SECONDS``), such a
+row is sent again if it is urgent (a case alert: at-least-once, never lost) and otherwise
+marked ``failed`` ("outcome unknown") and not repeated: a reminder's next step reminds again.
+So a crash repeats no reminder, and at most the urgent alerts in flight.
 """
 
 from __future__ import annotations
@@ -36,9 +44,9 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
-from aiolimiter import AsyncLimiter
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -56,6 +64,8 @@ from kernel.channel import (
 from kernel.clock import utcnow
 from kernel.messages import Choice, Reply
 from kernel.settings import SchedulerSettings
+from scheduler.budget import Budget, chat_key, make_budget, slot_taken
+from scheduler.lock import holder_id, holder_is_stale
 
 log = logging.getLogger("bdg.outbox")
 
@@ -63,8 +73,14 @@ StaleHook = Callable[[AsyncSession, Sequence[Outbox]], Awaitable[dict[int, str]]
 SentHook = Callable[[AsyncSession, Outbox, datetime], Awaitable[None]]
 # Kinds whose rows are dropped when they could not be sent for ``expire_hours``.
 EXPIRING = ("reminder", "alert", "digest")
-# Kinds sent before any other pending row (a case alert to the officers on duty).
+# Kinds sent before any other pending row (a case alert to the officers on duty). These are
+# also the kinds sent again when a worker died during their send (see the module docstring).
 URGENT = ("case",)
+# A worker's claim on the rows waiting in its queue, and on a row whose send is in flight
+# (longer than any HTTP timeout of the channels: 15 s read + 15 s write).
+RESERVE_SECONDS = 30.0
+SENDING_SECONDS = 60.0
+UNKNOWN = "outcome unknown: the worker stopped during the send"
 
 
 @dataclass
@@ -83,75 +99,101 @@ class DispatchStats:
 
 
 class ChannelGate:
-    """The send limits of one channel: the overall rate (an ``aiolimiter`` leaky bucket of
-    capacity one, so sends are evenly spaced and never burst over the limit), the per-chat
-    rate (messages to one chat go one at a time, spaced from the previous send), and the
-    pauses a 429 asks for."""
+    """The send limits of one channel, kept in the shared budget (``scheduler.budget``): the
+    overall rate and each chat's rate (Telegram groups: 20 a minute), each paced ``margin``
+    below the platform's limit, and the pauses a 429 asks for. In the process: the sends in
+    flight (``concurrency``) and one message at a time per chat, in order."""
 
     def __init__(
         self,
+        name: str,
+        budget: Budget,
         rate: float,
         chat_rate: float,
         *,
-        margin: float = 0.05,
+        group_rate: float | None = None,
+        margin: float = 0.03,
         concurrency: int = 16,
-        scope: str = "channel",
+        scope: str = "chat",
     ) -> None:
+        self.name = name
+        self.budget = budget
         self.rate = rate
         self.chat_rate = chat_rate
-        self.limiter = AsyncLimiter(1, 1.0 / (rate * (1.0 - margin)))
+        self.period = 1.0 / (rate * (1.0 - margin))
         self.chat_period = 1.0 / (chat_rate * (1.0 - margin))
+        self.group_period = 1.0 / (group_rate * (1.0 - margin)) if group_rate else None
         self.scope = scope
-        self.paused_until = 0.0
-        self.chat_paused: dict[str, float] = {}
         self.semaphore = asyncio.Semaphore(concurrency)
         self._chat_locks: dict[str, asyncio.Lock] = {}
-        self._last_sent: dict[str, float] = {}
+        self._refused: list[tuple[float, str]] = []  # recent 429s: (loop time, chat)
+
+    def period_of(self, chat_id: str) -> float:
+        """Telegram group chats have negative ids and a slower limit."""
+        if self.group_period is not None and chat_id.startswith("-"):
+            return self.group_period
+        return self.chat_period
 
     def _chat_lock(self, chat_id: str) -> asyncio.Lock:
         lock = self._chat_locks.get(chat_id)
         if lock is None:
             if len(self._chat_locks) > 5000:  # forget idle chats
-                now = asyncio.get_running_loop().time()
                 self._chat_locks = {k: v for k, v in self._chat_locks.items() if v.locked()}
-                self._last_sent = {
-                    k: v for k, v in self._last_sent.items() if now - v < self.chat_period
-                }
             lock = self._chat_locks[chat_id] = asyncio.Lock()
         return lock
 
-    async def _paused(self, chat_id: str) -> bool:
-        loop = asyncio.get_running_loop()
-        until = max(self.paused_until, self.chat_paused.get(chat_id, 0.0))
-        wait = until - loop.time()
-        if wait > 0:
-            await asyncio.sleep(wait)
-            return True
-        return False
-
     @contextlib.asynccontextmanager
-    async def turn(self, chat_id: str) -> AsyncIterator[None]:
-        """Hold this while sending one message to ``chat_id``."""
-        loop = asyncio.get_running_loop()
+    async def turn(self, chat_id: str) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+        """Hold this while sending one message to ``chat_id``: this process's earlier
+        messages to the chat have gone, the channel's next slot has come and the chat's
+        (both shared by every worker). The chat's slot is taken at the channel's: in a
+        fan-out (one message per chat) that is one claim of each, no slot wasted."""
+        key, chat_period = chat_key(self.name, chat_id), self.period_of(chat_id)
         async with self._chat_lock(chat_id):
-            last = self._last_sent.get(chat_id)
-            if last is not None and (wait := last + self.chat_period - loop.time()) > 0:
-                await asyncio.sleep(wait)
-            while True:
-                while await self._paused(chat_id):
-                    pass
-                await self.limiter.acquire()
-                if not await self._paused(chat_id):  # no 429 came in while we queued
-                    break
-            self._last_sent[chat_id] = loop.time()
-            yield
+            channel_wait = await self.budget.take(self.name, self.period)
+            chat_wait = await self.budget.take(key, chat_period, after=channel_wait)
+            if chat_wait > channel_wait + 0.002:
+                # The chat is not free yet: its channel slot goes to another chat; wait for
+                # the chat, then for a channel slot, and keep the chat's spacing from then.
+                await self.give_back()
+                await asyncio.sleep(chat_wait)
+                channel_wait = await self.budget.take(self.name, self.period)
+                if channel_wait > 0.002:
+                    await self.budget.pause(key, channel_wait + chat_period)
+            if channel_wait > 0:
+                await asyncio.sleep(channel_wait)
+            granted = asyncio.get_running_loop().time()
 
-    def pause(self, chat_id: str, seconds: float) -> None:
-        until = asyncio.get_running_loop().time() + max(seconds, 0.0)
-        if self.scope == "chat":
-            self.chat_paused[chat_id] = max(self.chat_paused.get(chat_id, 0.0), until)
+            async def go() -> None:
+                """Called right before the send: if recording the attempt took a while, the
+                chat's next slot counts from now (its spacing is kept at the platform)."""
+                if asyncio.get_running_loop().time() - granted > 0.004:
+                    await self.budget.pause(key, chat_period)
+
+            yield go
+
+    async def give_back(self) -> None:
+        await self.budget.give_back(self.name, self.period)
+
+    async def rate_limited(self, chat_id: str, exc: RetryLater) -> str:
+        """A 429: pause the chat it names, or the whole channel when the error is not tied
+        to a chat, when the scope setting says so, or when three chats were refused within a
+        second (the bot's overall limit, whatever the platform says). The refused attempt
+        gives its channel slot back. Returns what was paused."""
+        now = asyncio.get_running_loop().time()
+        self._refused = [(t, c) for t, c in self._refused if now - t < 1.0] + [(now, chat_id)]
+        overall = not exc.chat or self.scope == "channel" or len({c for _, c in self._refused}) >= 3
+        if overall:
+            await self.budget.pause(self.name, exc.retry_after)
         else:
-            self.paused_until = max(self.paused_until, until)
+            await self.budget.pause(chat_key(self.name, chat_id), exc.retry_after)
+            await self.give_back()
+        return "channel" if overall else "chat"
+
+    def charge(self, chat_id: str) -> None:
+        """A message sent outside the outbox (an interactive reply, an edit) uses a slot."""
+        self.budget.charge(self.name, self.period)
+        self.budget.charge(chat_key(self.name, chat_id), self.period_of(chat_id))
 
 
 def _error(exc: BaseException) -> str:
@@ -179,8 +221,9 @@ class OutboxDispatcher:
         settings: SchedulerSettings | None = None,
         stale: StaleHook | None = None,
         on_sent: SentHook | None = None,
-        page: int = 200,
+        page: int | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        budget: Budget | None = None,
     ) -> None:
         self.db = db
         self.channels = channels
@@ -188,15 +231,22 @@ class OutboxDispatcher:
         self.settings = settings or SchedulerSettings()
         self.stale = stale
         self.on_sent = on_sent
-        self.page = page
+        # Rows reserved at a time: enough to keep the sends in flight busy, few enough that
+        # another worker finds the rest free.
+        self.page = page or 2 * self.settings.concurrency
         self._sleep = sleep
+        self.budget = budget or make_budget(db)
+        self.holder = holder_id()
         self.gates: dict[str, ChannelGate] = {}
         rates = self.settings.rates()
         for name in channels:
             rate, chat_rate = rates.get(name, (self.settings.other_rate, self.settings.other_rate))
             self.gates[name] = ChannelGate(
+                name,
+                self.budget,
                 rate,
                 chat_rate,
+                group_rate=self.settings.telegram_group_rate if name == "telegram" else None,
                 margin=self.settings.rate_margin,
                 concurrency=self.settings.concurrency,
                 scope=self.settings.retry_after_scope,
@@ -214,6 +264,7 @@ class OutboxDispatcher:
         is left that can be sent now."""
         stats = DispatchStats()
         await self._record_unrecorded()
+        await self._recover()
         stats.expired += await self._expire()
         await asyncio.gather(*(self._drain(name, stats) for name in self.channels))
         if stats.sent or stats.failed or stats.cancelled or stats.expired:
@@ -273,42 +324,131 @@ class OutboxDispatcher:
         except asyncio.CancelledError:
             for task in list(inflight.values()):
                 task.cancel()
+            await asyncio.gather(*inflight.values(), return_exceptions=True)
+            await self._release(name)
             raise
 
+    def _due(self, name: str, now: datetime, exclude: set[int]) -> sa.Select[Any]:
+        """The ids of the rows this worker may reserve: pending, due, and free (nobody's,
+        this worker's, or a claim run out), urgent kinds first."""
+        free = sa.or_(
+            col(Outbox.claimed_by).is_(None),
+            col(Outbox.claimed_by) == self.holder,
+            col(Outbox.claimed_until) < now,
+        )
+        query = (
+            sa.select(col(Outbox.id))
+            .where(
+                col(Outbox.status) == "pending",
+                col(Outbox.channel) == name,
+                col(Outbox.not_before) <= now,
+                free,
+            )
+            # Urgent kinds first: a case alert never waits behind a fan-out.
+            .order_by(
+                sa.case((col(Outbox.kind).in_(URGENT), 0), else_=1),
+                col(Outbox.not_before),
+                col(Outbox.id),
+            )
+            .limit(self.page)
+            # PostgreSQL: workers reserving at the same moment take different rows.
+            .with_for_update(skip_locked=True)
+        )
+        if exclude:
+            query = query.where(col(Outbox.id).not_in(exclude))
+        return query
+
     async def _fetch(self, name: str, exclude: set[int], stats: DispatchStats) -> list[Outbox]:
+        """Reserve the next page of due rows for this worker (one UPDATE … RETURNING over
+        ``SELECT … FOR UPDATE SKIP LOCKED``), dropping those that went stale."""
         now = self.clock()
         async with self.db.session() as s:
-            rows = list(
-                (
-                    await s.exec(
-                        select(Outbox)
-                        .where(
-                            col(Outbox.status) == "pending",
-                            col(Outbox.channel) == name,
-                            col(Outbox.not_before) <= now,
-                        )
-                        # Urgent kinds first: a case alert never waits behind a fan-out.
-                        .order_by(
-                            sa.case((col(Outbox.kind).in_(URGENT), 0), else_=1),
-                            col(Outbox.not_before),
-                            col(Outbox.id),
-                        )
-                        .limit(self.page + len(exclude))
-                    )
-                ).all()
+            reserve = (
+                sa.update(Outbox)
+                .where(col(Outbox.id).in_(self._due(name, now, exclude).scalar_subquery()))
+                .values(
+                    claimed_by=self.holder,
+                    claimed_until=now + timedelta(seconds=RESERVE_SECONDS),
+                )
+                .returning(Outbox)
             )
-            rows = [r for r in rows if r.id not in exclude][: self.page]
+            result = await s.exec(select(Outbox).from_statement(reserve))  # type: ignore[call-overload]
+            rows = sorted(
+                result.scalars().all(),
+                key=lambda r: (r.kind not in URGENT, r.not_before, r.id or 0),
+            )
             if rows and self.stale is not None:
                 drop = await self.stale(s, rows)
                 for row_id, reason in drop.items():
                     await s.exec(  # type: ignore[call-overload]
                         update(Outbox)
                         .where(col(Outbox.id) == row_id, col(Outbox.status) == "pending")
-                        .values(status="cancelled", last_error=reason)
+                        .values(status="cancelled", last_error=reason, claimed_by=None)
                     )
                 stats.cancelled += len(drop)
                 rows = [r for r in rows if r.id not in drop]
         return rows
+
+    async def _release(self, name: str) -> None:
+        """A stopped pass gives its reserved rows back, and the rows whose send it cancelled
+        (the request may have gone: at-least-once, as before there were claims)."""
+        try:
+            async with self.db.session() as s:
+                await s.exec(  # type: ignore[call-overload]
+                    update(Outbox)
+                    .where(
+                        col(Outbox.claimed_by) == self.holder,
+                        col(Outbox.channel) == name,
+                        col(Outbox.status).in_(("pending", "sending")),
+                    )
+                    .values(status="pending", claimed_by=None, claimed_until=None)
+                )
+        except Exception as exc:  # noqa: BLE001 - the claims run out by themselves
+            log.warning("outbox claims not released: %s", type(exc).__name__)
+
+    async def _recover(self) -> None:
+        """Rows claimed by a worker that is gone (its claim ran out, or it was a process of
+        this host that has died). A reservation is simply free again. A send in flight has an
+        unknown outcome: an urgent kind (a case alert) is sent again — at-least-once, an alert
+        is never lost — any other kind is marked failed and not repeated: a reminder's next
+        step reminds again anyway, and a duplicate is what a crash must not cause."""
+        now = self.clock()
+        async with self.db.session() as s:
+            holders = (
+                await s.exec(
+                    select(col(Outbox.claimed_by))
+                    .where(
+                        col(Outbox.claimed_by).is_not(None),
+                        col(Outbox.status).in_(("pending", "sending")),
+                    )
+                    .distinct()
+                )
+            ).all()
+            gone = [h for h in holders if h and h != self.holder and holder_is_stale(h)]
+            if not gone and not any(h for h in holders if h != self.holder):
+                return
+            lost = sa.and_(
+                col(Outbox.claimed_by) != self.holder,
+                sa.or_(col(Outbox.claimed_by).in_(gone), col(Outbox.claimed_until) < now),
+            )
+            free = dict(claimed_by=None, claimed_until=None)
+            await s.exec(  # type: ignore[call-overload]
+                update(Outbox)
+                .where(col(Outbox.status) == "pending", col(Outbox.claimed_by).in_(gone))
+                .values(**free)
+            )
+            await s.exec(  # type: ignore[call-overload]
+                update(Outbox)
+                .where(col(Outbox.status) == "sending", col(Outbox.kind).in_(URGENT), lost)
+                .values(status="pending", **free)
+            )
+            result = await s.exec(  # type: ignore[call-overload]
+                update(Outbox)
+                .where(col(Outbox.status) == "sending", col(Outbox.kind).not_in(URGENT), lost)
+                .values(status="failed", last_error=UNKNOWN, **free)
+            )
+            if result.rowcount:
+                log.warning("outbox: %d rows of unknown outcome not sent again", result.rowcount)
 
     async def _expire(self) -> int:
         limit = self.clock() - timedelta(hours=self.settings.expire_hours)
@@ -350,19 +490,55 @@ class OutboxDispatcher:
         )
         attempts = row.attempts
         while True:
-            attempts += 1
-            try:
-                async with gate.turn(row.chat_id):
-                    await _send(channel, row, reply)
-            except Exception as exc:  # noqa: BLE001 - each kind decides: retry, wait or give up
-                wait = await self._failed(row, exc, attempts, gate, stats)
-                if wait is None:
+            failure: Exception | None = None
+            async with gate.turn(row.chat_id) as go:
+                # The attempt is recorded before the send: after a crash its outcome is
+                # known to be unknown (see ``_recover``), and no other worker takes the row.
+                if not await self._begin(row.id, attempts + 1):
+                    await gate.give_back()  # another worker has it, or it went stale
                     return
-                if wait > 0:
-                    await self._sleep(wait)
-                continue
-            await self._sent(row, attempts, stats)
-            return
+                attempts += 1
+                await go()
+                try:
+                    with slot_taken():
+                        await _send(channel, row, reply)
+                except Exception as exc:  # noqa: BLE001 - each kind decides below
+                    failure = exc
+                    if isinstance(exc, RetryLater):
+                        await gate.rate_limited(row.chat_id, exc)
+            if failure is None:
+                await self._sent(row, attempts, stats)
+                return
+            wait = await self._failed(row, failure, attempts, gate, stats)
+            if wait is None:
+                return
+            if wait > 0:
+                await self._sleep(wait)
+
+    async def _begin(self, row_id: int, attempts: int) -> bool:
+        """Mark the row ``sending`` by this worker (committed): False when it is no longer
+        pending or another worker holds it."""
+        now = self.clock()
+        async with self.db.session() as s:
+            result = await s.exec(  # type: ignore[call-overload]
+                update(Outbox)
+                .where(
+                    col(Outbox.id) == row_id,
+                    col(Outbox.status) == "pending",
+                    sa.or_(
+                        col(Outbox.claimed_by).is_(None),
+                        col(Outbox.claimed_by) == self.holder,
+                        col(Outbox.claimed_until) < now,
+                    ),
+                )
+                .values(
+                    status="sending",
+                    attempts=attempts,
+                    claimed_by=self.holder,
+                    claimed_until=now + timedelta(seconds=SENDING_SECONDS),
+                )
+            )
+            return bool(result.rowcount)
 
     async def _failed(
         self, row: Outbox, exc: Exception, attempts: int, gate: ChannelGate, stats: DispatchStats
@@ -372,15 +548,15 @@ class OutboxDispatcher:
         row (sent later, or given up)."""
         assert row.id is not None
         if isinstance(exc, RetryLater):
-            gate.pause(row.chat_id, exc.retry_after)
             stats.rate_limited += 1
             if attempts >= self.settings.max_attempts * 3:
                 await self._give_up(row, attempts, exc, stats, "rate limited")
                 return None
             stats.retries += 1
             due = self.clock() + timedelta(seconds=exc.retry_after)
-            await self._retry_later(row.id, attempts, _error(exc), due)
-            return None if exc.retry_after > self.settings.max_inline_wait else 0.0
+            inline = exc.retry_after <= self.settings.max_inline_wait
+            await self._retry_later(row.id, attempts, _error(exc), due, keep=inline)
+            return 0.0 if inline else None  # the budget holds the chat (or channel) back
         if isinstance(exc, Unreachable):
             await self._unreachable(row, attempts, _error(exc))
             stats.failed += 1
@@ -398,10 +574,10 @@ class OutboxDispatcher:
             return None
         stats.retries += 1
         delay = self.backoff(attempts)
-        await self._retry_later(
-            row.id, attempts, _error(exc), self.clock() + timedelta(seconds=delay)
-        )
-        return None if delay > self.settings.max_inline_wait else delay
+        inline = delay <= self.settings.max_inline_wait
+        due = self.clock() + timedelta(seconds=delay)
+        await self._retry_later(row.id, attempts, _error(exc), due, keep=inline)
+        return delay if inline else None
 
     async def _give_up(
         self, row: Outbox, attempts: int, exc: Exception, stats: DispatchStats, reason: str
@@ -447,22 +623,40 @@ class OutboxDispatcher:
         error: str | None,
         sent_at: datetime | None = None,
     ) -> None:
-        values: dict[str, object] = {"status": status, "attempts": attempts, "sent_at": sent_at}
+        values: dict[str, object] = {
+            "status": status,
+            "attempts": attempts,
+            "sent_at": sent_at,
+            "claimed_by": None,
+            "claimed_until": None,
+        }
         if status != "sent":  # a row sent after retries keeps its last error, for the record
             values["last_error"] = error
+        # "sent" is recorded even if the claim was given up meanwhile (the message is out).
+        done = ("pending", "sending", "failed") if status == "sent" else ("pending", "sending")
         async with self.db.session() as s:
             await s.exec(  # type: ignore[call-overload]
                 update(Outbox)
-                .where(col(Outbox.id) == row_id, col(Outbox.status) == "pending")
+                .where(col(Outbox.id) == row_id, col(Outbox.status).in_(done))
                 .values(**values)
             )
 
-    async def _retry_later(self, row_id: int, attempts: int, error: str, due: datetime) -> None:
+    async def _retry_later(
+        self, row_id: int, attempts: int, error: str, due: datetime, *, keep: bool
+    ) -> None:
+        """Back to pending, due at ``due``; this worker keeps its claim while it waits in
+        place (``keep``), else any worker may send it when it is due."""
+        claim: dict[str, object] = {"claimed_by": None, "claimed_until": None}
+        if keep:
+            claim["claimed_until"] = due + timedelta(seconds=RESERVE_SECONDS)
+            claim["claimed_by"] = self.holder
         async with self.db.session() as s:
             await s.exec(  # type: ignore[call-overload]
                 update(Outbox)
-                .where(col(Outbox.id) == row_id, col(Outbox.status) == "pending")
-                .values(attempts=attempts, last_error=error, not_before=due)
+                .where(col(Outbox.id) == row_id, col(Outbox.status).in_(("pending", "sending")))
+                .values(
+                    status="pending", attempts=attempts, last_error=error, not_before=due, **claim
+                )
             )
 
     async def _unreachable(self, row: Outbox, attempts: int, error: str) -> None:
@@ -470,8 +664,14 @@ class OutboxDispatcher:
         async with self.db.session() as s:
             await s.exec(  # type: ignore[call-overload]
                 update(Outbox)
-                .where(col(Outbox.id) == row.id, col(Outbox.status) == "pending")
-                .values(status="failed", attempts=attempts, last_error=error)
+                .where(col(Outbox.id) == row.id, col(Outbox.status).in_(("pending", "sending")))
+                .values(
+                    status="failed",
+                    attempts=attempts,
+                    last_error=error,
+                    claimed_by=None,
+                    claimed_until=None,
+                )
             )
             if row.account_id is None:
                 return

@@ -2,8 +2,10 @@
 APScheduler runs the planner every 15 minutes and once at start, and the outbox dispatcher
 sends what was planned (and anything else written to the outbox, such as announcements).
 
-Both run only in the process holding the scheduler lock (``scheduler.lock``); the others
-try again at every tick and take over when the holder goes away.
+The planner (and the urgent and maintenance jobs) run only in the process holding the
+scheduler lock (``scheduler.lock``); the others try again at every tick and take over when the
+holder goes away. The outbox dispatcher runs in every worker on PostgreSQL (they share the rows
+and one rate budget, see ``scheduler.dispatcher``); on SQLite in the lock holder.
 
 APScheduler's default ``misfire_grace_time`` is one second: a tick that starts a little late
 (a busy event loop, a suspended machine) would be skipped. Ticks here may run up to most of
@@ -25,12 +27,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from db.engine import Database
+from db.engine import Database, is_sqlite
 from kernel import metrics
 from kernel.calendar import load_calendar
 from kernel.channel import Channel
 from kernel.clock import utcnow
 from kernel.settings import SchedulerSettings
+from scheduler.budget import Budget
 from scheduler.dispatcher import OutboxDispatcher
 from scheduler.lock import SchedulerLock, make_lock
 from scheduler.maintenance import MaintenanceResult, run_maintenance
@@ -67,6 +70,7 @@ class SchedulerService:
         settings: SchedulerSettings | None = None,
         lock: SchedulerLock | None = None,
         urgent_jobs: Sequence[UrgentJob] = (),
+        budget: Budget | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -82,6 +86,7 @@ class SchedulerService:
             settings=self.settings,
             stale=stale_rows,
             on_sent=remember_start_menu,
+            budget=budget,
         )
         self.scheduler = AsyncIOScheduler(timezone=ZoneInfo(timezone))
         self._stop = asyncio.Event()
@@ -200,8 +205,11 @@ class SchedulerService:
             misfire_grace_time=LOCK_RENEW_SECONDS,
         )
         self.scheduler.start()
+        # SQLite: the lock holder only (bdg remind may plan beside the bot). PostgreSQL: every
+        # worker sends; claims keep them off each other's rows.
+        shared = not is_sqlite(self.db.url)
         self._task = asyncio.create_task(
-            self.dispatcher.run(self._stop, may_run=lambda: self.lock.held)
+            self.dispatcher.run(self._stop, may_run=lambda: shared or self.lock.held)
         )
         log.info("scheduler started (planner every %d min, %s)", minutes, self.timezone)
 
@@ -217,4 +225,5 @@ class SchedulerService:
                 self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+        await self.dispatcher.budget.close()
         await self.lock.release()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import open_app
+from bot.logs import configure_logging
 from db.units import seed_demo
 from handlers.registration import new_invite
 from kernel.settings import Settings
@@ -38,3 +39,14 @@ async def test_typed_text_not_logged_at_debug(
     assert logging.getLogger("bdg.dispatch").isEnabledFor(logging.DEBUG)  # ...with DEBUG on
     assert "Đánh Dấu Zq" not in caplog.text  # ...but never logged
     assert code not in caplog.text
+
+
+def test_libraries_that_flood_or_leak_are_kept_quiet_at_info_level() -> None:
+    configure_logging("INFO")
+    # APScheduler: two INFO lines per job run (the lease renewal runs every 5 s).
+    assert not logging.getLogger("apscheduler.executors.default").isEnabledFor(logging.INFO)
+    assert logging.getLogger("apscheduler.scheduler").isEnabledFor(logging.WARNING)
+    # httpx logs Bot API URLs, which contain the token.
+    assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+    # aiosqlite logs statements with their parameters (saved answers) at DEBUG.
+    assert not logging.getLogger("aiosqlite").isEnabledFor(logging.DEBUG)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections import Counter
 from datetime import timedelta
 
@@ -17,7 +18,8 @@ from db.models import ChannelAccount, Outbox
 from db.outbox import enqueue
 from db.schedule import UnreachableNotice
 from kernel.channel import Rejected, RetryLater, Transient
-from scheduler.dispatcher import OutboxDispatcher
+from scheduler.budget import MemoryBudget, chat_key
+from scheduler.dispatcher import UNKNOWN, ChannelGate, OutboxDispatcher
 from scheduler.lock import make_lock
 from scheduler.service import SchedulerService
 from tests.chat import Clock
@@ -96,26 +98,76 @@ async def test_restart_between_planning_and_sending_delivers_everything_exactly_
     await db3.dispose()
 
 
-async def test_a_crash_between_send_and_commit_repeats_only_that_message(db: Database) -> None:
-    """The documented at-least-once window: the platform accepted the message but the
-    process died before recording it; after the restart that one row goes out again."""
+class DiesBeforeCommit(OutboxDispatcher):
+    """The platform accepts the first message, then the worker dies before recording it."""
+
+    died = False
+
+    async def _finish(self, row_id, status, attempts, error, sent_at=None):  # type: ignore[no-untyped-def]
+        if status == "sent" and not self.died:
+            self.died = True
+            raise RuntimeError("process killed")
+        await super()._finish(row_id, status, attempts, error, sent_at)
+
+
+async def test_a_crash_between_send_and_commit_repeats_no_reminder(db: Database) -> None:
+    """The reminder whose send was in flight when its worker died has an unknown outcome: it
+    is not sent again (once the worker's claim has run out), and marked so; nothing else is
+    lost or repeated."""
     await build_tree(db)
     w = World(db, Clock(local("2026-12-04T08:00")))
     await w.tick()
-
-    class DiesBeforeCommit(OutboxDispatcher):
-        async def _finish(self, row_id, status, attempts, error, sent_at=None):  # type: ignore[no-untyped-def]
-            if status == "sent" and not getattr(self, "died", False):
-                self.died = True
-                raise RuntimeError("process killed")
-            await super()._finish(row_id, status, attempts, error, sent_at)
-
     dying = DiesBeforeCommit(db, w.channels, clock=w.clock, settings=fast_settings())  # type: ignore[arg-type]
     await dying.run_once()
-    await w.send()  # the restarted process
+    await w.send()  # another worker, while the dead one's claim still runs
+    assert [r.status for r in await w.rows()].count("sending") == 1
+    w.clock.advance(minutes=2)
+    await w.send()  # the claim has run out
     counts = Counter(s.chat_id for ch in w.channels.values() for s in ch.sent)
-    assert sorted(counts.values()) == [1, 1, 2]
-    assert {r.status for r in await w.rows()} == {"sent"}
+    assert sorted(counts.values()) == [1, 1, 1]
+    rows = await w.rows()
+    assert sorted(r.status for r in rows) == ["failed", "sent", "sent"]
+    unknown = next(r for r in rows if r.status == "failed")
+    assert unknown.last_error == UNKNOWN and unknown.attempts == 1
+    assert {r.claimed_by for r in rows} == {None}
+
+
+async def test_a_crash_during_an_urgent_send_sends_it_again(db: Database) -> None:
+    """A case alert whose send was in flight is sent again: at-least-once, never lost."""
+    now = local("2026-12-04T08:00")
+    async with db.session() as s:
+        acc = ChannelAccount(channel="telegram", user_id="d1", chat_id="d1")
+        s.add(acc)
+        await s.flush()
+        await enqueue(s, key="case:1:d1", account=acc, text="🚨 C-1", kind="case", now=now)
+    channel = FakeChannel("telegram")
+    clock = Clock(now)
+    dying = DiesBeforeCommit(db, {"telegram": channel}, clock=clock, settings=fast_settings())  # type: ignore[dict-item]
+    await dying.run_once()
+    clock.advance(minutes=2)
+    after = OutboxDispatcher(db, {"telegram": channel}, clock=clock, settings=fast_settings())  # type: ignore[dict-item]
+    assert (await after.run_once()).sent == 1
+    assert [s.chat_id for s in channel.sent] == ["d1", "d1"]
+    async with db.session() as s:
+        row = (await s.exec(select(Outbox))).one()
+    assert (row.status, row.attempts) == ("sent", 2)
+
+
+async def test_a_dead_process_claims_are_taken_over_at_once(db: Database) -> None:
+    """Claims of a process of this host that is gone are not waited for."""
+    await build_tree(db)
+    w = World(db, Clock(local("2026-12-04T08:00")))
+    await w.tick()
+    dead = f"{socket.gethostname()[:40]}:999999999:deadbeef.0"
+    async with db.session() as s:
+        rows = (await s.exec(select(Outbox))).all()
+        rows[0].status, rows[0].claimed_by = "sending", dead
+        rows[0].claimed_until = w.clock() + timedelta(minutes=1)
+        for row in rows[1:]:
+            row.claimed_by, row.claimed_until = dead, w.clock() + timedelta(minutes=1)
+    stats = await w.send()
+    assert stats.sent == 2
+    assert sorted(r.status for r in await w.rows()) == ["failed", "sent", "sent"]
 
 
 async def test_a_sent_message_not_recorded_is_never_sent_again_by_the_process(
@@ -138,26 +190,66 @@ async def test_a_sent_message_not_recorded_is_never_sent_again_by_the_process(
 
     dispatcher = Hiccup(db, w.channels, clock=w.clock, settings=fast_settings())  # type: ignore[arg-type]
     await dispatcher.run_once()
-    assert [r.status for r in await w.rows()].count("pending") == 1
+    assert [r.status for r in await w.rows()].count("sending") == 1  # still this worker's
     await dispatcher.run_once()
     assert {r.status for r in await w.rows()} == {"sent"}
     counts = Counter(s.chat_id for ch in w.channels.values() for s in ch.sent)
     assert sorted(counts.values()) == [1, 1, 1]
 
 
-async def test_retry_after_pauses_the_channel_then_delivers(db: Database) -> None:
+async def test_retry_after_pauses_the_chat_it_names_then_delivers(db: Database) -> None:
     await build_tree(db)
     w = World(db, Clock(local("2026-12-04T08:00")))
     await w.tick()
     zalo = w.channels["zalo"]
-    zalo.fail_any(RetryLater(0.3, "zalo sendMessage error 429"))
+    zalo.fail("o1", RetryLater(0.3, "zalo sendMessage error 429"))
     stats = await w.send()
     assert stats.sent == 3 and stats.rate_limited == 1
-    # Nothing went out on that channel during the pause.
-    assert min(s.at for s in zalo.sent) - zalo.call_times[0] >= 0.29
+    # The other chat of the channel went on at once; the refused one waited for its pause.
+    (o1,) = [s.at for s in zalo.sent if s.chat_id == "o1"]
+    (o3,) = [s.at for s in zalo.sent if s.chat_id == "o3"]
+    assert o3 < o1 and o1 - zalo.call_times[0] >= 0.29
+    retried = next(r for r in await w.rows() if r.chat_id == "o1")
+    assert (retried.status, retried.attempts) == ("sent", 2)
+
+
+async def test_a_retry_after_not_tied_to_a_chat_pauses_the_channel(db: Database) -> None:
+    await build_tree(db)
+    w = World(db, Clock(local("2026-12-04T08:00")))
+    await w.tick()
+    zalo = w.channels["zalo"]
+    zalo.fail_any(RetryLater(0.3, "zalo sendMessage error 429", chat=False))
+    stats = await w.send()
+    assert stats.sent == 3 and stats.rate_limited == 1
     retried = [r for r in await w.rows() if r.attempts == 2]
     assert len(retried) == 1 and retried[0].status == "sent"
     assert retried[0].last_error == "RetryLater: zalo sendMessage error 429"
+    (again,) = [s.at for s in zalo.sent if s.chat_id == retried[0].chat_id]
+    assert again - zalo.call_times[0] >= 0.29
+
+
+async def test_what_a_429_pauses_and_that_its_slot_is_given_back() -> None:
+    period = 1 / 10
+    gate = ChannelGate("zalo", MemoryBudget(), 10, 1, margin=0)
+    assert await gate.budget.take("zalo", period) == 0
+    # Tied to a chat: that chat waits, the channel's slot is given back.
+    assert await gate.rate_limited("a", RetryLater(5)) == "chat"
+    assert await gate.budget.take("zalo", period) == 0
+    assert await gate.budget.take(chat_key("zalo", "a"), 1) > 4.9
+    assert await gate.budget.take(chat_key("zalo", "b"), 1) == 0
+    # Not tied to a chat: the whole channel waits.
+    assert await gate.rate_limited("b", RetryLater(5, chat=False)) == "channel"
+    assert await gate.budget.take("zalo", period) > 4.9
+    # Three chats refused within a second: the bot's overall limit.
+    gate = ChannelGate("zalo", MemoryBudget(), 10, 1, margin=0)
+    assert [await gate.rate_limited(c, RetryLater(2)) for c in "xyz"] == [
+        "chat",
+        "chat",
+        "channel",
+    ]
+    # The old way, by setting.
+    gate = ChannelGate("zalo", MemoryBudget(), 10, 1, margin=0, scope="channel")
+    assert await gate.rate_limited("a", RetryLater(2)) == "channel"
 
 
 async def test_server_errors_back_off_then_fail_after_max_attempts(db: Database) -> None:

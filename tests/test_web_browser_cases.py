@@ -8,10 +8,11 @@ import re
 from collections.abc import Callable
 
 from playwright.async_api import Error as PlaywrightError
+from sqlalchemy import update
 from sqlmodel import select
 
 from db.engine import Database
-from db.models import AuditLog
+from db.models import AuditLog, Outbox
 from handlers.dispatch import Dispatcher
 from tests.browser import chromium, screen, serve
 from tests.cases_helpers import (
@@ -106,3 +107,39 @@ async def test_invite_qr_is_drawn_and_the_code_registers(
     await newcomer.send(f"/start {code}")
     await newcomer.send("Lê Văn Bình")
     assert "Đăng ký xong" in await newcomer.send("Công chức VH-XH")
+
+
+async def test_announcement_sent_and_its_counts_refresh(
+    make_chat: Callable[..., Chat], demo_db: Database, dispatcher: Dispatcher
+) -> None:
+    admin = await admin_chat(make_chat, demo_db)
+    lan = make_chat("lan")
+    await lan.register(demo_db, "28303")
+    port = free_port()
+    app = web_app(demo_db, dispatcher, public_url=f"http://127.0.0.1:{port}")
+    async with serve(app, port) as base, chromium() as browser:
+        page = await (await browser.new_context(viewport={"width": 1366, "height": 768})).new_page()
+        await page.goto(await link(admin, base))
+        await page.click("#signin")
+        await page.wait_for_url(f"{base}/web/overview")
+        await page.click("nav a[href='/web/announce']")
+        await page.fill("#announce-unit", "28303")
+        await page.fill("#announce-text", "Họp trực tuyến lúc 14:00 thứ Sáu")
+        await page.click("#announce-form button[type=submit]")
+        await page.wait_for_url(f"{base}/web/announce/preview")
+        assert "Gửi tới 1 tài khoản" in (await page.text_content("#recipients") or "")
+        await page.screenshot(path=screen("14-announce-preview"), full_page=True)
+        await page.click("#announce-send")
+        await page.wait_for_url(f"{base}/web/announce?done=sent")
+        cell = page.locator("#deliveries tr[data-batch] [data-k=pending]").first
+        assert await cell.text_content() == "1"
+        # The outbox delivers; the page's counts follow without a reload.
+        async with demo_db.session() as s:
+            await s.exec(update(Outbox).values(status="sent"))  # type: ignore[call-overload]
+        sent = page.locator("#deliveries tr[data-batch] [data-k=sent]").first
+        await page.wait_for_function(
+            "() => document.querySelector('#deliveries [data-k=sent]').textContent === '1'",
+            timeout=15000,
+        )
+        assert await sent.text_content() == "1"
+        await page.screenshot(path=screen("15-announce-counts"), full_page=True)

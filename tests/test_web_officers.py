@@ -52,8 +52,7 @@ async def test_invite_with_qr_registers_in_the_chat_then_revoke(
         await newcomer.send(f"/start {code}")
         await newcomer.send("Lê Văn Bình")
         assert "Đăng ký xong" in await newcomer.send("Công chức VH-XH")
-        listing = (await http.get("/web/officers")).text
-        assert "Lê Văn Bình" in listing
+        assert "Lê Văn Bình" in (await http.get("/web/officers")).text
         async with demo_db.session() as s:
             binh = (await s.exec(select(Officer).where(Officer.full_name == "Lê Văn Bình"))).one()
         # Deactivate: a confirmation first, then done.

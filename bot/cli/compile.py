@@ -24,7 +24,7 @@ from db import queries
 from kernel.clock import to_local
 from kernel.errors import UserError
 from kernel.settings import get_settings
-from services import local_calendar
+from services import local_calendar, mail
 
 
 def output_paths(files: list[OutFile], where: str | Path) -> list[Path]:
@@ -75,7 +75,7 @@ def register(main: click.Group) -> None:
 
 
 async def _check_and_mark(
-    s: AsyncSession, c: Compilation, today: date, yes: bool, now: datetime
+    s: AsyncSession, c: Compilation, today: date, yes: bool, now: datetime, mail_enabled: bool
 ) -> None:
     """Refuse a period not open yet or without any report (unless --yes); record the
     agency's compilation when the files count as one (``counts_as_compiled``)."""
@@ -86,6 +86,9 @@ async def _check_and_mark(
         raise UserError("cli.export_empty", unit=c.root.name, period=pid)
     if counts_as_compiled(c):
         await local_calendar.mark_compiled(s, c.root, pid, None, "export", now=now)
+        await mail.compiled(
+            s, c.root, c.period, len(c.submitted), c.expected, now, enabled=mail_enabled
+        )
 
 
 async def _export(
@@ -123,7 +126,7 @@ async def _export(
                     )
                 except ValueError:
                     raise UserError("cli.unknown_period", period=pid) from None
-                await _check_and_mark(s, c, today, yes, now)
+                await _check_and_mark(s, c, today, yes, now, services.mail)
             writing = bar.add_task(f"Writing {fmt}", total=None)
             files = render(
                 c,

@@ -1,4 +1,4 @@
-"""``bdg units import|list``: the unit tree from a province's file (``db.unit_file``)."""
+"""``bdg units import|list|email``: the unit tree from a province's file (``db.unit_file``)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,15 @@ from sqlmodel import select
 
 from bot.app import App
 from bot.cli.common import run_async
+from bot.cli.errors import cli_lang
+from db import queries
 from db.models import Unit
 from db.unit_file import HISTORICAL_KINDS, UnitFile, UnitFileError, read_file
 from db.units import ImportPlan, import_units, plan_import
+from kernel.errors import UserError
 from kernel.i18n import t
 from kernel.settings import get_settings
+from services import mail
 
 DELIMITERS = {",": ",", ";": ";", "\t": "tab"}
 
@@ -109,3 +113,33 @@ def units_list() -> None:
         click.echo(
             f"{'  ' * depth}{u.code}  {u.name}  [{u.kind}{'' if u.reports else ', no report'}]"
         )
+
+
+@units.command("email")
+@click.argument("code")
+@click.argument("addresses", nargs=-1)
+@click.option("--clear", is_flag=True, help="Remove the unit's addresses.")
+def units_email(code: str, addresses: tuple[str, ...], clear: bool) -> None:
+    """Show or set (replacing) the e-mail addresses of a unit: they receive the reports
+    submitted by the units below it and the compilations made for it (docs/admin.md)."""
+
+    async def go(app: App) -> tuple[Unit, list[str], bool]:
+        async with app.db.session() as s:
+            unit = await queries.unit_by_code(s, code)
+            if unit is None:
+                raise UserError("cli.unknown_unit", code=code)
+            assert unit.id is not None
+            if not addresses and not clear:
+                return unit, await mail.addresses(s, unit.id), app.settings.smtp.enabled
+            try:
+                got = await mail.set_addresses(s, unit, addresses, now=app.clock())
+            except mail.MailError as e:
+                raise UserError(e.key, **e.params) from None
+            return unit, got, app.settings.smtp.enabled
+
+    unit, got, enabled = run_async(go)
+    lang = cli_lang()
+    shown = ", ".join(got) if got else t(lang, "cli.email_none")
+    click.echo(t(lang, "cli.email_list", code=unit.code, unit=unit.name, addresses=shown))
+    if got and not enabled:
+        click.echo(t(lang, "cli.email_off"))

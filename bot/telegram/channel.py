@@ -3,9 +3,10 @@
     Update ──to_incoming──> Incoming ──Dispatcher.handle──> Outcome (committed)
            ──answerCallbackQuery, edit the tapped question, render──> sendMessage …
 
-python-telegram-bot does the HTTP client, update parsing, errors and ``AIORateLimiter``
-(30 requests/s overall, 20/min per group, like Telegram's limits). Conversation state lives in
-the database (the dispatcher), not in PTB's ConversationHandler.
+python-telegram-bot does the HTTP client, update parsing and errors; the rate limit is the
+outbox's shared send budget (``bot.telegram.budget``: every message and edit is counted there,
+PTB's own ``AIORateLimiter`` is not used). Conversation state lives in the database (the
+dispatcher), not in PTB's ConversationHandler.
 
 **Polling** (``bdg run``) is a loop of our own over ``getUpdates`` rather than PTB's Updater:
 the Updater confirms a batch of updates (the next ``getUpdates`` carries ``offset``) as soon as
@@ -23,8 +24,11 @@ dies between the answer and the send loses those replies, but never an acknowled
 A failed update (the dispatcher rolled back and told the user) is answered 200 too: Telegram
 retrying it could apply it after the user already sent it again.
 
-**Buttons**: after a tap the bot answers the callback query, then edits the question to show
-the answer (``→ <b>label</b>``) without its keyboard, so the chat reads like a filled form; a
+**Buttons**: a tap's callback query is answered as soon as its update has committed (not
+behind the chat's earlier replies); the question is edited to show the answer
+(``→ <b>label</b>``) without its keyboard, alongside the next question rather than before it
+(the chat's messages stay in order; the edit changes an older message), so the chat reads
+like a filled form; a
 tap that toggles a multiple-choice option only updates the keyboard. A typed answer retires the
 question's keyboard the same way. The keyboards still live in a chat are remembered in memory;
 a tap on an older one (one the bot has already moved past) is answered "outdated" and not
@@ -72,11 +76,12 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.ext import AIORateLimiter, ExtBot
+from telegram.ext import ExtBot
 from telegram.request import HTTPXRequest
 
 from bot.app import App
 from bot.render import to_plain
+from bot.telegram.budget import BudgetLimiter
 from bot.telegram.render import (
     MAX_TEXT_LENGTH,
     Chunk,
@@ -210,9 +215,10 @@ class _Job:
 
 
 def make_bot(token: str, api_url: str, *, rate_limit: bool = True) -> ExtBot[Any]:
-    """The PTB client for ``{api_url}/bot{token}/…``; ``rate_limit`` adds AIORateLimiter."""
+    """The PTB client for ``{api_url}/bot{token}/…``; ``rate_limit`` counts its messages in
+    the shared send budget (``BudgetLimiter``)."""
     root = api_url.rstrip("/")
-    limiter: AIORateLimiter | None = AIORateLimiter(max_retries=0) if rate_limit else None
+    limiter = BudgetLimiter() if rate_limit else None
     return ExtBot(
         token,
         base_url=f"{root}/bot",
@@ -240,7 +246,7 @@ def make_bot(token: str, api_url: str, *, rate_limit: bool = True) -> ExtBot[Any
 class TelegramChannel:
     """Serves one Telegram bot for the process (``bot.runner`` builds it when
     TELEGRAM_BOT_TOKEN is set). ``bot``, ``retry_delays`` and ``sleep`` can be replaced in
-    tests; ``rate_limit=False`` drops AIORateLimiter (benchmarks)."""
+    tests; ``rate_limit=False`` counts nothing in the send budget (benchmarks)."""
 
     name = CHANNEL
     capabilities: Capabilities
@@ -273,7 +279,8 @@ class TelegramChannel:
         self._ready = False
         self._webhook = False
         self._setup_task: asyncio.Task[None] | None = None
-        self._sender = ChatSender()  # webhook mode: each chat's replies in order
+        self._sender = ChatSender()  # each chat's replies in order
+        self._tasks: set[asyncio.Task[bool]] = set()  # callback answers in flight
         self._views: OrderedDict[int, _ChatView] = OrderedDict()
         self._hashed: OrderedDict[str, str] = OrderedDict()
         # PTB logs every request's parameters (message texts) at DEBUG; httpx and httpcore log
@@ -286,9 +293,12 @@ class TelegramChannel:
             logger = logging.getLogger(name)
             if logger.level < level:  # NOTSET (inherit) included
                 logger.setLevel(level)
-        # With max_retries=0 the limiter logs every 429 as an ERROR with a traceback; the 429
-        # becomes RetryLater here and whoever sent the message logs it once.
-        logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
+
+    def use_budget(self, charge: Callable[[str], None]) -> None:
+        """Count this bot's messages and edits in the outbox's send budget (``bot.runner``)."""
+        limiter = self.bot.rate_limiter
+        if isinstance(limiter, BudgetLimiter):
+            limiter.charge = charge
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -471,7 +481,7 @@ class TelegramChannel:
             for update in chat_updates:
                 job = await self.handle(update)
                 if job is not None:
-                    self._sender.later(job.chat_id, functools.partial(self._deliver_safely, job))
+                    self._after_commit(job)
 
         # Returns once every update is committed: the next getUpdates goes out at once while
         # the replies are sent, each chat's in order, after their commits.
@@ -499,7 +509,7 @@ class TelegramChannel:
             return Response(status_code=200)
         job = await self.handle(update)
         if job is not None:
-            self._sender.later(job.chat_id, lambda: self._deliver_safely(job))
+            self._after_commit(job)
         return Response(status_code=200)
 
     # -- incoming --------------------------------------------------------------------------
@@ -564,6 +574,18 @@ class TelegramChannel:
 
     # -- delivering the outcome ------------------------------------------------------------
 
+    def _after_commit(self, job: _Job) -> None:
+        """The update has committed: answer its tap at once (the spinner on the button stops
+        without waiting for this chat's earlier replies), and queue the rest behind them."""
+        if job.tap is not None:
+            note = t(job.lang, "telegram.button_outdated") if job.stale else None
+            task = asyncio.create_task(
+                self._quietly(self.bot.answer_callback_query(job.tap.query_id, text=note))
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self._sender.later(job.chat_id, functools.partial(self._deliver_safely, job))
+
     async def _deliver_safely(self, job: _Job) -> None:
         try:
             await self.deliver(job)
@@ -576,10 +598,8 @@ class TelegramChannel:
             )
 
     async def deliver(self, job: _Job) -> None:
-        """Answer the tap, show the chosen answer in the question, send the replies."""
-        if job.tap is not None:
-            note = t(job.lang, "telegram.button_outdated") if job.stale else None
-            await self._quietly(self.bot.answer_callback_query(job.tap.query_id, text=note))
+        """Show the chosen answer in the question and send the replies (the tap itself was
+        answered at commit, ``_after_commit``)."""
         if job.stale:
             assert job.tap is not None
             view = self._views.get(job.chat_id)
@@ -594,11 +614,14 @@ class TelegramChannel:
         edits: list[Awaitable[Any]] = []
         if not outcome.failed:
             replies = await self._settle(job, outcome, replies, edits)
-        # The earlier questions are edited before the next one is sent: a person (and the
-        # transcript tests) sees the answer recorded before the next question appears.
-        for edit in edits:
-            await edit
-        await self.send_replies(job.chat_id, replies, update_id=job.update_id, lang=job.lang)
+        # The edits of earlier questions run alongside the next question instead of before it
+        # (one round trip less per step). What a person relies on stays ordered: this chat's
+        # replies go one after another, and the next update's delivery starts only when these
+        # edits and sends are done (ChatSender), so its edits see this one's keyboards.
+        await asyncio.gather(
+            *edits,
+            self.send_replies(job.chat_id, replies, update_id=job.update_id, lang=job.lang),
+        )
 
     async def _settle(
         self, job: _Job, outcome: Outcome, replies: list[Reply], edits: list[Awaitable[Any]]

@@ -11,61 +11,30 @@ failed). The audit log records who announced what batch to which subtree, never 
 
 from __future__ import annotations
 
-import re
 import secrets
-from collections.abc import Sequence
-from html import escape, unescape
-
-from sqlalchemy import func
-from sqlmodel import col, select
 
 from compile.data import display_name
-from db.models import AuditLog, ChannelAccount, Officer, Outbox, Unit
-from db.outbox import enqueue
+from db.models import ChannelAccount, Officer, Unit
 from handlers.admin.common import NO, YES, Scope, require_admin, say_lines, unit_in_scope
 from handlers.context import Ctx
 from handlers.router import Deps, Router, Routes
-from kernel.i18n import t
+from handlers.state import AnnounceState
 from kernel.messages import Choice
+from services import announce
 from services.forms.parsers import ParseError, parse_text
 
-ACTION = "desk.announce"
+ACTION = announce.ACTION
 FLOW = "admin_announce"
-MAX_TEXT = 1500  # with the header it stays under Zalo's 2000 characters
+MAX_TEXT = announce.MAX_TEXT
 SHOW_LAST = 5
-PREVIEW_CHARS = 60
-_TAG = re.compile(r"</?[a-z]+[^>]*>")
 
 
 routes = Routes()
 
 
-def batch_of(announce_id: str) -> str:
-    return f"announce:{announce_id}"
-
-
-def render(lang: str, agency: str, text: str) -> str:
-    """What a recipient reads (Telegram HTML; the admin's text is escaped)."""
-    return t(lang, "admin.tb_header", agency=escape(agency)) + "\n" + escape(text)
-
-
 async def recipients(ctx: Ctx, scope: Scope) -> list[tuple[ChannelAccount, Officer]]:
     """Reachable accounts of active officers in the subtree, the sender excepted."""
-    rows = (
-        await ctx.s.exec(
-            select(ChannelAccount, Officer)
-            .join(Officer, col(Officer.id) == col(ChannelAccount.officer_id))
-            .join(Unit, col(Unit.id) == col(Officer.unit_id))
-            .where(
-                col(Unit.path).startswith(scope.root.path),
-                col(Officer.active).is_(True),
-                col(ChannelAccount.unreachable).is_(False),
-            )
-            .order_by(col(ChannelAccount.id))
-        )
-    ).all()
-    me = ctx.officer.id if ctx.officer else None
-    return [(a, o) for a, o in rows if o.id != me]
+    return await announce.recipients(ctx.s, scope.root, ctx.officer.id if ctx.officer else None)
 
 
 def _agency_name(scope: Scope) -> str:
@@ -97,62 +66,29 @@ async def announce_cmd(ctx: Ctx, args: str) -> None:
         await _preview(ctx, scope, text)
         return
     await _show_status(ctx, scope)
-    ctx.set_flow(FLOW, step="text", root_id=scope.root.id)
+    ctx.start_flow(AnnounceState(step="text", root_id=scope.root.id))
     ctx.say("admin.tb_ask_text", unit=scope.root.name, max=MAX_TEXT)
 
 
 async def _show_status(ctx: Ctx, scope: Scope) -> None:
-    entries = (
-        await ctx.s.exec(
-            select(AuditLog)
-            .where(
-                AuditLog.action == ACTION,
-                AuditLog.outcome == "ok",
-                col(AuditLog.detail).startswith(f"unit:{scope.root.code};"),
-            )
-            .order_by(col(AuditLog.at).desc(), col(AuditLog.id).desc())
-            .limit(SHOW_LAST)
-        )
-    ).all()
+    entries = await announce.last_sent(ctx.s, scope.root, SHOW_LAST)
     if not entries:
         ctx.say("admin.tb_none_yet", unit=scope.root.name)
         return
     lines = [ctx.t("admin.tb_status_title", unit=scope.root.name)]
     for e in entries:
-        batch = e.target or ""
-        counts = await delivery_counts(ctx, batch)
-        first = (
-            await ctx.s.exec(select(Outbox.text).where(Outbox.batch == batch).limit(1))
-        ).first()
         lines.append(
             ctx.t(
                 "admin.tb_status_line",
                 time=ctx.fmt_date(e.at),
-                preview=_preview_text(first or ""),
-                sent=counts.get("sent", 0),
-                pending=counts.get("pending", 0),
-                failed=counts.get("failed", 0) + counts.get("cancelled", 0),
-                total=sum(counts.values()),
+                preview=e.preview,
+                sent=e.sent,
+                pending=e.pending,
+                failed=e.failed,
+                total=e.total,
             )
         )
     say_lines(ctx, lines)
-
-
-def _preview_text(rendered: str) -> str:
-    """The start of the announcement's body (the stored text is HTML under a header)."""
-    body = unescape(_TAG.sub("", rendered)).split("\n", 1)[-1].replace("\n", " ")
-    return body if len(body) <= PREVIEW_CHARS else body[: PREVIEW_CHARS - 1] + "…"
-
-
-async def delivery_counts(ctx: Ctx, batch: str) -> dict[str, int]:
-    rows = (
-        await ctx.s.exec(
-            select(Outbox.status, func.count())
-            .where(Outbox.batch == batch)
-            .group_by(col(Outbox.status))
-        )
-    ).all()
-    return {str(status): int(n) for status, n in rows}
 
 
 async def _preview(ctx: Ctx, scope: Scope, text: str) -> None:
@@ -160,7 +96,7 @@ async def _preview(ctx: Ctx, scope: Scope, text: str) -> None:
         text = parse_text(text, MAX_TEXT)
     except ParseError as e:
         ctx.say(e.key, **e.params)
-        ctx.set_flow(FLOW, step="text", root_id=scope.root.id)
+        ctx.start_flow(AnnounceState(step="text", root_id=scope.root.id))
         return
     to = await recipients(ctx, scope)
     officers = {o.id for _, o in to}
@@ -170,11 +106,13 @@ async def _preview(ctx: Ctx, scope: Scope, text: str) -> None:
         ctx.say("admin.tb_no_recipients", unit=scope.root.name)
         return
     choices = [Choice(YES, ctx.t("admin.tb_send")), Choice(NO, ctx.t("admin.confirm_no"))]
-    ctx.set_flow(
-        FLOW, step="confirm", root_id=scope.root.id, text=text, announce_id=secrets.token_hex(6)
+    ctx.start_flow(
+        AnnounceState(
+            step="confirm", root_id=scope.root.id, text=text, announce_id=secrets.token_hex(6)
+        )
     )
     ctx.say_text(ctx.t("admin.tb_preview_head"))
-    ctx.say_text(render(ctx.lang, _agency_name(scope), text))
+    ctx.say_text(announce.render(ctx.lang, _agency_name(scope), text))
     ctx.say(
         "admin.tb_preview_count",
         accounts=len(to),
@@ -192,13 +130,14 @@ async def announce_flow(ctx: Ctx) -> None:
     if scope is None:
         ctx.clear_flow()
         return
-    root = await ctx.s.get(Unit, ctx.state.get("root_id"))
+    st = ctx.flow_state(AnnounceState)
+    root = await ctx.s.get(Unit, st.root_id) if st.root_id is not None else None
     if root is None or not scope.holds(root):
         ctx.clear_flow()
         ctx.say("admin.cancelled")
         return
     scope = Scope(root, scope.agency)
-    if ctx.state.get("step") == "text":
+    if st.step == "text":
         await _preview(ctx, scope, ctx.inc.text or "")
         return
     option = ctx.inc.option
@@ -207,34 +146,21 @@ async def announce_flow(ctx: Ctx) -> None:
         ctx.say("admin.tb_confirm_again", choices=choices)
         ctx.remember_menu(choices)
         return
-    text, announce_id = ctx.state.get("text", ""), ctx.state.get("announce_id", "")
+    text, announce_id = st.text, st.announce_id
     ctx.clear_flow()
     if option == NO:
         ctx.say("admin.cancelled")
         return
     n = await send(ctx, scope, announce_id, text)
-    ctx.audit(ACTION, target=batch_of(announce_id), detail=f"unit:{root.code};n={n}")
+    ctx.audit(ACTION, target=announce.batch_of(announce_id), detail=f"unit:{root.code};n={n}")
     ctx.say("admin.tb_queued", n=n)
 
 
 async def send(ctx: Ctx, scope: Scope, announce_id: str, text: str) -> int:
     """One outbox row per recipient account; True rows written (a repeat writes none)."""
-    written = 0
+    sender = ctx.officer.id if ctx.officer else None
     agency = _agency_name(scope)
-    to: Sequence[tuple[ChannelAccount, Officer]] = await recipients(ctx, scope)
-    for acc, officer in to:
-        if await enqueue(
-            ctx.s,
-            key=f"{batch_of(announce_id)}:acc:{acc.id}",
-            account=acc,
-            text=render(acc.lang, agency, text),
-            kind="announcement",
-            now=ctx.now,
-            unit_id=officer.unit_id,
-            batch=batch_of(announce_id),
-        ):
-            written += 1
-    return written
+    return await announce.send(ctx.s, scope.root, agency, sender, announce_id, text, ctx.now)
 
 
 def register(router: Router, deps: Deps) -> None:

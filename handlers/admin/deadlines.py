@@ -16,6 +16,7 @@ from typing import Any
 from handlers.admin.common import Scope, period_title, require_admin
 from handlers.context import Ctx
 from handlers.router import Deps, Router, Routes, welcome
+from handlers.state import DeadlineState
 from kernel.calendar import Calendar, ReportPeriod
 from kernel.messages import Choice
 from services import local_calendar, overrides, periods
@@ -59,7 +60,7 @@ async def offer(ctx: Ctx) -> None:
     choices += _rule_choices(ctx, cal, upcoming)
     lines += await _rule_lines(ctx, scope, cal)
     lines.append(ctx.t("admin.dl_offer", unit=scope.root.name))
-    ctx.set_flow(FLOW, step="pick", root_id=scope.root.id)
+    ctx.start_flow(DeadlineState(step="pick", root_id=scope.root.id))
     ctx.say_text("\n".join(lines), choices=choices)
     ctx.remember_menu(choices)
 
@@ -87,25 +88,26 @@ async def _existing_lines(ctx: Ctx, scope: Scope, cal: Calendar) -> list[str]:
 async def deadline_flow(ctx: Ctx) -> None:
     """Pick the report, type the date, give a reason."""
     scope = await require_admin(ctx, "desk.deadline")
-    if scope is None or ctx.state.get("root_id") != scope.root.id:
+    st = ctx.flow_state(DeadlineState)
+    if scope is None or st.root_id != scope.root.id:
         ctx.clear_flow()
         return
-    step = ctx.state.get("step")
+    step = st.step
     if step == "pick" and (ctx.inc.option or "").startswith("rl:"):
-        _rule_picked(ctx, scope)
+        _rule_picked(ctx, scope, st)
     elif step == "pick":
-        await _picked(ctx, scope)
+        await _picked(ctx, scope, st)
     elif step == "rule_date":
-        await _rule_dated(ctx, scope)
+        await _rule_dated(ctx, scope, st)
     elif step == "rule_reason":
-        await _rule_reasoned(ctx, scope)
+        await _rule_reasoned(ctx, scope, st)
     elif step == "date":
-        await _dated(ctx, scope)
+        await _dated(ctx, scope, st)
     else:
-        await _reasoned(ctx, scope)
+        await _reasoned(ctx, scope, st)
 
 
-async def _picked(ctx: Ctx, scope: Scope) -> None:
+async def _picked(ctx: Ctx, scope: Scope, st: DeadlineState) -> None:
     parts = (ctx.inc.option or "").split(":")
     found = (
         [p for p in periods.calendar(ctx.services).periods(int(parts[1])) if p.kind == parts[2]]
@@ -116,7 +118,16 @@ async def _picked(ctx: Ctx, scope: Scope) -> None:
         await _leave(ctx)
         return
     period = found[0]
-    ctx.update_state(step="date", year=int(parts[1]), kind=parts[2], period=period.period)
+    ctx.save_state(
+        st.model_copy(
+            update={
+                "step": "date",
+                "year": int(parts[1]),
+                "kind": parts[2],
+                "period": period.period,
+            }
+        )
+    )
     choices = [Choice(CLEAR, ctx.t("admin.dl_clear"))]
     ctx.say(
         "admin.dl_ask_date",
@@ -128,8 +139,8 @@ async def _picked(ctx: Ctx, scope: Scope) -> None:
     ctx.remember_menu(choices)
 
 
-async def _dated(ctx: Ctx, scope: Scope) -> None:
-    year, kind = int(ctx.state["year"]), str(ctx.state["kind"])
+async def _dated(ctx: Ctx, scope: Scope, st: DeadlineState) -> None:
+    year, kind = int(st.year or 0), str(st.kind)
     if ctx.inc.option == CLEAR:
         officer_id = ctx.officer.id if ctx.officer else None
         n = await overrides.clear_override(ctx.s, scope.root, year, kind, officer_id, now=ctx.now)
@@ -141,12 +152,12 @@ async def _dated(ctx: Ctx, scope: Scope) -> None:
     except ValueError as e:
         ctx.say(getattr(e, "key", "admin.dl_bad_date"), **getattr(e, "params", {}))
         return
-    ctx.update_state(step="reason", due=(ctx.inc.text or "").strip())
+    ctx.save_state(st.model_copy(update={"step": "reason", "due": (ctx.inc.text or "").strip()}))
     ctx.say("admin.dl_ask_reason")
 
 
-async def _reasoned(ctx: Ctx, scope: Scope) -> None:
-    year, kind = int(ctx.state["year"]), str(ctx.state["kind"])
+async def _reasoned(ctx: Ctx, scope: Scope, st: DeadlineState) -> None:
+    year, kind = int(st.year or 0), str(st.kind)
     cal = periods.calendar(ctx.services)
     text = ctx.inc.text or ""
     reason: str | None = None
@@ -162,7 +173,7 @@ async def _reasoned(ctx: Ctx, scope: Scope) -> None:
             scope.root,
             year,
             kind,
-            str(ctx.state["due"]),
+            str(st.due),
             ctx.officer.id if ctx.officer else None,
             reason,
             cal=cal,
@@ -170,7 +181,7 @@ async def _reasoned(ctx: Ctx, scope: Scope) -> None:
             now=ctx.now,
         )
     except ValueError as e:
-        ctx.update_state(step="date")
+        ctx.save_state(st.model_copy(update={"step": "date"}))
         ctx.say(getattr(e, "key", "admin.dl_bad_date"), **getattr(e, "params", {}))
         return
     ctx.clear_flow()
@@ -234,7 +245,7 @@ async def _rule_lines(ctx: Ctx, scope: Scope, cal: Calendar) -> list[str]:
     return lines
 
 
-def _rule_picked(ctx: Ctx, scope: Scope) -> None:
+def _rule_picked(ctx: Ctx, scope: Scope, st: DeadlineState) -> None:
     parts = (ctx.inc.option or "").split(":")
     cal = periods.calendar(ctx.services)
     if len(parts) != 3 or parts[1] not in cal.report_kinds or parts[2] not in local_calendar.STEPS:
@@ -246,7 +257,9 @@ def _rule_picked(ctx: Ctx, scope: Scope) -> None:
     since = next(p.year for p in cal.periods(ctx.today.year) if p.kind == kind)
     if next(p for p in cal.periods(since) if p.kind == kind).lock < ctx.today:
         since += 1
-    ctx.update_state(step="rule_date", kind=kind, rule_step=step, since=since)
+    ctx.save_state(
+        st.model_copy(update={"step": "rule_date", "kind": kind, "rule_step": step, "since": since})
+    )
     report = next(p for p in cal.periods(since) if p.kind == kind)
     choices = [Choice(CLEAR, ctx.t("admin.rule_clear"))]
     ctx.say(
@@ -260,8 +273,8 @@ def _rule_picked(ctx: Ctx, scope: Scope) -> None:
     ctx.remember_menu(choices)
 
 
-async def _rule_dated(ctx: Ctx, scope: Scope) -> None:
-    kind, step = str(ctx.state["kind"]), str(ctx.state["rule_step"])
+async def _rule_dated(ctx: Ctx, scope: Scope, st: DeadlineState) -> None:
+    kind, step = str(st.kind), str(st.rule_step)
     if ctx.inc.option == CLEAR:
         officer_id = ctx.officer.id if ctx.officer else None
         n = await local_calendar.clear_rules(ctx.s, scope.root, kind, step, officer_id, now=ctx.now)
@@ -270,16 +283,18 @@ async def _rule_dated(ctx: Ctx, scope: Scope) -> None:
         return
     try:
         local_calendar.validate_rule(
-            periods.calendar(ctx.services), kind, step, ctx.inc.text or "", ctx.state["since"]
+            periods.calendar(ctx.services), kind, step, ctx.inc.text or "", st.since
         )
     except local_calendar.RuleError as e:
         ctx.say_text(ctx.t(e.key, **e.params))
         return
-    ctx.update_state(step="rule_reason", due=(ctx.inc.text or "").strip())
+    ctx.save_state(
+        st.model_copy(update={"step": "rule_reason", "due": (ctx.inc.text or "").strip()})
+    )
     ctx.say("admin.dl_ask_reason")
 
 
-async def _rule_reasoned(ctx: Ctx, scope: Scope) -> None:
+async def _rule_reasoned(ctx: Ctx, scope: Scope, st: DeadlineState) -> None:
     cal = periods.calendar(ctx.services)
     text = ctx.inc.text or ""
     reason: str | None = None
@@ -289,13 +304,13 @@ async def _rule_reasoned(ctx: Ctx, scope: Scope) -> None:
         except ParseError as e:
             ctx.say(e.key, **e.params)
             return
-    kind, step, since = str(ctx.state["kind"]), str(ctx.state["rule_step"]), int(ctx.state["since"])
+    kind, step, since = str(st.kind), str(st.rule_step), int(st.since or 0)
     row = await local_calendar.set_rule(
         ctx.s,
         scope.root,
         kind,
         step,
-        str(ctx.state["due"]),
+        str(st.due),
         since,
         ctx.officer.id if ctx.officer else None,
         reason,

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from compile import links
 from compile.build import counts_as_compiled, render_all
@@ -26,11 +27,12 @@ from handlers.admin.common import (
 )
 from handlers.context import Ctx
 from handlers.router import Deps, Router, Routes
-from services import local_calendar
+from services import local_calendar, mail
 
 ACTION_PROGRESS = "desk.progress"
 ACTION_COMPILE = "desk.compile"
 MAX_MISSING_LINES = 30
+MAIL_LOOKBACK = timedelta(days=60)
 DOC_LANG = "vi"  # compiled documents are Vietnamese administrative documents
 
 
@@ -52,7 +54,9 @@ async def _target(ctx: Ctx, scope: Scope, args: str, action: str) -> tuple[Unit,
     return root, period_word
 
 
-async def _compilation(ctx: Ctx, args: str, action: str) -> Compilation | None:
+async def _compilation(
+    ctx: Ctx, args: str, action: str, *, with_values: bool = True
+) -> Compilation | None:
     scope = await require_admin(ctx, action)
     if scope is None:
         return None
@@ -64,7 +68,16 @@ async def _compilation(ctx: Ctx, args: str, action: str) -> Compilation | None:
     if period is None:
         return None
     agency = scope.agency if root.id == scope.root.id else None
-    c = await gather(ctx.s, root, period.period, services=ctx.services, now=ctx.now, agency=agency)
+    # /tinhhinh needs no values (one aggregate query); /tonghop's files do.
+    c = await gather(
+        ctx.s,
+        root,
+        period.period,
+        services=ctx.services,
+        now=ctx.now,
+        agency=agency,
+        values=with_values,
+    )
     ctx.audit(action, target=f"{root.code}:{period.period}")
     if not c.expected:
         ctx.say("admin.no_reporting_units", unit=root.name)
@@ -82,7 +95,7 @@ async def _compilation(ctx: Ctx, args: str, action: str) -> Compilation | None:
 )
 async def progress_cmd(ctx: Ctx, args: str) -> None:
     """/tinhhinh [period] [CODE]: reporting and on-time rates, then the units not reported."""
-    c = await _compilation(ctx, args, ACTION_PROGRESS)
+    c = await _compilation(ctx, args, ACTION_PROGRESS, with_values=False)
     if c is None:
         return
     lines = [
@@ -101,6 +114,7 @@ async def progress_cmd(ctx: Ctx, args: str) -> None:
             rate=fmt_pct(c.on_time_rate),
         ),
     ]
+    lines += await _mail_lines(ctx, c)
     missing = sorted(c.missing, key=lambda u: (u.due, u.path))
     if not missing:
         lines.append(ctx.t("admin.th_all_in"))
@@ -125,6 +139,19 @@ async def progress_cmd(ctx: Ctx, args: str) -> None:
     say_lines(ctx, lines)
 
 
+async def _mail_lines(ctx: Ctx, c: Compilation) -> list[str]:
+    """E-mails of the subtree's reports that failed or keep failing (last 60 days)."""
+    if not ctx.services.mail:
+        return []
+    failed, retrying, last = await mail.problems(ctx.s, c.root, ctx.now - MAIL_LOOKBACK)
+    out = []
+    if failed:
+        out.append(ctx.t("admin.th_mail_failed", n=failed, error=last or "?"))
+    if retrying:
+        out.append(ctx.t("admin.th_mail_retrying", n=retrying))
+    return out
+
+
 @routes.command(
     "tonghop",
     help="help.tonghop",
@@ -141,6 +168,15 @@ async def compile_cmd(ctx: Ctx, args: str) -> None:
     if counts_as_compiled(c):
         await local_calendar.mark_compiled(
             ctx.s, c.root, c.period.period, ctx.officer.id, "tonghop", now=ctx.now
+        )
+        await mail.compiled(
+            ctx.s,
+            c.root,
+            c.period,
+            len(c.submitted),
+            c.expected,
+            ctx.now,
+            enabled=ctx.services.mail,
         )
     head = ctx.t(
         "admin.th_files_head",

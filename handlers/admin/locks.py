@@ -7,16 +7,15 @@ reason goes to the audit log.
 Reports lock by themselves on the calendar's lock date (``services.periods.is_locked``); an
 unlock is the only exception to it. /khoa therefore ends an unlock; before the lock date a
 report stays open to its unit (the calendar decides), which /khoa says. Without a reason the
-bot asks for one. The unit's officers hear of an unlock through the outbox.
+bot asks for one. The unit's officers hear of an unlock through the outbox. The moves are
+``services.locks``, which the web desk's unit page calls too.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from typing import Literal
 
-from db import queries
-from db.models import Report, Unit
-from db.outbox import enqueue
+from db.models import Unit
 from handlers.admin.common import (
     Scope,
     is_period,
@@ -27,16 +26,14 @@ from handlers.admin.common import (
 )
 from handlers.context import Ctx
 from handlers.router import Deps, Router, Routes
+from handlers.state import LockState
 from kernel.calendar import ReportPeriod
-from kernel.clock import to_local
-from kernel.i18n import t
-from services import periods
-from services.forms.engine import form_id_for_unit
+from services import locks, periods
 from services.forms.parsers import ParseError, parse_text
 from services.scope import example_codes
 
-UNLOCK_DAYS = 7
-MAX_REASON = 300
+UNLOCK_DAYS = locks.UNLOCK_DAYS
+MAX_REASON = locks.MAX_REASON
 FLOW = "admin_lock"
 
 
@@ -64,7 +61,7 @@ async def lock_cmd(ctx: Ctx, args: str) -> None:
     await _start(ctx, "lock", args)
 
 
-async def _start(ctx: Ctx, what: str, args: str) -> None:
+async def _start(ctx: Ctx, what: Literal["lock", "unlock"], args: str) -> None:
     action = f"desk.{what}"
     scope = await require_admin(ctx, action)
     if scope is None:
@@ -84,7 +81,7 @@ async def _start(ctx: Ctx, what: str, args: str) -> None:
         return
     reason = " ".join(rest).strip()
     if not reason:
-        ctx.set_flow(FLOW, what=what, unit_id=unit.id, period=period.period)
+        ctx.start_flow(LockState(what=what, unit_id=unit.id, period=period.period))
         ctx.say("admin.lock_ask_reason", unit=unit.name, report=period_title(ctx, period))
         return
     await _apply(ctx, scope, what, unit, period, reason)
@@ -93,7 +90,8 @@ async def _start(ctx: Ctx, what: str, args: str) -> None:
 @routes.flow(FLOW, roles=("admin",), audit="desk.lock")
 async def reason_flow(ctx: Ctx) -> None:
     """The reason for a lock or unlock."""
-    what = str(ctx.state.get("what"))
+    st = ctx.flow_state(LockState)
+    what = st.what
     scope = await require_admin(ctx, f"desk.{what}")
     if scope is None:
         ctx.clear_flow()
@@ -103,8 +101,8 @@ async def reason_flow(ctx: Ctx) -> None:
     except ParseError as e:
         ctx.say(e.key, **e.params)
         return
-    unit = await ctx.s.get(Unit, ctx.state.get("unit_id"))
-    period_id = str(ctx.state.get("period"))
+    unit = await ctx.s.get(Unit, st.unit_id) if st.unit_id is not None else None
+    period_id = st.period
     ctx.clear_flow()
     if unit is None:
         ctx.say("admin.cancelled")
@@ -122,92 +120,32 @@ async def reason_flow(ctx: Ctx) -> None:
 async def _apply(
     ctx: Ctx, scope: Scope, what: str, unit: Unit, period: ReportPeriod, reason: str
 ) -> None:
+    """The move (``services.locks``, which the web desk's unit page calls too), audited."""
     if len(reason) > MAX_REASON:
         ctx.say("err.text_too_long", max=MAX_REASON, length=len(reason))
         return
-    if not unit.reports or unit.id is None:
-        ctx.say("admin.lock_not_reporting", unit=unit.name)
-        return
-    report = await queries.report_for(ctx.s, unit.id, period.period)
     target = f"{unit.code}:{period.period}"
     title = period_title(ctx, period)
-    if what == "unlock":
-        until = ctx.now + timedelta(days=UNLOCK_DAYS)
-        if to_local(until, ctx.services.timezone).date() <= period.lock:
-            # The calendar keeps it open longer than an unlock would: nothing to do.
-            ctx.say(
-                "admin.not_locked_yet", unit=unit.name, report=title, lock=ctx.fmt_date(period.lock)
-            )
-            return
-        if report is None:  # nothing started yet: create the working copy to open it
-            report = Report(
-                unit_id=unit.id,
-                period=period.period,
-                form_id=_form_id(ctx, unit, period),
-                created_at=ctx.now,
-                updated_at=ctx.now,
-            )
-            ctx.s.add(report)
-        report.unlocked_until = until
-        report.updated_at = ctx.now
-        await ctx.s.flush()
-        ctx.audit("desk.unlock", target=target, detail=f"until {until.isoformat()}; {reason}")
-        await _tell_unit(ctx, unit, report, period)
-        key = "admin.unlocked" if ctx.today > period.lock else "admin.unlocked_early"
-        ctx.say(
-            key,
-            unit=unit.name,
-            report=title,
-            until=ctx.fmt_date(until),
-            lock=ctx.fmt_date(period.lock),
-        )
-        return
-    had_unlock = report is not None and report.unlocked_until is not None
-    if report is not None and report.unlocked_until is not None:
-        report.unlocked_until = None
-        report.updated_at = ctx.now
-    ctx.audit("desk.lock", target=target, detail=reason)
-    if periods.is_locked(report, period, ctx.today, ctx.now):
-        ctx.say("admin.locked", unit=unit.name, report=title)
+    move = locks.unlock if what == "unlock" else locks.lock
+    done = await move(ctx.s, ctx.services, unit, period, ctx.now)
+    lock = ctx.fmt_date(period.lock)
+    if done.outcome == "not_reporting":
+        ctx.say("admin.lock_not_reporting", unit=unit.name)
+    elif done.outcome == "not_locked_yet":
+        ctx.say("admin.not_locked_yet", unit=unit.name, report=title, lock=lock)
+    elif what == "unlock":
+        assert done.until is not None
+        ctx.audit("desk.unlock", target=target, detail=f"until {done.until.isoformat()}; {reason}")
+        until = ctx.fmt_date(done.until)
+        ctx.say(f"admin.{done.outcome}", unit=unit.name, report=title, until=until, lock=lock)
     else:
-        ctx.say(
-            "admin.lock_by_calendar",
-            unit=unit.name,
-            report=title,
-            lock=ctx.fmt_date(period.lock),
-            cleared=ctx.t("admin.unlock_cleared") if had_unlock else "",
-        )
-
-
-def _form_id(ctx: Ctx, unit: Unit, period: ReportPeriod) -> str:
-    """The form the unit would start its report on (by its kind, or its own setting)."""
-    return form_id_for_unit(period.form_id, unit.kind, unit.code, ctx.services.form_dir)
-
-
-async def _tell_unit(ctx: Ctx, unit: Unit, report: Report, period: ReportPeriod) -> None:
-    """A message to each active officer of the unit that the report is open again."""
-
-    assert unit.id is not None
-    stamp = int(ctx.now.timestamp())
-    for officer in await queries.unit_officers(ctx.s, unit.id):
-        assert officer.id is not None
-        for acc in await queries.officer_accounts(ctx.s, officer.id):
-            if acc.unreachable:
-                continue
-            text = t(
-                acc.lang,
-                "admin.unlock_notice",
-                report=f"{period.text(acc.lang)} {period.year}",
-                until=ctx.fmt_date(report.unlocked_until) if report.unlocked_until else "",
-            )
-            await enqueue(
-                ctx.s,
-                key=f"unlock:{report.id}:{stamp}:acc:{acc.id}",
-                account=acc,
-                text=text,
-                kind="alert",
-                now=ctx.now,
-                unit_id=unit.id,
+        ctx.audit("desk.lock", target=target, detail=reason)
+        if done.outcome == "locked":
+            ctx.say("admin.locked", unit=unit.name, report=title)
+        else:
+            cleared = ctx.t("admin.unlock_cleared") if done.had_unlock else ""
+            ctx.say(
+                "admin.lock_by_calendar", unit=unit.name, report=title, lock=lock, cleared=cleared
             )
 
 

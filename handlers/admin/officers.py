@@ -15,6 +15,7 @@ from db.models import Officer, Unit
 from handlers.admin.common import NO, YES, Scope, require_admin, say_lines, unit_in_scope, yes_no
 from handlers.context import Ctx
 from handlers.router import Deps, Router, Routes
+from handlers.state import DeactivateState
 from services import officers
 from services.forms.parsers import fold, is_number
 
@@ -87,7 +88,7 @@ async def _ask_deactivate(ctx: Ctx, scope: Scope, word: str) -> None:
         ctx.say("admin.canbo_not_self")
         return
     choices = yes_no(ctx, "admin.canbo_yes")
-    ctx.set_flow(FLOW, officer_id=officer.id)
+    ctx.start_flow(DeactivateState(officer_id=officer.id))
     ctx.say(
         "admin.canbo_confirm",
         id=officer.id,
@@ -102,7 +103,7 @@ async def _ask_deactivate(ctx: Ctx, scope: Scope, word: str) -> None:
 async def deactivate_flow(ctx: Ctx) -> None:
     """The answer to "deactivate this officer?"."""
     option = ctx.inc.option
-    officer_id = ctx.state.get("officer_id")
+    officer_id = ctx.flow_state(DeactivateState).officer_id
     ctx.clear_flow()
     if option != YES:
         ctx.say("admin.cancelled" if option == NO else "admin.canbo_not_done")

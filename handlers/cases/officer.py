@@ -27,6 +27,7 @@ from db.models import Unit
 from handlers.cases.intake import audit_private, reporter_id
 from handlers.context import Ctx
 from handlers.router import Deps, Router, Routes
+from handlers.state import CaseOfficerState
 from kernel.messages import Choice
 from services.cases import actions, details, nocontact, routing, texts
 from services.cases.config import config, keyring
@@ -151,7 +152,7 @@ async def list_open(ctx: Ctx) -> None:
     if len(found) > LIST_MAX:
         lines.append(ctx.t("case.list_more", n=len(found) - LIST_MAX))
     lines.append(ctx.t("case.list_help"))
-    ctx.set_flow(FLOW, step="pick")
+    ctx.start_flow(CaseOfficerState(step="pick"))
     ctx.say_text("\n".join(lines), choices=choices)
     ctx.remember_menu(choices)
 
@@ -171,7 +172,7 @@ async def show_case(ctx: Ctx, code: str) -> None:
     case, unit = found
     ctx.audit("cases.read", target=code)
     ctx.say_text(await render_case(ctx, case, unit))
-    ctx.set_flow(FLOW, step="action", case_id=case.id)
+    ctx.start_flow(CaseOfficerState(step="action", case_id=case.id))
     await _offer_actions(ctx, case)
 
 
@@ -205,7 +206,7 @@ async def _offer_actions(ctx: Ctx, case: Case, prefix: str = "") -> None:
     choices.append(Choice(NC_REFUSE, ctx.t("case.nc_refuse")))
     lines = [prefix] if prefix else []
     lines.append(ctx.t("case.actions_ask", code=case.code or ""))
-    ctx.update_state(step="action")
+    ctx.save_state(ctx.flow_state(CaseOfficerState).model_copy(update={"step": "action"}))
     ctx.say_text("\n".join(lines), choices=choices)
     ctx.remember_menu(choices)
 
@@ -213,11 +214,12 @@ async def _offer_actions(ctx: Ctx, case: Case, prefix: str = "") -> None:
 @routes.flow(FLOW)
 async def officer_flow(ctx: Ctx) -> None:
     """Picking a case from the list, choosing what to do, writing the note."""
-    step = ctx.state.get("step")
+    st = ctx.flow_state(CaseOfficerState)
+    step = st.step
     if step == "pick":
         await _pick(ctx)
         return
-    case = await ctx.s.get(Case, ctx.state.get("case_id") or 0)
+    case = await ctx.s.get(Case, st.case_id or 0)
     found = await _authorised(ctx, case)
     if found is None:
         ctx.clear_flow()
@@ -241,7 +243,7 @@ async def officer_flow(ctx: Ctx) -> None:
         ctx.clear_flow()
         ctx.say("case.officer_bye")
     elif option == NOTE or option in STATUSES and option not in (NEW, case.status):
-        ctx.update_state(step="note", to=option)
+        ctx.save_state(st.model_copy(update={"step": "note", "to": option}))
         _ask_note(ctx, case)
     elif option == case.status:
         status = texts.label(ctx.lang, "status", case.status)
@@ -266,7 +268,7 @@ async def _pick(ctx: Ctx) -> None:
 
 
 def _ask_note(ctx: Ctx, case: Case) -> None:
-    to = ctx.state.get("to")
+    to = ctx.flow_state(CaseOfficerState).to
     if to == NOTE:
         text = ctx.t("case.note_ask", code=case.code or "")
         choices: list[Choice] = []
@@ -279,7 +281,7 @@ def _ask_note(ctx: Ctx, case: Case) -> None:
 
 
 async def _note_answer(ctx: Ctx, case: Case, unit: Unit) -> None:
-    to = ctx.state.get("to")
+    to = ctx.flow_state(CaseOfficerState).to
     option, text = ctx.inc.option, ctx.inc.text
     skipped = option == SKIP or (text is not None and is_skip(text))
     try:

@@ -1,0 +1,108 @@
+"""What a tap costs on Telegram's side: the callback query is answered as soon as the update
+has committed (not behind the chat's earlier replies), and the edit of the tapped question
+goes out alongside the next question, not before it. A chat's replies stay in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from bot.telegram.channel import TelegramChannel, _ChatView, _Job, _Keyboard
+from bot.telegram.updates import Tap
+from db.engine import Database
+from kernel.messages import Outcome, Reply
+from tests.chat import Clock
+from tests.fakes.telegram_api import FakeTelegram
+from tests.test_telegram_channel import make_channel
+
+CHAT = 777
+
+
+@pytest.fixture
+def tg() -> Iterator[FakeTelegram]:
+    with FakeTelegram() as fake:  # only for the settings; HeldBot answers the calls
+        yield fake
+
+
+class _Message:
+    def __init__(self, message_id: int) -> None:
+        self.message_id = message_id
+
+
+class HeldBot:
+    """A Bot API stand-in whose sends and edits wait until the test lets them go."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.sends = asyncio.Event()
+        self.edits = asyncio.Event()
+        self._ids = 100
+
+    async def answer_callback_query(self, query_id: str, **_kw: Any) -> bool:
+        self.calls.append(f"answer {query_id}")
+        return True
+
+    async def send_message(self, _chat: int, html: str, **_kw: Any) -> _Message:
+        self.calls.append(f"send {html}")
+        await self.sends.wait()
+        self._ids += 1
+        return _Message(self._ids)
+
+    async def edit_message_text(self, html: str, **_kw: Any) -> bool:
+        self.calls.append("edit")
+        await self.edits.wait()
+        return True
+
+    async def edit_message_reply_markup(self, *_a: Any, **_kw: Any) -> bool:
+        self.calls.append("retire")
+        return True
+
+    async def shutdown(self) -> None:
+        return None
+
+
+async def _until(predicate: Any) -> None:
+    for _ in range(200):
+        if predicate():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("timed out")
+
+
+async def test_a_tap_is_answered_at_once_and_its_edit_runs_alongside_the_next_question(
+    tg: FakeTelegram, demo_db: Database, clock: Clock
+) -> None:
+    bot = HeldBot()
+    channel: TelegramChannel = make_channel(tg, demo_db, clock, bot=bot)
+    # The question with its keyboard, as an earlier update left it.
+    channel._views[CHAT] = _ChatView(
+        keyboards={50: _Keyboard(50, "Câu 1?", [("yes", "Có"), ("no", "Không")])}, newest=50
+    )
+    # An earlier update's reply still on its way (an apology: it leaves the keyboards alone).
+    earlier = _Job(CHAT, 1, "vi", outcome=Outcome(replies=[Reply("một")], failed=True))
+    tap = Tap(query_id="q2", data="yes", message_id=50, message=None)
+    outcome = Outcome(replies=[Reply("Câu 2?")], chosen_label="Có")
+    tapped = _Job(CHAT, 2, "vi", tap=tap, outcome=outcome)
+    channel._after_commit(earlier)
+    channel._after_commit(tapped)
+    try:
+        await _check(bot)
+    finally:
+        bot.sends.set()
+        bot.edits.set()
+        await channel._sender.drain()
+    assert channel._views[CHAT].keyboards == {}
+
+
+async def _check(bot: HeldBot) -> None:
+    await _until(lambda: "answer q2" in bot.calls)
+    # Answered while the chat's earlier reply is still on its way.
+    assert sorted(bot.calls) == ["answer q2", "send một"]
+    bot.sends.set()
+    # The tapped question's edit is held; the next question goes out regardless.
+    await _until(lambda: "send Câu 2?" in bot.calls)
+    assert "edit" in bot.calls
+    assert bot.calls.index("send một") < bot.calls.index("send Câu 2?")
