@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
+from bot.cli import main
 from db import queries
 from db.engine import Database
 from db.models import Outbox
@@ -85,8 +86,6 @@ async def test_yearly_rules_from_lich_and_the_compilation_reminder(
 
 
 def test_cli_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.cli import main
-
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}")
     r = CliRunner()
     assert r.invoke(main, ["seed-demo"]).exit_code == 0

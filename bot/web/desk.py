@@ -6,6 +6,8 @@ POST /web/logout          ends the session (CSRF token)
 GET  /web/overview        reporting and on-time rates of the scope, the units' table
 GET  /web/unit/<code>     a unit's submitted values, versions and officers
 GET  /web/files/<fmt>     compiled XLSX / DOCX / PNG of a subtree (admins)
+POST /web/files/jobs      the same file built as a job whose progress the page shows
+GET  /web/files/jobs/<id>[/file]  the job's progress; the finished file
 GET  /web/cases           the open cases of the scope with their clocks (no details)
 POST /web/cases/open      one case's details, decrypted and audited (code in the body)
 POST /web/cases/act       acknowledge, change the status, add a note, assign (code in the body)
@@ -34,7 +36,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bot.web import announce, auth, calendar, cases, locks, officers, pages
+from bot.web import announce, auth, calendar, cases, jobs, locks, officers, pages
 from bot.web.templating import STATIC
 
 if TYPE_CHECKING:
@@ -46,6 +48,9 @@ PAGES: list[tuple[str, Callable[[App], auth.Page], str]] = [
     ("/web/overview", pages.overview_page, "GET"),
     ("/web/unit/{code}", pages.unit_page, "GET"),
     ("/web/files/{fmt}", pages.files_page, "GET"),
+    ("/web/files/jobs", jobs.start_page, "POST"),
+    ("/web/files/jobs/{job}", jobs.status_page, "GET"),
+    ("/web/files/jobs/{job}/file", jobs.file_page, "GET"),
     ("/web/cases", cases.board_page, "GET"),
     ("/web/cases/open", cases.detail_page, "POST"),
     ("/web/cases/act", cases.act_page, "POST"),
