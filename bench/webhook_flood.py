@@ -180,7 +180,7 @@ def main() -> None:
         f"{'flood s':>7} {'replies s':>9} {'replies':>7} {'load':>5}"
     )
     with tempfile.TemporaryDirectory() as tmp:
-        configs = [
+        configs: list[dict[str, Any]] = [
             {
                 "name": "SQLite",
                 "url": f"sqlite+aiosqlite:///{tmp}/flood.sqlite3",
@@ -190,10 +190,8 @@ def main() -> None:
         ]
         pg = os.environ.get("BDG_BENCH_PG_URL")
         if pg:
-            configs.append(
-                {"name": "PostgreSQL", "url": pg, "schema": f"flood_{uuid.uuid4().hex[:8]}"}
-                | {"tmp": tmp}
-            )
+            schema = f"flood_{uuid.uuid4().hex[:8]}"
+            configs.append({"name": "PostgreSQL", "url": pg, "schema": schema, "tmp": tmp})
         for config in configs:
             with FakeTelegram() as tg:
                 asyncio.run(run(tg, config, args))
