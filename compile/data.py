@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import and_, case, func
 from sqlmodel import col, select
@@ -159,13 +159,19 @@ def default_period(services: Services, today: date) -> str:
 
 
 async def reporting_units(s: AsyncSession, root: Unit) -> Sequence[Unit]:
-    return (
+    """The reporting units of the subtree, read as plain rows with the columns a compilation
+    uses (id, code, name, kind, path, parent_id): building 3,321 ORM objects was a quarter
+    of the overview's time. Read-only: never add them to a session."""
+    rows = (
         await s.exec(
-            select(Unit)
+            select(  # type: ignore[call-overload]
+                Unit.id, Unit.code, Unit.name, Unit.kind, Unit.path, Unit.parent_id
+            )
             .where(col(Unit.path).startswith(root.path), col(Unit.reports).is_(True))
             .order_by(Unit.path)
         )
     ).all()
+    return cast(Sequence[Unit], rows)
 
 
 async def _overrides_of_subtree(

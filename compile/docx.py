@@ -517,7 +517,10 @@ def _signature(doc: DocumentObject, c: Compilation, lang: str) -> None:
     _run(p, t(lang, "admin.docx_recipients"), bold=True, italic=True, size=12)
     p.paragraph_format.space_after = Pt(0)
     abbr = doc_symbol(c, lang).removeprefix("BC-")
-    recipients = t(lang, "admin.docx_recipients_list", unit=in_sentence(c.root.name), abbr=abbr)
+    # When the committee itself issues the report (no standing agency), it is not its own
+    # recipient.
+    key = "admin.docx_recipients_list" if c.agency else "admin.docx_recipients_list_committee"
+    recipients = t(lang, key, unit=in_sentence(c.root.name), abbr=abbr)
     for line in recipients.split("\n"):
         _para(left, line, size=11, after=0)
     center = WD_ALIGN_PARAGRAPH.CENTER

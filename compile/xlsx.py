@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from copy import copy
 from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
@@ -172,6 +174,7 @@ def _unit_rows(
     """One row per unit in tree order; after the last unit of each level below the root
     (a district), a subtotal row of that level."""
     ordered = c.in_tree_order()
+    number_style = copy(_number(ws, 0)._style)  # a style of this workbook, built once
     open_levels: list[tuple[int, list[UnitStatus]]] = []
     for n, u in enumerate(ordered, 1):
         chain = _levels(c, u)
@@ -183,7 +186,7 @@ def _unit_rows(
             open_levels.append((level, []))
         for _, members in open_levels:
             members.append(u)
-        ws.append(_unit_row(ws, n, u, cols, lang))
+        ws.append(_unit_row(ws, n, u, cols, lang, number_style))
         if progress is not None:
             progress(n, len(ordered))
     while open_levels:
@@ -191,7 +194,12 @@ def _unit_rows(
 
 
 def _unit_row(
-    ws: WriteOnlyWorksheet, n: int, u: UnitStatus, cols: list[Column], lang: str
+    ws: WriteOnlyWorksheet,
+    n: int,
+    u: UnitStatus,
+    cols: list[Column],
+    lang: str,
+    style: StyleArray,
 ) -> list[Any]:
     row: list[Any] = [
         n,
@@ -206,10 +214,18 @@ def _unit_row(
     for col in cols:
         value = col.cell(u.values, lang)
         if isinstance(value, int) and col.summable and col.question.type != "yes_no":
-            row.append(_number(ws, value))
+            row.append(_plain_number(ws, value, style))
         else:
             row.append(value)
     return row
+
+
+def _plain_number(ws: WriteOnlyWorksheet, value: int, style: StyleArray) -> WriteOnlyCell:
+    """A unit's count or amount with the #,##0 format: the style is built once per sheet
+    and copied (building one per cell made a nation's workbook several times slower)."""
+    cell = WriteOnlyCell(ws, value=value)
+    cell._style = copy(style)
+    return cell
 
 
 def _number(ws: WriteOnlyWorksheet, value: int | None, **kw: Any) -> WriteOnlyCell:

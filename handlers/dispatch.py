@@ -29,7 +29,7 @@ from handlers.context import Ctx
 from handlers.features import build_router
 from handlers.lifeline import numbers_reply, wants_numbers
 from handlers.router import Deps, Router, welcome
-from kernel import metrics
+from kernel import calendar, metrics
 from kernel.clock import coarse, utcnow
 from kernel.i18n import normalise_lang, t
 from kernel.messages import Incoming, Menu, Outcome, Reply, resolve_token
@@ -67,6 +67,7 @@ class Dispatcher:
         # the outbox dispatcher's wake-up, so a case alert does not wait for the next poll).
         self.outbox_written: Callable[[], None] | None = None
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        calendar.warm_up(clock().year)
 
     def _lock(self, inc: Incoming) -> asyncio.Lock:
         key = (inc.channel, inc.chat_id)

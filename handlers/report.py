@@ -14,6 +14,7 @@ renders the session's events.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import asdict, dataclass
 from datetime import date
 from html import escape
@@ -33,7 +34,7 @@ from handlers.state import ReportState
 from kernel.calendar import ReportPeriod
 from kernel.messages import Choice
 from services import mail, periods
-from services.forms.engine import Form, form_id_for_unit, load_form
+from services.forms.engine import Form, Question, form_id_for_unit, load_form
 from services.forms.session import (
     DONE,
     NO,
@@ -418,6 +419,16 @@ def _say_question(
     ctx.remember_menu(choices, numbered)
 
 
+def _line_label(q: Question, lang: str) -> str:
+    """What a summary line names before ": value": the indicator ("Quy chế làm việc của Ban
+    …"), shorter than the question and not a question; without a colon of its own (a label
+    ending in ":" made "… là::")."""
+    label = q.indicator_text(lang).rstrip().rstrip(":").rstrip()
+    if q.type == "money":  # "Kinh phí (đồng): 15.000.000 đồng" says the unit once
+        label = re.sub(r"\s*\([^()]*\)$", "", label)
+    return label
+
+
 def _say_summary(ctx: Ctx, o: Open, ev: Summary, prefix: str) -> None:
     assert ctx.unit is not None
     lang = ctx.lang
@@ -437,7 +448,7 @@ def _say_summary(ctx: Ctx, o: Open, ev: Summary, prefix: str) -> None:
             current = section
             lines.append(f"\n<b>{escape(section.text(lang))}</b>")
         shown = escape(o.form.format_value(q, value, lang))
-        lines.append(f"{i}. {escape(q.text(lang))}: <b>{shown}</b>")
+        lines.append(f"{i}. {escape(_line_label(q, lang))}: <b>{shown}</b>")
     lines.append("")
     lines.append(ctx.t("report.summary_help"))
     choices = [
@@ -456,7 +467,7 @@ def _say_violations(ctx: Ctx, o: Open, ev: Violations) -> None:
             ctx.t(
                 "report.rule_field",
                 n=ev.numbers[q.id],
-                label=q.text(lang),
+                label=q.text(lang).rstrip().rstrip(":"),
                 value=o.form.format_value(q, o.values.get(q.id), lang),
             )
             for q in v.questions

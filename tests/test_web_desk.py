@@ -145,7 +145,9 @@ async def test_no_public_url_no_link(
     admin = await admin_chat(make_chat, demo_db)
     dispatcher.services.public_url = None
     out = await admin.send("/web")
-    assert "PUBLIC_URL" in out and "/web/login/" not in out
+    assert (
+        "chưa có địa chỉ công khai" in out and "PUBLIC_URL" not in out and "/web/login/" not in out
+    )
     public = make_chat(user="stranger")
     out = await public.send("/web")
     assert "/web/login/" not in out
