@@ -82,7 +82,7 @@ RESERVE_SECONDS = 30.0
 SENDING_SECONDS = 60.0
 # How long before its send slot a message's attempt is recorded (a commit): longer than most
 # commits, so the message leaves on its slot; short, so few rows are "sending" at a crash.
-LEAD = 0.05
+LEAD = 0.03
 # A send this late for its slot takes a new one instead (below the margin's 31 ms).
 LATE = 0.02
 UNKNOWN = "outcome unknown: the worker stopped during the send"
