@@ -6,6 +6,9 @@ BDG_BENCH_PG_URL is set) on PostgreSQL.
     BDG_BENCH_PG_URL=postgresql://postgres@127.0.0.1:5432/test .venv/bin/python bench/core.py
 
 Officers run concurrently (asyncio), each in its own chat, as a busy morning before 05/12.
+"CPU ms/step" is the process's CPU time over the run divided by the steps (the harness's own
+reads included): steadier than steps/s on a shared, loaded machine. ``load`` is the 1-minute
+load average at the end of the run.
 """
 
 from __future__ import annotations
@@ -62,9 +65,10 @@ async def run(url: str, schema: str | None, n: int) -> dict[str, float]:
     start = to_utc(datetime(2026, 11, 25, 9, 0), "Asia/Ho_Chi_Minh")
     d = Dispatcher(db, Services(), clock=lambda: start)
     latencies: list[float] = []
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     await asyncio.gather(*(officer(d, db, f"u{i}", commune_code(i), latencies) for i in range(n)))
     wall = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     async with db.session() as s:
         submitted = (
             await s.exec(text("SELECT count(*) FROM report WHERE status='submitted'"))
@@ -81,6 +85,7 @@ async def run(url: str, schema: str | None, n: int) -> dict[str, float]:
         "p50": q[49] * 1000,
         "p99": q[98] * 1000,
         "submitted": submitted,
+        "cpu": cpu / len(latencies) * 1000,
     }
 
 
@@ -96,13 +101,15 @@ def main() -> None:
             targets.append(("PostgreSQL", pg, f"bench_{uuid.uuid4().hex[:8]}"))
         print(f"{args.officers} officers, each: register + full annual report + submit")
         print(
-            f"{'database':<11} {'steps':>6} {'steps/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'submitted':>9}"
+            f"{'database':<11} {'steps':>6} {'steps/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
+            f"{'submitted':>9} {'CPU ms/step':>11} {'load':>5}"
         )
         for name, url, schema in targets:
             r = asyncio.run(run(url, schema, args.officers))
             print(
                 f"{name:<11} {r['steps']:>6.0f} {r['rate']:>8.1f} {r['p50']:>7.1f} "
-                f"{r['p99']:>7.1f} {r['submitted']:>9.0f}"
+                f"{r['p99']:>7.1f} {r['submitted']:>9.0f} {r['cpu']:>11.2f} "
+                f"{os.getloadavg()[0]:>5.2f}"
             )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of the process: {peak:.0f} MiB")

@@ -59,6 +59,7 @@ def make_services(settings: Settings) -> Services:
         public_url=settings.public_url,
         files_secret=settings.files_secret,
         mail=settings.smtp.enabled,
+        doc_symbol=settings.doc_symbol,
         channels=channel_capabilities(settings),
     )
 

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import aiosmtplib
 import httpx
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -340,6 +341,36 @@ async def check_zalo(settings: Settings, report: Report, http: httpx.AsyncClient
     _webhook(report, "doctor.check_zalo_webhook", settings, hook, ZALO_PATH)
 
 
+async def check_smtp(settings: Settings, report: Report) -> None:
+    """With e-mail configured: connect, STARTTLS or TLS, log in (when a user is set), quit.
+    Sends nothing."""
+    smtp = settings.smtp
+    if not smtp.enabled:
+        return
+    client = aiosmtplib.SMTP(
+        hostname=smtp.host,
+        port=smtp.port,
+        use_tls=smtp.tls,
+        start_tls=smtp.starttls and not smtp.tls,
+        timeout=min(smtp.timeout, HTTP_TIMEOUT),
+    )
+    try:
+        await client.connect()
+        if smtp.user:
+            await client.login(smtp.user, smtp.password or "")
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        report.add(
+            "doctor.check_smtp",
+            FAIL,
+            "doctor.smtp_failed",
+            {"server": f"{smtp.host}:{smtp.port}", "error": type(exc).__name__},
+            "doctor.fix_smtp",
+        )
+        return
+    report.add("doctor.check_smtp", OK, "doctor.smtp_ok", {"server": f"{smtp.host}:{smtp.port}"})
+
+
 async def diagnose(settings: Settings) -> Report:
     report = Report()
     check_settings(settings, report)
@@ -347,4 +378,5 @@ async def diagnose(settings: Settings) -> Report:
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
         await check_telegram(settings, report, http)
         await check_zalo(settings, report, http)
+    await check_smtp(settings, report)
     return report

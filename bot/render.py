@@ -16,7 +16,9 @@ def to_plain(text: str) -> str:
 
 
 def render_plain(reply: Reply, lang: str = "vi") -> str:
-    """The reply as plain text: numbered choices answered by number, or the word to type."""
+    """The reply as plain text: numbered choices answered by number, or the word to type, in
+    the reply's language (``lang`` when it has none)."""
+    lang = reply.lang or lang
     lines = [to_plain(reply.text)]
     if reply.choices:
         if reply.numbered:

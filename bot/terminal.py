@@ -10,13 +10,31 @@ import asyncio
 import sys
 from typing import TextIO
 
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from bot.render import render_plain
+from db.models import Unit
 from handlers.dispatch import Dispatcher
 from kernel.i18n import t
 from kernel.messages import Incoming
 from kernel.text import clean_incoming
 
 CHANNEL = "terminal"
+
+
+async def banner_line(s: AsyncSession, lang: str) -> str:
+    """The first line: whose data the chat runs on (the top unit of the tree, "tỉnh Quảng
+    Ngãi"), never a fixed province."""
+    top = (
+        await s.exec(select(Unit).where(col(Unit.parent_id).is_(None)).order_by(col(Unit.id)))
+    ).first()
+    if top is None:
+        return t(lang, "terminal.banner_empty")
+    name = top.name
+    if top.kind in ("province", "city"):  # a common noun inside a sentence: "tỉnh Hà Tĩnh"
+        name = name[:1].lower() + name[1:]
+    return t(lang, "terminal.banner", province=name)
 
 
 async def run_terminal(
@@ -31,7 +49,10 @@ async def run_terminal(
     stdin = stdin or sys.stdin
     out = out or sys.stdout
     interactive = stdin.isatty()
-    for line in banner if banner is not None else [t(lang, "terminal.banner")]:
+    if banner is None:
+        async with dispatcher.db.session() as s:
+            banner = [await banner_line(s, lang)]
+    for line in banner:
         print(line, file=out)
     while True:
         if interactive:

@@ -114,40 +114,128 @@ def _kind_name(kind: str, lang: str) -> str:
     return kind if text == key else text
 
 
+STATUS_KEYS = (
+    ("on_time", "admin.st_on_time"),
+    ("late", "admin.st_late"),
+    ("missing", "admin.st_missing"),
+)
+MAX_TABLE_ROWS = 15  # units not on time listed under a flat subtree's bar
+
+
+def _counts(units: list[UnitStatus]) -> dict[str, int]:
+    return {
+        "on_time": sum(1 for u in units if u.on_time),
+        "late": sum(1 for u in units if u.submitted and not u.on_time),
+        "missing": sum(1 for u in units if not u.submitted),
+    }
+
+
 def status_chart(c: Compilation, lang: str = "vi") -> bytes:
+    """Reporting status that reads at a glance: for a subtree with a level in between
+    (districts), one stacked bar per group with its counts; for a flat subtree (every unit a
+    group of its own, e.g. a province's 18 communes and departments), one stacked bar of the
+    whole subtree and a small table of the units that are late or have not reported."""
     groups = status_groups(c, lang)
+    if all(len(us) == 1 for _, us in groups):
+        return _status_flat(c, lang)
+    return _status_grouped(c, lang, groups)
+
+
+def _stacked(ax: Any, y: list[int], counts: list[dict[str, int]], lang: str) -> list[int]:
+    """Stacked horizontal bars with each segment's count written inside when it fits."""
+    left = [0] * len(y)
+    width = max([1, *(sum(x.values()) for x in counts)])
+    for key, label in STATUS_KEYS:
+        values = [x[key] for x in counts]
+        ax.barh(y, values, left=left, color=COLOURS[key], label=t(lang, label), height=0.7)
+        for yi, lft, v in zip(y, left, values, strict=True):
+            if v and v / width >= 0.04:
+                ax.text(
+                    lft + v / 2, yi, str(v), ha="center", va="center", fontsize=8, color="white"
+                )
+        left = [a + b for a, b in zip(left, values, strict=True)]
+    return left
+
+
+def _legend_below(ax: Any, fig: Any, axes_height_in: float) -> None:
+    ax.legend(
+        loc="upper center",
+        # just under the x label: 0.5 inch below the axes, whatever the figure's height
+        bbox_to_anchor=(0.5, -0.5 / axes_height_in),
+        ncol=3,
+        fontsize=8,
+        frameon=False,
+    )
+
+
+def _status_grouped(c: Compilation, lang: str, groups: list[tuple[str, list[UnitStatus]]]) -> bytes:
     labels = [_wrap(name, 40) for name, _ in groups]
-    on_time = [sum(1 for u in us if u.on_time) for _, us in groups]
-    late = [sum(1 for u in us if u.submitted and not u.on_time) for _, us in groups]
-    missing = [sum(1 for u in us if not u.submitted) for _, us in groups]
     fig = _figure(8, max(2.6, 0.9 + 0.3 * len(groups)))
     ax = fig.add_subplot(1, 1, 1)
     y = list(range(len(groups)))[::-1]
-    left = [0] * len(groups)
-    for values, key, colour in (
-        (on_time, "admin.st_on_time", COLOURS["on_time"]),
-        (late, "admin.st_late", COLOURS["late"]),
-        (missing, "admin.st_missing", COLOURS["missing"]),
-    ):
-        ax.barh(y, values, left=left, color=colour, label=t(lang, key), height=0.7)
-        left = [a + b for a, b in zip(left, values, strict=True)]
+    left = _stacked(ax, y, [_counts(us) for _, us in groups], lang)
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_ylim(-0.6, len(groups) - 0.4)
     ax.set_xlabel(t(lang, "admin.chart_units_axis"))
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_title(t(lang, "admin.chart_status") + "\n" + _subtitle(c, lang), fontsize=11)
     ax.set_xlim(0, max([1, *left]) * 1.04)
-    ax.legend(
-        loc="upper center",
-        # just under the x label: 0.5 inch below the axes, whatever the figure's height
-        bbox_to_anchor=(0.5, -0.5 / (0.77 * fig.get_figheight())),
-        ncol=3,
-        fontsize=8,
-        frameon=False,
-    )
+    _legend_below(ax, fig, 0.77 * fig.get_figheight())
     _thousands(ax)
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
+    return _png(fig)
+
+
+def _status_flat(c: Compilation, lang: str) -> bytes:
+    behind = sorted(
+        (u for u in c.units if not u.on_time),
+        key=lambda u: (u.submitted, -u.days_late(c.today), u.name),
+    )
+    shown = behind[:MAX_TABLE_ROWS]
+    rows = [
+        [
+            u.name,
+            t(lang, "admin.st_late" if u.submitted else "admin.st_missing"),
+            str(
+                u.days_late(c.today)
+                if not u.submitted
+                else ((u.first_submitted_on or u.due) - u.due).days
+            ),
+        ]
+        for u in shown
+    ]
+    if len(behind) > len(shown):
+        rows.append([t(lang, "admin.chart_more_units", n=len(behind) - len(shown)), "", ""])
+    table_h = 0.23 * (len(rows) + 1) if rows else 0.4
+    fig = _figure(8, 1.9 + table_h)
+    bar_ax = fig.add_axes((0.08, 1 - 1.35 / fig.get_figheight(), 0.88, 0.45 / fig.get_figheight()))
+    left = _stacked(bar_ax, [0], [_counts(c.units)], lang)
+    bar_ax.set_yticks([])
+    bar_ax.set_xlim(0, max(1, left[0]))
+    bar_ax.xaxis.get_major_locator().set_params(integer=True)
+    bar_ax.set_title(t(lang, "admin.chart_status") + "\n" + _subtitle(c, lang), fontsize=11)
+    bar_ax.legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=3, fontsize=8, frameon=False
+    )
+    tab_ax = fig.add_axes((0.08, 0.02, 0.88, table_h / fig.get_figheight()))
+    tab_ax.axis("off")
+    if not rows:
+        tab_ax.text(0.5, 0.5, t(lang, "admin.chart_all_on_time"), ha="center", va="center")
+        return _png(fig)
+    heads = [t(lang, k) for k in ("admin.col_unit", "admin.col_status", "admin.col_days_late")]
+    table = tab_ax.table(
+        cellText=rows, colLabels=heads, colWidths=[0.6, 0.22, 0.18], loc="upper center"
+    )
+    table.auto_set_font_size(False)
+    table.set_fontsize(8)
+    table.scale(1, 1.25)
+    for (r, col), cell in table.get_celld().items():
+        cell.set_edgecolor("#bbbbbb")
+        cell.get_text().set_horizontalalignment("left" if col == 0 and r > 0 else "center")
+        if r == 0:
+            cell.set_text_props(weight="bold")
+            cell.set_facecolor("#eeeeee")
     return _png(fig)
 
 
@@ -188,10 +276,12 @@ def participants_chart(c: Compilation, lang: str = "vi", form_dir: str | None = 
         ax.text(f, b - h / 2, f" {f:,}".replace(",", "."), va="center", fontsize=8)
     ax.set_yticks(base, [_wrap(b.label) for b in items], fontsize=9)
     ax.set_xlabel(t(lang, "admin.chart_people_axis"))
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlim(0, max([1, *men, *women]) * 1.18)
     _thousands(ax)
     ax.set_title(t(lang, "admin.chart_participants") + "\n" + _subtitle(c, lang), fontsize=11)
-    ax.legend(loc="lower right", fontsize=8)
+    # Under the axis, never over a bar's label (it used to sit in the lower right corner).
+    _legend_below(ax, fig, 0.77 * fig.get_figheight())
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
     return _png(fig)

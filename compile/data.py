@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import and_, case, func
 from sqlmodel import col, select
@@ -84,6 +84,11 @@ class Compilation:
     timezone: str
     # Names of the root's direct children by id (charts group units by them).
     children: dict[int, str] = field(default_factory=dict)
+    # Every unit of the subtree (reporting or not) by id: (code, name), for tree order and
+    # the subtotals of each level in the workbook.
+    tree: dict[int, tuple[str, str]] = field(default_factory=dict)
+    # The issuing body's document symbol ("BC-SNV"; BDG_DOC_SYMBOL, else derived).
+    doc_symbol: str | None = None
 
     @property
     def expected(self) -> int:
@@ -108,6 +113,16 @@ class Compilation:
     @property
     def on_time_rate(self) -> float | None:
         return self.on_time_count / self.expected if self.expected else None
+
+    def in_tree_order(self) -> list[UnitStatus]:
+        """The units in tree order, each level sorted by unit code (numbers as numbers): a
+        district's communes follow it, "28276" before "28303", "9" before "10"."""
+
+        def key(u: UnitStatus) -> list[tuple[tuple[int, int, str], ...]]:
+            ids = [int(x) for x in u.path.strip("/").split("/") if x]
+            return [_natural(self.tree.get(i, ("", ""))[0] or u.code) for i in ids]
+
+        return sorted(self.units, key=key)
 
     @property
     def local_generated(self) -> datetime:
@@ -144,13 +159,19 @@ def default_period(services: Services, today: date) -> str:
 
 
 async def reporting_units(s: AsyncSession, root: Unit) -> Sequence[Unit]:
-    return (
+    """The reporting units of the subtree, read as plain rows with the columns a compilation
+    uses (id, code, name, kind, path, parent_id): building 3,321 ORM objects was a quarter
+    of the overview's time. Read-only: never add them to a session."""
+    rows = (
         await s.exec(
-            select(Unit)
+            select(  # type: ignore[call-overload]
+                Unit.id, Unit.code, Unit.name, Unit.kind, Unit.path, Unit.parent_id
+            )
             .where(col(Unit.path).startswith(root.path), col(Unit.reports).is_(True))
             .order_by(Unit.path)
         )
     ).all()
+    return cast(Sequence[Unit], rows)
 
 
 async def _overrides_of_subtree(
@@ -206,13 +227,8 @@ async def gather(
     statuses: list[UnitStatus] = []
     for i, u in enumerate(units, 1):
         assert u.id is not None
-        ov = (
-            bulk.get(u.id, {}) if bulk is not None else await periods.overrides_for(s, u, year, cal)
-        )
-        key = frozenset(ov.items())
-        if key not in period_cache:
-            period_cache[key] = cal.period(period_id, ov)
-        status = _status(u, period_cache[key].due, contacts, by_unit.get(u.id), first_on.get(u.id))
+        due = await _due(s, cal, u, period_id, year, bulk, period_cache)
+        status = _status(u, due, contacts, by_unit.get(u.id), first_on.get(u.id))
         status.form_id = form_ids[u.id]
         statuses.append(status)
         if progress is not None:
@@ -229,6 +245,38 @@ async def gather(
         generated_at=now,
         timezone=services.timezone,
         children={u.id: u.name for u in children if u.id is not None},
+        tree=await _tree(s, root),
+        doc_symbol=services.doc_symbol,
+    )
+
+
+async def _due(
+    s: AsyncSession,
+    cal: Calendar,
+    u: Unit,
+    period_id: str,
+    year: int,
+    bulk: dict[int, dict[str, date]] | None,
+    cache: dict[frozenset[tuple[str, date]], ReportPeriod],
+) -> date:
+    """The unit's own due date (its overrides and rules applied), one period per variant."""
+    assert u.id is not None
+    ov = bulk.get(u.id, {}) if bulk is not None else await periods.overrides_for(s, u, year, cal)
+    key = frozenset(ov.items())
+    if key not in cache:
+        cache[key] = cal.period(period_id, ov)
+    return cache[key].due
+
+
+async def _tree(s: AsyncSession, root: Unit) -> dict[int, tuple[str, str]]:
+    """Every unit of the subtree: id → (code, name)."""
+    q = select(Unit.id, Unit.code, Unit.name).where(col(Unit.path).startswith(root.path))
+    return {int(i or 0): (str(code), str(name)) for i, code, name in (await s.exec(q)).all()}
+
+
+def _natural(code: str) -> tuple[tuple[int, int, str], ...]:
+    return tuple(
+        (0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", code) if p
     )
 
 

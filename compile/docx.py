@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -38,11 +39,13 @@ from compile.indicators import (
     Column,
     applies,
     option_counts,
+    respondents,
     section_title,
     text_questions,
+    without_hint,
 )
 from kernel.i18n import t
-from services.forms.engine import Question, Section
+from services.forms.engine import Form, Question
 
 FONT = "Times New Roman"
 BODY_PT = 14
@@ -59,6 +62,49 @@ _XML_BAD = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 def place_name(name: str) -> str:
     """ "Tỉnh Hà Tĩnh" → "Hà Tĩnh" (the place in the date line)."""
     return _LEVEL_WORDS.sub("", name.strip()) or name
+
+
+# Common nouns that open a unit's name: lower-case inside a sentence ("18 đơn vị thuộc tỉnh
+# Hà Tĩnh"), as Decree 30/2020 (appendix II) writes administrative units.
+_LEVEL_LEAD = re.compile(
+    r"^(Tỉnh|Thành phố|Huyện|Quận|Thị xã|Xã|Phường|Thị trấn|Đặc khu|Thôn|Tổ dân phố)(?=\s)"
+)
+_PLACE_TAIL = re.compile(
+    r"\s+(tỉnh|thành phố|huyện|quận|thị xã|xã|phường|thị trấn|đặc khu)\s+\S.*$"
+)
+_SKIP_IN_SYMBOL = {"và", "của", "-", "–"}
+
+
+def in_sentence(name: str) -> str:
+    """ "Tỉnh Hà Tĩnh" → "tỉnh Hà Tĩnh"; a proper name ("Sở Nội vụ") is left alone."""
+    m = _LEVEL_LEAD.match(name.strip())
+    return m.group(1).lower() + name.strip()[m.end() :] if m else name
+
+
+def abbreviation(name: str) -> str:
+    """The initials of a body's name, as its document symbols use them: "Sở Nội vụ" → "SNV",
+    "Ban vì sự tiến bộ của phụ nữ" → "BVSTBPN" ("và", "của" left out; Đ kept)."""
+    out = []
+    name = _PLACE_TAIL.sub("", name.strip())  # "Sở Nội vụ tỉnh Hà Tĩnh" → "Sở Nội vụ"
+    for word in re.split(r"[\s,]+", name):
+        if not word or word.lower() in _SKIP_IN_SYMBOL:
+            continue
+        first = word[0]
+        if first in "Đđ":
+            out.append("Đ")
+            continue
+        base = unicodedata.normalize("NFD", first)[0]
+        if base.isalnum():
+            out.append(base.upper())
+    return "".join(out)
+
+
+def doc_symbol(c: Compilation, lang: str) -> str:
+    """The report's symbol after the number: BDG_DOC_SYMBOL, else "BC-" and the issuing
+    body's initials ("BC-SNV" for Sở Nội vụ)."""
+    if c.doc_symbol:
+        return c.doc_symbol
+    return "BC-" + abbreviation(_agency_name(c, lang))
 
 
 def _clean(text: str) -> str:
@@ -240,7 +286,7 @@ def build_docx(
         align=WD_ALIGN_PARAGRAPH.JUSTIFY,
     )
     _para(doc, after=0, size=8)
-    _signature(doc, lang)
+    _signature(doc, c, lang)
     _appendix(doc, c, lang)
     buf = io.BytesIO()
     doc.save(buf)
@@ -258,7 +304,7 @@ def _header_block(doc: DocumentObject, c: Compilation, lang: str) -> None:
     _no_borders(table)
     table.autofit = False
     left, right = table.rows[0].cells
-    _set_widths(table, (7.2, 9.3))
+    _set_widths(table, (6.4, 10.1))  # the national title fits on one line
     center = WD_ALIGN_PARAGRAPH.CENTER
     superior = t(lang, "admin.docx_superior", unit=c.root.name).upper()
     p = left.paragraphs[0]
@@ -267,7 +313,13 @@ def _header_block(doc: DocumentObject, c: Compilation, lang: str) -> None:
     p.paragraph_format.space_after = Pt(0)
     _para(left, _agency_name(c, lang).upper(), bold=True, size=12, align=center, after=0)
     _rule(left, 2.2)
-    _para(left, t(lang, "admin.docx_number"), size=13, align=center, after=0)
+    _para(
+        left,
+        t(lang, "admin.docx_number", symbol=doc_symbol(c, lang)),
+        size=13,
+        align=center,
+        after=0,
+    )
 
     p = right.paragraphs[0]
     _run(p, t(lang, "admin.docx_nation"), bold=True, size=12)
@@ -308,6 +360,7 @@ def _title(doc: DocumentObject, c: Compilation, lang: str) -> None:
     )
     _rule(doc, 6.5)
     _para(doc, after=6, size=6)
+    _para(doc, t(lang, "admin.docx_to", unit=in_sentence(c.root.name)), align=center)
     _para(
         doc,
         t(
@@ -315,7 +368,7 @@ def _title(doc: DocumentObject, c: Compilation, lang: str) -> None:
             "admin.docx_intro",
             agency=_agency_name(c, lang),
             n=fmt_int(c.expected),
-            unit=c.root.name,
+            unit=in_sentence(c.root.name),
         ),
         indent=True,
         align=WD_ALIGN_PARAGRAPH.JUSTIFY,
@@ -341,7 +394,7 @@ def _reporting(doc: DocumentObject, c: Compilation, lang: str) -> None:
         indent=True,
         align=WD_ALIGN_PARAGRAPH.JUSTIFY,
     )
-    missing = c.missing
+    missing = [u for u in c.in_tree_order() if not u.submitted]
     if not missing:
         _para(doc, t(lang, "admin.docx_all_reported"), indent=True)
     elif len(missing) <= INLINE_MISSING_MAX:
@@ -370,13 +423,22 @@ def _results(doc: DocumentObject, c: Compilation, lang: str) -> None:
             continue
         n += 1
         _para(doc, f"{n}. {section_title(section, lang)}", bold=True, after=4)
-        _section_table(doc, section, qs, values, lang)
+        _section_table(doc, c.form, qs, values, lang)
         _para(doc, after=4, size=6)
+
+
+def indicator_label(form: Form, q: Question, lang: str) -> str:
+    """The indicator as a noun phrase (the form's ``indicator``, else its question), with the
+    kinds of unit that report it when not all do ("… (sở, ban, ngành)"), so a reader sees
+    which rows add up which units; never a "(dd/mm/yyyy)" input hint."""
+    label = without_hint(q.indicator_text(lang))
+    who = respondents(form, q, lang)
+    return f"{label} ({who})" if who else label
 
 
 def _section_table(
     doc: DocumentObject,
-    section: Section,
+    form: Form,
     qs: list[Question],
     values: list[dict[str, Any] | None],
     lang: str,
@@ -384,7 +446,7 @@ def _section_table(
     by_sex = any(q.type == "sex_count" for q in qs)
     rows: list[list[str]] = []
     for i, q in enumerate(qs, 1):
-        label = q.text(lang)
+        label = indicator_label(form, q, lang)
         if q.type == "sex_count":
             m, f, tot = (fmt_int(Column(q, p).total(values) or 0) for p in ("m", "f", "total"))
             rows.append([str(i), label, m, f, tot])
@@ -431,7 +493,7 @@ def _remarks(
     questions = text_questions(c.form, c.period.kind)
     submitted = c.submitted
     for i, q in enumerate(questions, 1):
-        _para(doc, f"{i}. {q.text(lang)}", bold=True, after=4)
+        _para(doc, f"{i}. {q.indicator_text(lang)}", bold=True, after=4)
         wrote = [(u, str((u.values or {}).get(q.id) or "").strip()) for u in submitted]
         wrote = [(u, text) for u, text in wrote if text]
         if not wrote:
@@ -445,7 +507,7 @@ def _remarks(
                 progress(n, len(wrote))
 
 
-def _signature(doc: DocumentObject, lang: str) -> None:
+def _signature(doc: DocumentObject, c: Compilation, lang: str) -> None:
     table = doc.add_table(rows=1, cols=2)
     _no_borders(table)
     table.autofit = False
@@ -454,7 +516,12 @@ def _signature(doc: DocumentObject, lang: str) -> None:
     p = left.paragraphs[0]
     _run(p, t(lang, "admin.docx_recipients"), bold=True, italic=True, size=12)
     p.paragraph_format.space_after = Pt(0)
-    for line in t(lang, "admin.docx_recipients_list").split("\n"):
+    abbr = doc_symbol(c, lang).removeprefix("BC-")
+    # When the committee itself issues the report (no standing agency), it is not its own
+    # recipient.
+    key = "admin.docx_recipients_list" if c.agency else "admin.docx_recipients_list_committee"
+    recipients = t(lang, key, unit=in_sentence(c.root.name), abbr=abbr)
+    for line in recipients.split("\n"):
         _para(left, line, size=11, after=0)
     center = WD_ALIGN_PARAGRAPH.CENTER
     p = right.paragraphs[0]
@@ -465,7 +532,7 @@ def _signature(doc: DocumentObject, lang: str) -> None:
 
 
 def _appendix(doc: DocumentObject, c: Compilation, lang: str) -> None:
-    missing = c.missing
+    missing = [u for u in c.in_tree_order() if not u.submitted]
     if len(missing) <= INLINE_MISSING_MAX:
         return
     doc.add_paragraph().add_run().add_break(WD_BREAK.PAGE)

@@ -157,3 +157,11 @@ def respondents(form: Form, q: Question, lang: str) -> str:
     if len(askers) == len(form.members):
         return ""
     return "; ".join(f.text_respondents(lang) for f in askers)
+
+
+_INPUT_HINT = re.compile(r"\s*\((dd/mm/yyyy|dd/mm)\)", re.IGNORECASE)
+
+
+def without_hint(label: str) -> str:
+    """A label for a document: no "(dd/mm/yyyy)" typing hint meant for the chat."""
+    return _INPUT_HINT.sub("", label).strip()

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from copy import copy
 from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from compile.data import Compilation, UnitStatus, fmt_int, fmt_pct
-from compile.indicators import Column, columns, section_title, text_questions
+from compile.indicators import Column, columns, section_title, text_questions, without_hint
 from kernel.clock import to_local
 from kernel.i18n import t
 
@@ -37,11 +39,13 @@ FIXED = (
 HEADER_ROWS = (4, 5, 6)
 FIRST_DATA_ROW = 7
 DATE_FORMAT = "DD/MM/YYYY"
+NUMBER_FORMAT = "#,##0"  # counts and VND amounts: 15,500,000 (shown 15.500.000 in a vi locale)
 
 _thin = Side(style="thin", color="999999")
 _BORDER = Border(left=_thin, right=_thin, top=_thin, bottom=_thin)
 _HEAD_FILL = PatternFill("solid", fgColor="DDE4EE")
 _TOTAL_FILL = PatternFill("solid", fgColor="FFF2CC")
+_SUBTOTAL_FILL = PatternFill("solid", fgColor="EEF3E2")
 _WRAP = Alignment(wrap_text=True, vertical="center", horizontal="center")
 
 
@@ -146,30 +150,123 @@ def _main_sheet(
 
     _header_rows(ws, c, cols, lang)
 
-    for n, u in enumerate(c.units, 1):
-        row: list[Any] = [
-            n,
-            _text(ws, u.code),
-            _text(ws, u.name),
-            status_text(u, lang),
-            u.reference,
-            _styled(ws, u.first_submitted_on, number_format=DATE_FORMAT)
-            if u.first_submitted_on
-            else None,
-        ]
-        row.extend(col.cell(u.values, lang) for col in cols)
-        ws.append(row)
-        if progress is not None:
-            progress(n, len(c.units))
-
+    _unit_rows(ws, c, cols, lang, progress)
     values = [u.values for u in c.units]
-    totals: list[Any] = [_styled(ws, None, fill=_TOTAL_FILL)] * 2
-    totals.append(_styled(ws, t(lang, "admin.total_row"), bold=True, fill=_TOTAL_FILL))
-    totals.append(_styled(ws, f"{len(c.submitted)}/{c.expected}", bold=True, fill=_TOTAL_FILL))
-    totals += [_styled(ws, None, fill=_TOTAL_FILL)] * 2
+    label = t(lang, "admin.total_row")
+    ws.append(_sum_row(ws, cols, values, label, f"{len(c.submitted)}/{c.expected}", _TOTAL_FILL))
+
+
+def _levels(c: Compilation, u: UnitStatus) -> list[int]:
+    """The units between the root and ``u`` (exclusive), from the top: the levels whose
+    subtotal ``u`` counts in."""
+    ids = [int(x) for x in u.path.strip("/").split("/") if x]
+    root_ids = [int(x) for x in c.root.path.strip("/").split("/") if x]
+    return ids[len(root_ids) : -1]
+
+
+def _unit_rows(
+    ws: WriteOnlyWorksheet,
+    c: Compilation,
+    cols: list[Column],
+    lang: str,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """One row per unit in tree order; after the last unit of each level below the root
+    (a district), a subtotal row of that level."""
+    ordered = c.in_tree_order()
+    number_style = copy(_number(ws, 0)._style)  # a style of this workbook, built once
+    open_levels: list[tuple[int, list[UnitStatus]]] = []
+    for n, u in enumerate(ordered, 1):
+        chain = _levels(c, u)
+        while open_levels and (
+            len(open_levels) > len(chain) or open_levels[-1][0] != chain[len(open_levels) - 1]
+        ):
+            _subtotal(ws, c, cols, lang, *open_levels.pop())
+        for level in chain[len(open_levels) :]:
+            open_levels.append((level, []))
+        for _, members in open_levels:
+            members.append(u)
+        ws.append(_unit_row(ws, n, u, cols, lang, number_style))
+        if progress is not None:
+            progress(n, len(ordered))
+    while open_levels:
+        _subtotal(ws, c, cols, lang, *open_levels.pop())
+
+
+def _unit_row(
+    ws: WriteOnlyWorksheet,
+    n: int,
+    u: UnitStatus,
+    cols: list[Column],
+    lang: str,
+    style: StyleArray,
+) -> list[Any]:
+    row: list[Any] = [
+        n,
+        _text(ws, u.code),
+        _text(ws, u.name),
+        status_text(u, lang),
+        u.reference,
+        _styled(ws, u.first_submitted_on, number_format=DATE_FORMAT)
+        if u.first_submitted_on
+        else None,
+    ]
     for col in cols:
-        totals.append(_styled(ws, col.total(values), bold=True, fill=_TOTAL_FILL))
-    ws.append(totals)
+        value = col.cell(u.values, lang)
+        if isinstance(value, int) and col.summable and col.question.type != "yes_no":
+            row.append(_plain_number(ws, value, style))
+        else:
+            row.append(value)
+    return row
+
+
+def _plain_number(ws: WriteOnlyWorksheet, value: int, style: StyleArray) -> WriteOnlyCell:
+    """A unit's count or amount with the #,##0 format: the style is built once per sheet
+    and copied (building one per cell made a nation's workbook several times slower)."""
+    cell = WriteOnlyCell(ws, value=value)
+    cell._style = copy(style)
+    return cell
+
+
+def _number(ws: WriteOnlyWorksheet, value: int | None, **kw: Any) -> WriteOnlyCell:
+    """A count or an amount of money: grouped thousands (#,##0), no decimals (VND)."""
+    return _styled(ws, value, number_format=NUMBER_FORMAT, **kw)
+
+
+def _subtotal(
+    ws: WriteOnlyWorksheet,
+    c: Compilation,
+    cols: list[Column],
+    lang: str,
+    level: int,
+    members: list[UnitStatus],
+) -> None:
+    """ "Cộng Huyện Kỳ Anh": the sums of the units of one level (only for a level holding
+    more than one unit; a level of one unit is that unit's row)."""
+    if len(members) < 2:
+        return
+    name = c.tree.get(level, ("", str(level)))[1]
+    done = sum(1 for m in members if m.submitted)
+    label = t(lang, "admin.subtotal_row", unit=name)
+    values = [m.values for m in members]
+    ws.append(_sum_row(ws, cols, values, label, f"{done}/{len(members)}", _SUBTOTAL_FILL))
+
+
+def _sum_row(
+    ws: WriteOnlyWorksheet,
+    cols: list[Column],
+    values: list[dict[str, Any] | None],
+    label: str,
+    count: str,
+    fill: PatternFill,
+) -> list[Any]:
+    row: list[Any] = [_styled(ws, None, fill=fill)] * 2
+    row.append(_styled(ws, label, bold=True, fill=fill))
+    row.append(_styled(ws, count, bold=True, fill=fill))
+    row += [_styled(ws, None, fill=fill)] * 2
+    for col in cols:
+        row.append(_number(ws, col.total(values), bold=True, fill=fill))
+    return row
 
 
 def _header_rows(ws: WriteOnlyWorksheet, c: Compilation, cols: list[Column], lang: str) -> None:
@@ -200,7 +297,8 @@ def _header_rows(ws: WriteOnlyWorksheet, c: Compilation, cols: list[Column], lan
         else:
             top.append(_styled(ws, None, fill=_HEAD_FILL))
         if col.part in (None, "m"):
-            mid.append(_styled(ws, col.heading(lang), bold=True, fill=_HEAD_FILL, wrap=True))
+            head = without_hint(col.indicator(lang))
+            mid.append(_styled(ws, head, bold=True, fill=_HEAD_FILL, wrap=True))
             if col.part == "m":
                 ws.merged_cells.add(_span(HEADER_ROWS[1], i, i + 2))
             else:
@@ -225,6 +323,7 @@ def _missing_sheet(wb: Workbook, c: Compilation, lang: str) -> None:
     for i, w in enumerate((5, 11, 34, 12, 10, 45), 1):
         ws.column_dimensions[get_column_letter(i)].width = w
     ws.freeze_panes = "A3"
+    missing = [u for u in c.in_tree_order() if not u.submitted]
     ws.append(
         [
             _styled(
@@ -232,7 +331,7 @@ def _missing_sheet(wb: Workbook, c: Compilation, lang: str) -> None:
                 t(
                     lang,
                     "admin.missing_title",
-                    n=len(c.missing),
+                    n=len(missing),
                     expected=c.expected,
                     date=c.today.strftime("%d/%m/%Y"),
                 ),
@@ -250,7 +349,7 @@ def _missing_sheet(wb: Workbook, c: Compilation, lang: str) -> None:
         "admin.col_contact",
     )
     ws.append([_styled(ws, t(lang, k), bold=True, fill=_HEAD_FILL, wrap=True) for k in heads])
-    for n, u in enumerate(c.missing, 1):
+    for n, u in enumerate(missing, 1):
         contact = "; ".join(f"{o.name} ({o.position})" for o in u.officers)
         ws.append(
             [

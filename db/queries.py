@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,14 +37,56 @@ def _is_pg(s: AsyncSession) -> bool:
     return s.bind is not None and s.bind.dialect.name == "postgresql"
 
 
-def _dedupe_insert(s: AsyncSession, key: str, at: datetime, legacy: str | None) -> Any:
-    if legacy is None or legacy == key:
-        stmt = insert_for(s)(ProcessedUpdate).values(key=key, at=at)
+def _dedupe_insert(dialect: str, legacy: bool) -> Any:
+    """INSERT the dedupe key unless it is known (also as the ``legacy`` plain key), RETURNING
+    it; parameters ``key``, ``at`` (and ``legacy``)."""
+    table: sa.Table = ProcessedUpdate.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    if not legacy:
+        stmt = insert(table).values(key=sa.bindparam("key"), at=sa.bindparam("at"))
     else:
-        known = sa.exists().where(col(ProcessedUpdate.key) == legacy)
-        row = sa.select(sa.literal(key, sa.String()), sa.literal(at, UTCDateTime())).where(~known)
-        stmt = insert_for(s)(ProcessedUpdate).from_select(["key", "at"], row)
-    return stmt.on_conflict_do_nothing(index_elements=["key"]).returning(col(ProcessedUpdate.key))
+        known = sa.exists().where(table.c.key == sa.bindparam("legacy", type_=sa.String()))
+        row = sa.select(
+            sa.bindparam("key", type_=sa.String()), sa.bindparam("at", type_=UTCDateTime())
+        ).where(~known)
+        stmt = insert(table).from_select(["key", "at"], row)
+    return stmt.on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
+
+
+@functools.cache
+def _statement(name: str, dialect: str, variant: bool = False) -> Any:
+    """The hot path's statements, built once per process with bound parameters: building a
+    SQLAlchemy statement costs more CPU than SQLite takes to run it, and a statement object
+    used again also keeps its compiled form (the cache key is memoised on the object)."""
+    if name == "dedupe":
+        return _dedupe_insert(dialect, variant)
+    if name == "lock":  # PostgreSQL: the writer's account row, FOR UPDATE (see begin_update)
+        lock = (
+            select(col(ChannelAccount.id))
+            .where(
+                col(ChannelAccount.channel) == sa.bindparam("channel"),
+                col(ChannelAccount.user_id) == sa.bindparam("user_id"),
+            )
+            .with_for_update()
+            .scalar_subquery()
+        )
+        if not variant:
+            return sa.select(lock)
+        ins = _dedupe_insert(dialect, True).cte("fresh")
+        fresh = sa.select(sa.func.count()).select_from(ins).scalar_subquery()
+        return sa.select(fresh, lock)
+    assert name == "writer"
+    return _writer_select(dialect)
+
+
+def _params(key: str, at: datetime, legacy: str | None) -> dict[str, Any]:
+    # (PostgreSQL's locking statement always checks the legacy key: the plain key again
+    # when there is none.)
+    return {"key": key, "at": at, "legacy": legacy if legacy is not None else key}
+
+
+def _dialect(s: AsyncSession) -> str:
+    return s.bind.dialect.name if s.bind is not None else "sqlite"
 
 
 async def mark_processed(
@@ -52,7 +95,10 @@ async def mark_processed(
     """Record an update's dedupe key in one statement; False when it was recorded before (the
     same update delivered twice), also when it was recorded as ``legacy`` (the plain key an
     earlier version stored)."""
-    return (await s.exec(_dedupe_insert(s, key, at, legacy))).first() is not None  # type: ignore[call-overload]
+    plain = legacy is None or legacy == key
+    stmt = _statement("dedupe", _dialect(s), not plain)
+    result = await s.exec(stmt, params=_params(key, at, legacy))
+    return result.first() is not None
 
 
 async def was_processed(s: AsyncSession, key: str, legacy: str | None = None) -> bool:
@@ -95,18 +141,12 @@ async def begin_update(
     SQLite has one writer at a time (``BEGIN IMMEDIATE``), so only the key is inserted."""
     if not _is_pg(s):
         return key is None or await mark_processed(s, key, at, legacy)
-    lock = (
-        select(col(ChannelAccount.id))
-        .where(ChannelAccount.channel == channel, ChannelAccount.user_id == user_id)
-        .with_for_update()
-        .scalar_subquery()
-    )
+    who = {"channel": channel, "user_id": user_id}
     if key is None:
-        await s.exec(sa.select(lock))  # type: ignore[call-overload]
+        await s.exec(_statement("lock", "postgresql", False), params=who)
         return True
-    ins = _dedupe_insert(s, key, at, legacy).cte("fresh")
-    fresh = sa.select(sa.func.count()).select_from(ins).scalar_subquery()
-    row = (await s.exec(sa.select(fresh, lock))).one()  # type: ignore[call-overload]
+    stmt = _statement("lock", "postgresql", True)
+    row = (await s.exec(stmt, params=who | _params(key, at, legacy))).one()
     return bool(row[0])
 
 
@@ -123,15 +163,27 @@ class Writer:
     values: dict[str, Any] | None = None
 
 
-async def writer(s: AsyncSession, channel: str, user_id: str) -> Writer:
-    """Who is writing, in one query: the account, its conversation, its active officer and the
-    officer's unit, and, when the conversation is in the report flow, the open report with all
-    its answers (one row per answer), so an answer costs no second read.
+def _answers(dialect: str) -> Any:
+    """The report's answers as one JSON object ``{question_id: value}`` (NULL without any):
+    a correlated subquery, so the writer's SELECT returns one row instead of one per answer
+    (forty rows of six ORM entities cost far more to turn into objects than to read)."""
+    values: sa.Table = ReportValue.__table__  # type: ignore[attr-defined]
+    if dialect == "postgresql":
+        agg = sa.func.json_object_agg(values.c.question_id, values.c.value)
+    else:  # the stored JSON text, embedded as JSON (not as a string)
+        agg = sa.func.json_group_object(values.c.question_id, sa.func.json(values.c.value))
+    return (
+        sa.select(sa.type_coerce(agg, sa.JSON()))
+        .where(values.c.report_id == col(Report.id))
+        .correlate(Report)
+        .scalar_subquery()
+    )
 
-    Call it after ``begin_update``, which took the account's lock on PostgreSQL."""
+
+def _writer_select(dialect: str) -> Any:
     report_id = col(Conversation.state)["report_id"].as_integer()
-    stmt = (
-        sa.select(ChannelAccount, Conversation, Officer, Unit, Report, ReportValue)
+    return (
+        sa.select(ChannelAccount, Conversation, Officer, Unit, Report, _answers(dialect))
         .select_from(ChannelAccount)
         .outerjoin(Conversation, col(Conversation.account_id) == col(ChannelAccount.id))
         .outerjoin(
@@ -146,16 +198,25 @@ async def writer(s: AsyncSession, channel: str, user_id: str) -> Writer:
                 col(Report.id) == report_id,
             ),
         )
-        .outerjoin(ReportValue, col(ReportValue.report_id) == col(Report.id))
-        .where(col(ChannelAccount.channel) == channel, col(ChannelAccount.user_id) == user_id)
+        .where(
+            col(ChannelAccount.channel) == sa.bindparam("channel"),
+            col(ChannelAccount.user_id) == sa.bindparam("user_id"),
+        )
     )
-    rows = (await s.exec(stmt)).all()  # type: ignore[call-overload]
-    if not rows:
+
+
+async def writer(s: AsyncSession, channel: str, user_id: str) -> Writer:
+    """Who is writing, in one query: the account, its conversation, its active officer and the
+    officer's unit, and, when the conversation is in the report flow, the open report with all
+    its answers (as one JSON object), so an answer costs no second read.
+
+    Call it after ``begin_update``, which took the account's lock on PostgreSQL."""
+    stmt = _statement("writer", _dialect(s))
+    row = (await s.exec(stmt, params={"channel": channel, "user_id": user_id})).first()
+    if row is None:
         return Writer()
-    account, conv, officer, unit, report, _ = rows[0]
-    values = None
-    if report is not None:
-        values = {v.question_id: v.value for *_, v in rows if v is not None}
+    account, conv, officer, unit, report, answers = row
+    values = dict(answers or {}) if report is not None else None
     return Writer(account, conv, officer, unit, report, values)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, SQLModel
 
 from kernel.clock import utcnow
@@ -94,9 +95,15 @@ class CompilationMark(SQLModel, table=True):
 
 class RateBudget(SQLModel, table=True):
     """One send budget shared by every worker (PostgreSQL; ``scheduler.budget``): per channel
-    and per chat, the earliest time (seconds since the epoch, the database's clock) at which
-    the next message may go. Claiming a slot moves it one period on, atomically; a 429 pushes
-    it to the end of the pause. A chat's key is a hash, not its id; idle rows are deleted."""
+    and per chat, the times of its last slots (seconds since the epoch, the database's clock;
+    as many as the limit counts) and the end of a 429's pause. Claiming a slot is one atomic
+    UPDATE. A chat's key is a hash, not its id; idle rows are deleted."""
 
     key: str = Field(primary_key=True, max_length=96)
-    next_at: float
+    times: list[float] = Field(
+        default_factory=list,
+        sa_column=sa.Column(
+            sa.JSON().with_variant(postgresql.ARRAY(sa.Float()), "postgresql"), nullable=False
+        ),
+    )
+    paused: float = 0.0

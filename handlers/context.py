@@ -16,7 +16,7 @@ from db.models import AuditLog, ChannelAccount, Conversation, Officer, Report, U
 from handlers.state import FlowState
 from kernel.channel import Capabilities, capabilities_of
 from kernel.clock import coarse, to_local
-from kernel.i18n import normalise_lang, t
+from kernel.i18n import catalog, normalise_lang, t
 from kernel.messages import Choice, Incoming, Menu, Reply
 from kernel.settings import Services
 
@@ -78,7 +78,12 @@ class Ctx:
 
     def t(self, key: str, **kw: object) -> str:
         """A catalog text; string parameters are HTML-escaped (replies use Telegram's HTML
-        subset) unless wrapped in ``Safe`` because they are already markup."""
+        subset) unless wrapped in ``Safe`` because they are already markup. On a channel with
+        buttons, ``<key>_buttons`` is used where the catalog has it: the plain key speaks of
+        typing only ("gõ 1,3"), since Zalo and the terminal have no buttons to tap
+        (tests/test_catalog_lint.py holds "bấm" to the ``_buttons`` variants)."""
+        if self.caps.buttons and f"{key}_buttons" in catalog(self.lang):
+            key = f"{key}_buttons"
         return t(self.lang, key, **{k: _esc(v) for k, v in kw.items()})
 
     @property
@@ -104,7 +109,7 @@ class Ctx:
     def say_text(
         self, text: str, *, choices: list[Choice] | None = None, numbered: bool = True
     ) -> Reply:
-        reply = Reply(text=text, choices=list(choices or []), numbered=numbered)
+        reply = Reply(text=text, choices=list(choices or []), numbered=numbered, lang=self.lang)
         self.replies.append(reply)
         return reply
 

@@ -31,7 +31,7 @@ from handlers.context import Ctx
 from handlers.features import build_router
 from handlers.lifeline import numbers_reply, wants_numbers
 from handlers.router import Deps, Router, welcome
-from kernel import metrics
+from kernel import calendar, metrics
 from kernel.clock import coarse, utcnow
 from kernel.i18n import normalise_lang, t
 from kernel.messages import Incoming, Menu, Outcome, Reply, resolve_token
@@ -78,6 +78,7 @@ class Dispatcher:
         # _handle_read).
         self._read_keys: OrderedDict[str, datetime] = OrderedDict()
         self._unsaved_keys: dict[str, datetime] = {}
+        calendar.warm_up(clock().year)
 
     def _lock(self, inc: Incoming) -> asyncio.Lock:
         key = (inc.channel, inc.chat_id)

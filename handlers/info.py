@@ -10,6 +10,7 @@ from kernel.calendar import Event
 from kernel.i18n import LANGS
 from kernel.messages import Choice
 from services import local_calendar, periods
+from services.scope import example_codes, scope_of
 
 routes = Routes()
 
@@ -125,10 +126,18 @@ async def help_cmd(ctx: Ctx, _args: str) -> None:
     if ctx.officer is not None:
         roles |= {"officer", ctx.officer.role}
     lines = [ctx.t("help.title")]
+    # An admin's examples name units of their own scope, not the demo province's.
+    codes = await _example_codes(ctx) if "admin" in roles else ["", ""]
     for cmd in ctx.router.visible_commands(roles):
         assert cmd.help is not None
-        lines.append(f"/{cmd.name} — {ctx.t(cmd.help)}")
+        lines.append(f"/{cmd.name} — {ctx.t(cmd.help, code1=codes[0], code2=codes[1])}")
     ctx.say_text("\n".join(lines))
+
+
+async def _example_codes(ctx: Ctx) -> list[str]:
+    assert ctx.officer is not None and ctx.unit is not None
+    scope = await scope_of(ctx.s, ctx.officer, ctx.unit)
+    return await example_codes(ctx.s, scope.root)
 
 
 @routes.command(

@@ -13,6 +13,8 @@ renders the session's events.
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import asdict, dataclass
 from datetime import date
 from html import escape
@@ -32,7 +34,7 @@ from handlers.state import ReportState
 from kernel.calendar import ReportPeriod
 from kernel.messages import Choice
 from services import mail, periods
-from services.forms.engine import Form, form_id_for_unit, load_form
+from services.forms.engine import Form, Question, form_id_for_unit, load_form
 from services.forms.session import (
     DONE,
     NO,
@@ -183,21 +185,15 @@ async def _locked(ctx: Ctx, o: Open) -> bool:
     return periods.is_locked(o.report, o.period, ctx.today, ctx.now)
 
 
-async def save_values(ctx: Ctx, report: Report, values: dict[str, Any]) -> None:
-    """Store answers in one statement (insert, or update the stored answer)."""
-    officer_id = ctx.officer.id if ctx.officer else None
-    rows = [
-        {
-            "report_id": report.id,
-            "question_id": qid,
-            "value": value,
-            "answered_at": ctx.now,
-            "answered_by": officer_id,
-        }
-        for qid, value in values.items()
-    ]
-    pg = ctx.s.get_bind().dialect.name == "postgresql"
-    stmt = (pg_insert if pg else sqlite_insert)(ReportValue).values(rows)
+@functools.lru_cache(maxsize=64)
+def _upsert(pg: bool, n: int) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE of ``n`` answers with bound parameters (built once per
+    shape: building the statement cost more than running it); on PostgreSQL with the report's
+    "last changed" in the same statement (a data-modifying CTE)."""
+    table: sa.Table = ReportValue.__table__  # type: ignore[attr-defined]
+    names = ("report_id", "question_id", "value", "answered_at", "answered_by")
+    rows = [{c: sa.bindparam(f"{c}_{i}", type_=table.c[c].type) for c in names} for i in range(n)]
+    stmt = (pg_insert if pg else sqlite_insert)(table).values(rows)
     stmt = stmt.on_conflict_do_update(
         index_elements=["report_id", "question_id"],
         set_={
@@ -207,19 +203,35 @@ async def save_values(ctx: Ctx, report: Report, values: dict[str, Any]) -> None:
         },
     )
     if not pg:
-        await ctx.s.exec(stmt)  # type: ignore[call-overload]
-        report.updated_at = ctx.now
-        return
-    # PostgreSQL: the report's "last changed" goes in the same statement (a data-modifying
-    # CTE), and the loaded row is told so, so the ORM does not UPDATE it again at commit.
+        return stmt
+    reports: sa.Table = Report.__table__  # type: ignore[attr-defined]
     touch = (
-        sa.update(Report)
-        .where(col(Report.id) == report.id)
-        .values(updated_at=ctx.now)
-        .returning(col(Report.id))
+        sa.update(reports)
+        .where(reports.c.id == sa.bindparam("touch_id", type_=reports.c.id.type))
+        .values(updated_at=sa.bindparam("touch_at", type_=reports.c.updated_at.type))
+        .returning(reports.c.id)
         .cte("touched")
     )
-    await ctx.s.exec(stmt.add_cte(touch))  # type: ignore[call-overload]
+    return stmt.add_cte(touch)
+
+
+async def save_values(ctx: Ctx, report: Report, values: dict[str, Any]) -> None:
+    """Store answers in one statement (insert, or update the stored answer)."""
+    officer_id = ctx.officer.id if ctx.officer else None
+    params: dict[str, Any] = {"touch_id": report.id, "touch_at": ctx.now}
+    for i, (qid, value) in enumerate(values.items()):
+        params[f"report_id_{i}"] = report.id
+        params[f"question_id_{i}"] = qid
+        params[f"value_{i}"] = value
+        params[f"answered_at_{i}"] = ctx.now
+        params[f"answered_by_{i}"] = officer_id
+    pg = ctx.s.get_bind().dialect.name == "postgresql"
+    await ctx.s.exec(_upsert(pg, len(values)), params=params)
+    if not pg:
+        report.updated_at = ctx.now
+        return
+    # PostgreSQL: the loaded row is told of the CTE's change, so the ORM does not UPDATE it
+    # again at commit.
     set_committed_value(report, "updated_at", ctx.now)
 
 
@@ -407,6 +419,16 @@ def _say_question(
     ctx.remember_menu(choices, numbered)
 
 
+def _line_label(q: Question, lang: str) -> str:
+    """What a summary line names before ": value": the indicator ("Quy chế làm việc của Ban
+    …"), shorter than the question and not a question; without a colon of its own (a label
+    ending in ":" made "… là::")."""
+    label = q.indicator_text(lang).rstrip().rstrip(":").rstrip()
+    if q.type == "money":  # "Kinh phí (đồng): 15.000.000 đồng" says the unit once
+        label = re.sub(r"\s*\([^()]*\)$", "", label)
+    return label
+
+
 def _say_summary(ctx: Ctx, o: Open, ev: Summary, prefix: str) -> None:
     assert ctx.unit is not None
     lang = ctx.lang
@@ -426,7 +448,7 @@ def _say_summary(ctx: Ctx, o: Open, ev: Summary, prefix: str) -> None:
             current = section
             lines.append(f"\n<b>{escape(section.text(lang))}</b>")
         shown = escape(o.form.format_value(q, value, lang))
-        lines.append(f"{i}. {escape(q.text(lang))}: <b>{shown}</b>")
+        lines.append(f"{i}. {escape(_line_label(q, lang))}: <b>{shown}</b>")
     lines.append("")
     lines.append(ctx.t("report.summary_help"))
     choices = [
@@ -445,7 +467,7 @@ def _say_violations(ctx: Ctx, o: Open, ev: Violations) -> None:
             ctx.t(
                 "report.rule_field",
                 n=ev.numbers[q.id],
-                label=q.text(lang),
+                label=q.text(lang).rstrip().rstrip(":"),
                 value=o.form.format_value(q, o.values.get(q.id), lang),
             )
             for q in v.questions

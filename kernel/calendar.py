@@ -39,6 +39,14 @@ def _vn_holidays(year: int) -> frozenset[date]:
     return frozenset(holidays.country_holidays("VN", years=year).keys())
 
 
+def warm_up(year: int) -> None:
+    """Compute the holidays of ``year`` and the years beside it now (the holidays library
+    takes a quarter of a second on its first call), at start-up rather than in the first
+    user's step."""
+    for y in (year - 1, year, year + 1):
+        _vn_holidays(y)
+
+
 def is_working_day(d: date) -> bool:
     return d.weekday() < 5 and d not in _vn_holidays(d.year)
 

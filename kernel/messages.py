@@ -100,6 +100,9 @@ class Reply:
     numbered: bool = True
     # Attachments produced by handlers (compiled reports): (filename, bytes, kind).
     files: list[tuple[str, bytes, str]] = field(default_factory=list)
+    # The language of ``text``: text channels add their own words (the numbered-choice hint)
+    # in it, not in the channel's default (an English-mode user on Zalo). None: the default.
+    lang: str | None = None
 
 
 TOKEN_PREFIX = "#"

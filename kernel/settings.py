@@ -191,6 +191,9 @@ class Settings(BaseSettings):
     # Zalo Official Account (docs/zalo-oa.md): enabled when the app id, the secret key and a
     # refresh token (or one already stored in the database) are there.
     zalo_oa: ZaloOASettings = Field(default_factory=lambda: ZaloOASettings())
+    # The compiled report's symbol after "Số: …/" ("BC-SNV" for Sở Nội vụ); unset = derived
+    # from the standing agency's name.
+    doc_symbol: str | None = Field(default=None, alias="BDG_DOC_SYMBOL")
     # Submitted and compiled reports by e-mail (off unless BDG_SMTP_HOST and BDG_SMTP_FROM).
     smtp: SmtpSettings = Field(default_factory=lambda: SmtpSettings())
     host: str = Field(default="127.0.0.1", alias="BDG_HOST")
@@ -235,6 +238,8 @@ class Services:
     files_secret: str | None = None
     # Report files go out by e-mail too (SMTP configured: ``Settings.smtp.enabled``).
     mail: bool = False
+    # BDG_DOC_SYMBOL: the compiled report's symbol ("BC-SNV"); None = derived.
+    doc_symbol: str | None = None
     # What each channel can do (kernel.channel.STANDARD, with the configured rates).
     channels: dict[str, Capabilities] = field(default_factory=lambda: dict(STANDARD))
 

@@ -7,10 +7,13 @@ before each send; the channel's interactive replies and edits are *charged* to t
 without waiting (a person who just typed gets the answer at once; the outbox slows down by
 as much).
 
-Each key (a channel, or a chat of a channel) holds the time its next slot is free. Taking a
-slot returns how long to wait for it and moves the key one period on (a generic cell rate
-algorithm with a burst of one: slots are evenly spaced, never bunched). A 429 pushes the key
-to the end of the pause; a failed attempt gives its slot back.
+Each key (a channel, or a chat of a channel) keeps the times of its last ``count`` slots (a
+sliding-window log): a new slot is the earliest time at which no ``window`` holds more than
+``count`` slots, at least ``spacing`` after the previous one (no bursts). Taking a slot
+returns how long to wait for it. A 429 pauses the key; a failed attempt gives its slot back
+(it leaves the log, exactly: the platform did not count it, and the next claims may use the
+room). With an evenly spaced schedule instead (a cell rate algorithm), a slot given back could
+only be reused by putting a 31st message into some second, and every 429 cost a slot.
 
 - ``MemoryBudget``: in the process (SQLite, the single-process embedded setup; tests).
 - ``SharedBudget``: in PostgreSQL (table ``ratebudget``), one atomic upsert per slot, on the
@@ -21,12 +24,14 @@ to the end of the pause; a failed attempt gives its slot back.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import hashlib
 import logging
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from sqlalchemy import text
 
@@ -59,6 +64,16 @@ def is_slot_taken() -> bool:
     return _SLOT_TAKEN.get()
 
 
+@dataclass(frozen=True)
+class Limit:
+    """At most ``count`` messages in any ``window`` seconds, each at least ``spacing`` after
+    the one before (no bursts)."""
+
+    count: int
+    window: float
+    spacing: float = 0.0
+
+
 def chat_key(channel: str, chat_id: str) -> str:
     """A chat's budget key: the channel and a short hash of the chat id (the table never holds
     who was written to)."""
@@ -67,84 +82,117 @@ def chat_key(channel: str, chat_id: str) -> str:
 
 
 class Budget(Protocol):
-    async def take(self, key: str, period: float, after: float = 0.0) -> float:
+    async def take(self, key: str, limit: Limit, after: float = 0.0) -> tuple[float, float]:
         """Claim the next slot of ``key`` not before ``after`` seconds from now; returns the
-        seconds to wait for it."""
+        seconds to wait for it and the slot (to give it back)."""
 
-    async def give_back(self, key: str, period: float) -> None:
-        """An attempt that failed does not use its slot: the next claimer gets it."""
+    async def give_back(self, key: str, slot: float) -> None:
+        """An attempt that failed does not use its slot: it leaves the key's log, and the
+        next claims may go as if it had never been taken."""
 
     async def pause(self, key: str, seconds: float) -> None:
         """No slot of ``key`` before ``seconds`` from now (a 429's retry_after)."""
 
-    def charge(self, key: str, period: float) -> None:
+    def charge(self, key: str, limit: Limit) -> None:
         """A message sent outside the outbox (an interactive reply, an edit) uses a slot now;
         never waits."""
 
     async def close(self) -> None: ...
 
 
+def next_slot(times: list[float], paused: float, limit: Limit, earliest: float) -> float:
+    """The earliest time not before ``earliest`` or the pause at which one more message keeps
+    ``limit`` (``times``: the key's last slots, in order)."""
+    slot = max(earliest, paused)
+    if times:
+        slot = max(slot, times[-1] + limit.spacing)
+    if len(times) >= limit.count:
+        slot = max(slot, times[-limit.count] + limit.window)
+    return slot
+
+
 class MemoryBudget:
     """The budget of one process (the event loop's clock)."""
 
     def __init__(self) -> None:
-        self._next: dict[str, float] = {}
+        self._times: dict[str, list[float]] = {}
+        self._paused: dict[str, float] = {}
         self._purged = 0.0
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
 
-    def _slot(self, key: str, period: float, now: float, after: float = 0.0) -> float:
-        slot = max(self._next.get(key, now), now + after)
-        self._next[key] = slot + period
+    def _add(self, key: str, limit: Limit, slot: float) -> None:
+        times = self._times.setdefault(key, [])
+        bisect.insort(times, slot)
+        del times[: max(len(times) - limit.count, 0)]
+
+    def _purge(self, now: float) -> None:
         if now - self._purged > PURGE_EVERY_SECONDS:
             self._purged = now
-            self._next = {k: v for k, v in self._next.items() if v > now - IDLE_SECONDS}
-        return slot
+            self._times = {k: v for k, v in self._times.items() if v and v[-1] > now - IDLE_SECONDS}
+            self._paused = {k: v for k, v in self._paused.items() if v > now}
 
-    async def take(self, key: str, period: float, after: float = 0.0) -> float:
+    async def take(self, key: str, limit: Limit, after: float = 0.0) -> tuple[float, float]:
         now = self._now()
-        return self._slot(key, period, now, after) - now
+        self._purge(now)
+        slot = next_slot(self._times.get(key, []), self._paused.get(key, 0.0), limit, now + after)
+        self._add(key, limit, slot)
+        return slot - now, slot
 
-    async def give_back(self, key: str, period: float) -> None:
-        now = self._now()
-        if key in self._next:
-            self._next[key] = max(self._next[key] - period, now)
+    async def give_back(self, key: str, slot: float) -> None:
+        times = self._times.get(key)
+        if times and slot in times:
+            times.remove(slot)
 
     async def pause(self, key: str, seconds: float) -> None:
         until = self._now() + max(seconds, 0.0)
-        self._next[key] = max(self._next.get(key, until), until)
+        self._paused[key] = max(self._paused.get(key, until), until)
 
-    def charge(self, key: str, period: float) -> None:
-        self._slot(key, period, self._now())
+    def charge(self, key: str, limit: Limit) -> None:
+        now = self._now()
+        times = self._times.get(key, [])
+        self._add(key, limit, max(now, times[-1]) if times else now)
 
     async def close(self) -> None:
         return None
 
 
 _NOW = "extract(epoch from clock_timestamp())"
+_LAST = "times[cardinality(times)]"
+# One slot, atomically: the row is locked by the UPDATE, and its expressions see the latest
+# version of the row (READ COMMITTED re-evaluates them after a concurrent update).
+_SLOT = (
+    f"GREATEST({_NOW} + :after, paused, COALESCE({_LAST} + :spacing, 0), "
+    f"CASE WHEN cardinality(times) >= :count "
+    f"THEN times[cardinality(times) - :count + 1] + :window ELSE 0 END)"
+)
 _TAKE = text(
-    f"INSERT INTO ratebudget (key, next_at) VALUES (:key, {_NOW} + :after + :period) "
-    f"ON CONFLICT (key) DO UPDATE "
-    f"SET next_at = GREATEST(ratebudget.next_at, {_NOW} + :after) + :period "
-    f"RETURNING next_at - :period - {_NOW}"
+    f"UPDATE ratebudget SET times = (times || {_SLOT})"
+    f"[GREATEST(cardinality(times) + 2 - :count, 1):] "
+    f"WHERE key = :key RETURNING {_LAST}, {_NOW}"
 )
-_GIVE_BACK = text(
-    f"UPDATE ratebudget SET next_at = GREATEST(next_at - :period, {_NOW}) WHERE key = :key"
+_ADD = text(
+    "INSERT INTO ratebudget (key, times, paused) "
+    "SELECT k, CAST(ARRAY[] AS FLOAT8[]), 0 FROM unnest(CAST(:keys AS VARCHAR[])) AS k "
+    "ON CONFLICT (key) DO NOTHING"
 )
+_GIVE_BACK = text("UPDATE ratebudget SET times = array_remove(times, :slot) WHERE key = :key")
 _PAUSE = text(
-    f"INSERT INTO ratebudget (key, next_at) VALUES (:key, {_NOW} + :seconds) "
-    f"ON CONFLICT (key) DO UPDATE SET next_at = GREATEST(ratebudget.next_at, {_NOW} + :seconds)"
+    f"UPDATE ratebudget SET paused = GREATEST(paused, {_NOW} + :seconds) WHERE key = :key"
 )
-# Many keys' charges at once: each key moves ``amount`` seconds on from max(its slot, now).
+# Many keys' charges at once: each charge is a slot at max(now, the key's last slot).
 _CHARGE = text(
-    f"INSERT INTO ratebudget (key, next_at) "
-    f"SELECT k, {_NOW} + a FROM unnest(CAST(:keys AS VARCHAR[]), CAST(:amounts AS FLOAT8[])) "
-    f"AS c(k, a) "
-    f"ON CONFLICT (key) DO UPDATE SET next_at = GREATEST(ratebudget.next_at, {_NOW}) "
-    f"+ (EXCLUDED.next_at - {_NOW})"
+    f"UPDATE ratebudget AS r SET times = (r.times || array_fill("
+    f"GREATEST({_NOW}, COALESCE(r.times[cardinality(r.times)], 0)), ARRAY[c.n]))"
+    f"[GREATEST(cardinality(r.times) + c.n + 1 - c.keep, 1):] "
+    f"FROM unnest(CAST(:keys AS VARCHAR[]), CAST(:counts AS INT[]), CAST(:keeps AS INT[])) "
+    f"AS c(k, n, keep) WHERE r.key = c.k"
 )
-_PURGE = text(f"DELETE FROM ratebudget WHERE next_at < {_NOW} - :idle")
+_PURGE = text(
+    f"DELETE FROM ratebudget WHERE paused < {_NOW} "
+    f"AND COALESCE(times[cardinality(times)], 0) < {_NOW} - :idle"
+)
 
 
 class SharedBudget:
@@ -153,29 +201,53 @@ class SharedBudget:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._charges: dict[str, float] = {}
+        self._charges: dict[str, tuple[int, int]] = {}  # key -> (messages, limit.count)
         self._flusher: asyncio.Task[None] | None = None
         self._purged = 0.0
+        self._known: set[str] = set()  # keys whose row exists
 
-    async def _run(self, statement: object, params: dict[str, object]) -> float | None:
+    async def _run(self, statement: Any, params: dict[str, object]) -> Any:
         async with self.db.engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            result = await conn.execute(statement, params)  # type: ignore[call-overload]
-            return float(result.scalar()) if result.returns_rows else None
+            result = await conn.execute(statement, params)
+            return result.first() if result.returns_rows else None
 
-    async def take(self, key: str, period: float, after: float = 0.0) -> float:
-        wait = await self._run(_TAKE, {"key": key, "period": period, "after": after})
+    async def _ensure(self, keys: Sequence[str]) -> None:
+        missing = [k for k in keys if k not in self._known]
+        if missing:
+            await self._run(_ADD, {"keys": missing})
+            self._known.update(missing)
+            if len(self._known) > 50_000:
+                self._known = set(missing)
+
+    async def take(self, key: str, limit: Limit, after: float = 0.0) -> tuple[float, float]:
+        await self._ensure([key])
+        params = {
+            "key": key,
+            "after": after,
+            "spacing": limit.spacing,
+            "count": limit.count,
+            "window": limit.window,
+        }
+        row = await self._run(_TAKE, params)
+        if row is None:  # purged meanwhile
+            self._known.discard(key)
+            await self._ensure([key])
+            row = await self._run(_TAKE, params)
         await self._purge()
-        return max(wait or 0.0, 0.0)
+        slot, now = float(row[0]), float(row[1])
+        return max(slot - now, 0.0), slot
 
-    async def give_back(self, key: str, period: float) -> None:
-        await self._run(_GIVE_BACK, {"key": key, "period": period})
+    async def give_back(self, key: str, slot: float) -> None:
+        await self._run(_GIVE_BACK, {"key": key, "slot": slot})
 
     async def pause(self, key: str, seconds: float) -> None:
+        await self._ensure([key])
         await self._run(_PAUSE, {"key": key, "seconds": max(seconds, 0.0)})
 
-    def charge(self, key: str, period: float) -> None:
-        self._charges[key] = self._charges.get(key, 0.0) + period
+    def charge(self, key: str, limit: Limit) -> None:
+        n, _ = self._charges.get(key, (0, limit.count))
+        self._charges[key] = (n + 1, limit.count)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
 
@@ -189,7 +261,15 @@ class SharedBudget:
             return
         keys: Sequence[str] = list(charges)
         try:
-            await self._run(_CHARGE, {"keys": keys, "amounts": [charges[k] for k in keys]})
+            await self._ensure(keys)
+            await self._run(
+                _CHARGE,
+                {
+                    "keys": keys,
+                    "counts": [min(charges[k][0], charges[k][1]) for k in keys],
+                    "keeps": [charges[k][1] for k in keys],
+                },
+            )
         except Exception as exc:  # noqa: BLE001 - the replies went out; the count is extra
             log.warning("send budget: charges not written (%s)", type(exc).__name__)
 
@@ -200,6 +280,7 @@ class SharedBudget:
         self._purged = now
         try:
             await self._run(_PURGE, {"idle": IDLE_SECONDS})
+            self._known.clear()
         except Exception as exc:  # noqa: BLE001 - retried at the next interval
             log.warning("send budget: purge failed (%s)", type(exc).__name__)
 

@@ -64,7 +64,7 @@ from kernel.channel import (
 from kernel.clock import utcnow
 from kernel.messages import Choice, Reply
 from kernel.settings import SchedulerSettings
-from scheduler.budget import Budget, chat_key, make_budget, slot_taken
+from scheduler.budget import Budget, Limit, chat_key, make_budget, slot_taken
 from scheduler.lock import holder_id, holder_is_stale
 
 log = logging.getLogger("bdg.outbox")
@@ -80,6 +80,9 @@ URGENT = ("case",)
 # (longer than any HTTP timeout of the channels: 15 s read + 15 s write).
 RESERVE_SECONDS = 30.0
 SENDING_SECONDS = 60.0
+# How long before its send slot a message's attempt is recorded (a commit): longer than most
+# commits, so the message leaves on its slot; short, so few rows are "sending" at a crash.
+LEAD = 0.05
 UNKNOWN = "outcome unknown: the worker stopped during the send"
 
 
@@ -98,11 +101,35 @@ class DispatchStats:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
+@dataclass
+class Turn:
+    """One message's place in the budget (``ChannelGate.turn``)."""
+
+    gate: ChannelGate
+    key: str  # the chat's budget key
+    channel_slot: float
+    chat_slot: float
+    at: float  # loop time of the channel slot
+
+    async def go(self) -> None:
+        """Right before the send: wait for the slot itself; if recording the attempt took
+        longer than the lead, the chat's next slot counts from now."""
+        late = asyncio.get_running_loop().time() - self.at
+        if late < 0:
+            await asyncio.sleep(-late)
+        elif late > 0.004:
+            await self.gate.budget.pause(self.key, self.gate.chat_limit_of(self.key).window)
+
+    async def give_back(self) -> None:
+        """The slot was not used (the attempt failed, or another worker sent the row)."""
+        await self.gate.budget.give_back(self.gate.name, self.channel_slot)
+
+
 class ChannelGate:
     """The send limits of one channel, kept in the shared budget (``scheduler.budget``): the
-    overall rate and each chat's rate (Telegram groups: 20 a minute), each paced ``margin``
-    below the platform's limit, and the pauses a 429 asks for. In the process: the sends in
-    flight (``concurrency``) and one message at a time per chat, in order."""
+    overall rate and each chat's rate (Telegram groups: 20 a minute), each ``margin`` below
+    the platform's limit, and the pauses a 429 asks for. In the process: the sends in flight
+    (``concurrency``) and one message at a time per chat, in order."""
 
     def __init__(
         self,
@@ -120,19 +147,28 @@ class ChannelGate:
         self.budget = budget
         self.rate = rate
         self.chat_rate = chat_rate
-        self.period = 1.0 / (rate * (1.0 - margin))
-        self.chat_period = 1.0 / (chat_rate * (1.0 - margin))
-        self.group_period = 1.0 / (group_rate * (1.0 - margin)) if group_rate else None
+        count = max(1, round(rate))
+        # ``count`` messages per ``count / rate`` seconds, stretched by the margin; a message
+        # may follow the previous one at half the even spacing, so a slot given back is used.
+        self.limit = Limit(count, count / rate / (1.0 - margin), 0.5 / rate)
+        self.chat_limit = Limit(1, 1.0 / (chat_rate * (1.0 - margin)))
+        self.group_limit = Limit(1, 1.0 / (group_rate * (1.0 - margin))) if group_rate else None
         self.scope = scope
         self.semaphore = asyncio.Semaphore(concurrency)
         self._chat_locks: dict[str, asyncio.Lock] = {}
+        self._groups: set[str] = set()  # budget keys of group chats seen
         self._refused: list[tuple[float, str]] = []  # recent 429s: (loop time, chat)
+        self._attempts: list[float] = []  # loop times of this worker's recent attempts
 
-    def period_of(self, chat_id: str) -> float:
+    def chat_limit_for(self, chat_id: str) -> Limit:
         """Telegram group chats have negative ids and a slower limit."""
-        if self.group_period is not None and chat_id.startswith("-"):
-            return self.group_period
-        return self.chat_period
+        if self.group_limit is not None and chat_id.startswith("-"):
+            self._groups.add(chat_key(self.name, chat_id))
+            return self.group_limit
+        return self.chat_limit
+
+    def chat_limit_of(self, key: str) -> Limit:
+        return self.group_limit if self.group_limit and key in self._groups else self.chat_limit
 
     def _chat_lock(self, chat_id: str) -> asyncio.Lock:
         lock = self._chat_locks.get(chat_id)
@@ -143,57 +179,58 @@ class ChannelGate:
         return lock
 
     @contextlib.asynccontextmanager
-    async def turn(self, chat_id: str) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    async def turn(self, chat_id: str) -> AsyncIterator[Turn]:
         """Hold this while sending one message to ``chat_id``: this process's earlier
-        messages to the chat have gone, the channel's next slot has come and the chat's
-        (both shared by every worker). The chat's slot is taken at the channel's: in a
-        fan-out (one message per chat) that is one claim of each, no slot wasted."""
-        key, chat_period = chat_key(self.name, chat_id), self.period_of(chat_id)
+        messages to the chat have gone, and the message has a channel slot and a chat slot
+        (both shared by every worker), the chat's taken at the channel's: in a fan-out (one
+        message per chat) one claim of each, no slot wasted. Woken ``LEAD`` before the slot:
+        the attempt is recorded (a commit of varying length) before it, and ``Turn.go``
+        sends on the slot, not a commit's jitter after it."""
+        key, chat_limit = chat_key(self.name, chat_id), self.chat_limit_for(chat_id)
+        loop = asyncio.get_running_loop()
         async with self._chat_lock(chat_id):
-            channel_wait = await self.budget.take(self.name, self.period)
-            chat_wait = await self.budget.take(key, chat_period, after=channel_wait)
-            if chat_wait > channel_wait + 0.002:
-                # The chat is not free yet: its channel slot goes to another chat; wait for
-                # the chat, then for a channel slot, and keep the chat's spacing from then.
-                await self.give_back()
+            wait, slot = await self.budget.take(self.name, self.limit)
+            chat_wait, chat_slot = await self.budget.take(key, chat_limit, after=wait)
+            if chat_wait > wait + 0.002:
+                # The chat is not free yet: its channel slot goes back; wait for the chat,
+                # then for a channel slot, and take the chat's at that one.
+                await self.budget.give_back(self.name, slot)
                 await asyncio.sleep(chat_wait)
-                channel_wait = await self.budget.take(self.name, self.period)
-                if channel_wait > 0.002:
-                    await self.budget.pause(key, channel_wait + chat_period)
-            if channel_wait > 0:
-                await asyncio.sleep(channel_wait)
-            granted = asyncio.get_running_loop().time()
+                wait, slot = await self.budget.take(self.name, self.limit)
+                await self.budget.give_back(key, chat_slot)
+                _, chat_slot = await self.budget.take(key, chat_limit, after=wait)
+            at = loop.time() + wait
+            if wait > LEAD:
+                await asyncio.sleep(wait - LEAD)
+            yield Turn(self, key, slot, chat_slot, at)
 
-            async def go() -> None:
-                """Called right before the send: if recording the attempt took a while, the
-                chat's next slot counts from now (its spacing is kept at the platform)."""
-                if asyncio.get_running_loop().time() - granted > 0.004:
-                    await self.budget.pause(key, chat_period)
+    def attempted(self) -> None:
+        now = asyncio.get_running_loop().time()
+        self._attempts = [t for t in self._attempts if now - t < 1.0] + [now]
 
-            yield go
-
-    async def give_back(self) -> None:
-        await self.budget.give_back(self.name, self.period)
-
-    async def rate_limited(self, chat_id: str, exc: RetryLater) -> str:
+    async def rate_limited(self, chat_id: str, exc: RetryLater, turn: Turn | None = None) -> str:
         """A 429: pause the chat it names, or the whole channel when the error is not tied
-        to a chat, when the scope setting says so, or when three chats were refused within a
-        second (the bot's overall limit, whatever the platform says). The refused attempt
-        gives its channel slot back. Returns what was paused."""
+        to a chat, when the scope setting says so, or when within the last second three chats
+        or more and a quarter of this worker's attempts were refused (the bot's overall limit,
+        whatever the platform says). An attempt refused for its chat gives its channel slot
+        back (the platform did not count it). Returns what was paused."""
         now = asyncio.get_running_loop().time()
         self._refused = [(t, c) for t, c in self._refused if now - t < 1.0] + [(now, chat_id)]
-        overall = not exc.chat or self.scope == "channel" or len({c for _, c in self._refused}) >= 3
+        chats = len({c for _, c in self._refused})
+        many = chats >= 3 and chats * 4 >= len([t for t in self._attempts if now - t < 1.0])
+        overall = not exc.chat or self.scope == "channel" or many
         if overall:
             await self.budget.pause(self.name, exc.retry_after)
         else:
             await self.budget.pause(chat_key(self.name, chat_id), exc.retry_after)
-            await self.give_back()
+            if turn is not None:
+                await turn.give_back()
         return "channel" if overall else "chat"
 
     def charge(self, chat_id: str) -> None:
         """A message sent outside the outbox (an interactive reply, an edit) uses a slot."""
-        self.budget.charge(self.name, self.period)
-        self.budget.charge(chat_key(self.name, chat_id), self.period_of(chat_id))
+        self.budget.charge(self.name, self.limit)
+        self.budget.charge(chat_key(self.name, chat_id), self.chat_limit_for(chat_id))
 
 
 def _error(exc: BaseException) -> str:
@@ -491,21 +528,22 @@ class OutboxDispatcher:
         attempts = row.attempts
         while True:
             failure: Exception | None = None
-            async with gate.turn(row.chat_id) as go:
+            async with gate.turn(row.chat_id) as turn:
                 # The attempt is recorded before the send: after a crash its outcome is
                 # known to be unknown (see ``_recover``), and no other worker takes the row.
                 if not await self._begin(row.id, attempts + 1):
-                    await gate.give_back()  # another worker has it, or it went stale
+                    await turn.give_back()  # another worker has it, or it went stale
                     return
                 attempts += 1
-                await go()
+                gate.attempted()
+                await turn.go()
                 try:
                     with slot_taken():
                         await _send(channel, row, reply)
                 except Exception as exc:  # noqa: BLE001 - each kind decides below
                     failure = exc
                     if isinstance(exc, RetryLater):
-                        await gate.rate_limited(row.chat_id, exc)
+                        await gate.rate_limited(row.chat_id, exc, turn)
             if failure is None:
                 await self._sent(row, attempts, stats)
                 return

@@ -148,3 +148,19 @@ async def seed_demo_agency_admin(s: AsyncSession, channel: str, user_id: str) ->
     acc.officer_id = officer.id
     await s.flush()
     return officer
+
+
+async def example_codes(s: AsyncSession, root: Unit, n: int = 2) -> list[str]:
+    """Codes of the first ``n`` reporting units under ``root`` (tree order), for the examples
+    of an admin's help ("/moi 28303 28318"): the admin's own units, never the demo data's.
+    The root's own code fills in when the subtree has fewer."""
+    rows = (
+        await s.exec(
+            select(Unit.code)
+            .where(col(Unit.path).startswith(root.path), col(Unit.reports).is_(True))
+            .order_by(col(Unit.path))
+            .limit(n)
+        )
+    ).all()
+    codes = list(rows)
+    return codes + [root.code] * (n - len(codes))

@@ -62,6 +62,20 @@ class TelegramUser:
                 return message
         raise AssertionError("no message with buttons in the chat")
 
+    async def summary(self, timeout: float = 30.0) -> tuple[str, dict[str, Any]]:  # noqa: ASYNC109
+        """The review before submitting: its whole text (a long one comes in several messages,
+        the buttons on the last) and the message with the buttons, once that has arrived."""
+
+        def ready() -> list[dict[str, Any]] | None:
+            messages = self.tg.messages(self.id)
+            if not messages or "submit" not in keys_of(messages[-1]):
+                return None
+            start = max(i for i, m in enumerate(messages) if "Xem lại" in (m.get("text") or ""))
+            return messages[start:]
+
+        parts = await self.tg.await_until(ready, timeout, message="the review with its buttons")
+        return "\n".join(m.get("text") or "" for m in parts), parts[-1]
+
     async def _wait(
         self,
         expect: str | Callable[[dict[str, Any]], bool],

@@ -90,7 +90,7 @@ async def test_compile_sends_files_or_links_by_channel(
     zalo = await admin_chat(make_chat, demo_db, channel="zalo")
     dispatcher.services.public_url = None
     out = await zalo.send("/tonghop")
-    assert "PUBLIC_URL" in out and "https://" not in out
+    assert "chưa có địa chỉ công khai" in out and "PUBLIC_URL" not in out and "https://" not in out
     assert zalo.last is not None and not [f for r in zalo.last.replies for f in r.files]
     dispatcher.services.public_url = "https://bdg.example.vn/"
     out = await zalo.send("/tonghop")

@@ -37,6 +37,7 @@ async def submit(
     *,
     period: str = "2026",
     revising: bool = False,
+    form_id: str = "bdg_report",
 ) -> Report:
     """A report with submitted versions (local ISO time, values); ``revising`` leaves it in
     draft status after them, as when an officer reopens a submitted report."""
@@ -44,7 +45,7 @@ async def submit(
     report = Report(
         unit_id=unit.id,
         period=period,
-        form_id="bdg_report",
+        form_id=form_id,
         status="draft" if revising else "submitted",
         version=len(versions),
         submitted_at=at(versions[-1][0]),

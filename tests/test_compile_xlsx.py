@@ -17,7 +17,7 @@ from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from compile.data import gather
-from compile.indicators import columns
+from compile.indicators import columns, without_hint
 from compile.xlsx import FIRST_DATA_ROW, HEADER_ROWS, build_xlsx
 from db.engine import Database
 from db.models import ReportValue
@@ -61,7 +61,7 @@ def totals_row(ws: Worksheet) -> int:
 
 def column_of(q: Question, part: str | None, heads: dict[tuple[str, str | None], int]) -> int:
     sub = {"m": "Nam", "f": "Nữ", "total": "Tổng số", None: None}[part]
-    return heads[(q.text("vi"), sub)]
+    return heads[(without_hint(q.indicator_text("vi")), sub)]
 
 
 def expected_number(q: Question, part: str | None, value: Any) -> int:
@@ -165,7 +165,12 @@ async def check_scenario(url: str, run: int, sc: dict[str, Any]) -> None:
         await db.dispose()
     ws = load_workbook(io.BytesIO(build_xlsx(c)))["Tổng hợp"]
     inside = [i for i in sorted(subtree(sc, sc["root"])) if sc["units"][i]["reports"]]
-    assert totals_row(ws) == FIRST_DATA_ROW + len(inside)
+    subtotals = [
+        r
+        for r in range(FIRST_DATA_ROW, ws.max_row + 1)
+        if str(ws.cell(r, 3).value or "").startswith("Cộng ")
+    ]
+    assert totals_row(ws) == FIRST_DATA_ROW + len(inside) + len(subtotals)
     heads = header_map(ws)
     total = totals_row(ws)
     latest = [sc["units"][i]["versions"][-1] for i in inside if sc["units"][i]["versions"]]
@@ -263,7 +268,7 @@ async def test_six_month_workbook_has_no_annual_only_columns(demo_db: Database) 
     c = await compile_demo(demo_db, period="2026S1", now="2026-06-20T09:00")
     ws = load_workbook(io.BytesIO(build_xlsx(c)))["Tổng hợp"]
     labels = {label for label, _ in header_map(ws)}
-    assert FORM.by_id["am_events"].text("vi") not in labels
-    assert FORM.by_id["vio_cases"].text("vi") in labels
+    assert FORM.by_id["am_events"].indicator_text("vi") not in labels
+    assert FORM.by_id["vio_cases"].indicator_text("vi") in labels
     assert ws.max_column == 6 + len(columns(FORM, "semiannual")) < 6 + len(columns(FORM, "annual"))
     assert "0/18" in str(ws["A2"].value)

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
+from bot.cli import main
 from db import queries
 from db.engine import Database
 from db.models import Outbox
@@ -39,7 +40,7 @@ async def test_yearly_rules_from_lich_and_the_compilation_reminder(
     out = await admin.send(_option(out, "Hạn nộp hằng năm: báo cáo tổng kết năm"))
     assert "Hằng năm, từ năm 2026, các đơn vị của Tỉnh Hà Tĩnh nộp báo cáo tổng kết năm" in out
     out = await admin.send("31/11")
-    assert "dd/mm" in out and "Căn cứ" not in out  # refused, asked again
+    assert "dạng ngày/tháng" in out and "Căn cứ" not in out  # refused, asked again
     assert "Căn cứ hoặc lý do" in await admin.send("27/11")
     out = await admin.send("KH 12/KH-UBND")
     assert "✓ Hằng năm từ năm 2026" in out and "27/11/2026" in out
@@ -85,8 +86,6 @@ async def test_yearly_rules_from_lich_and_the_compilation_reminder(
 
 
 def test_cli_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.cli import main
-
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}")
     r = CliRunner()
     assert r.invoke(main, ["seed-demo"]).exit_code == 0

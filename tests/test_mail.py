@@ -17,12 +17,14 @@ from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from sqlmodel import select
 
+from bot.cli import main
+from bot.doctor import Report, check_smtp
 from bot.mail import EmailChannel
 from db import queries
 from db.engine import Database
 from db.models import Outbox
 from handlers.dispatch import Dispatcher
-from kernel.settings import Services, SmtpSettings
+from kernel.settings import Services, Settings, SmtpSettings
 from scheduler.dispatcher import OutboxDispatcher
 from services import mail
 from tests.chat import Chat, Clock
@@ -187,8 +189,6 @@ async def test_a_compilation_goes_to_the_level_above(
 
 
 def test_cli_sets_and_checks_addresses(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    from bot.cli import main
-
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}")
     r = CliRunner()
     assert r.invoke(main, ["seed-demo"]).exit_code == 0
@@ -201,3 +201,27 @@ def test_cli_sets_and_checks_addresses(tmp_path, monkeypatch: pytest.MonkeyPatch
     assert "Traceback" not in res.output
     res = r.invoke(main, ["units", "email", "42", "--clear"])
     assert "chưa có địa chỉ thư điện tử" in res.output
+
+
+async def test_doctor_checks_the_mail_server(smtp: tuple[Inbox, int]) -> None:
+    _, port = smtp
+    good = Settings(
+        smtp=SmtpSettings(
+            BDG_SMTP_HOST="127.0.0.1",
+            BDG_SMTP_PORT=port,
+            BDG_SMTP_STARTTLS=False,
+            BDG_SMTP_FROM="bdg@sonv.hatinh.gov.vn",
+        )  # type: ignore[call-arg]
+    )  # type: ignore[call-arg]
+    report = Report()
+    await check_smtp(good, report)
+    assert [(c.status, c.key) for c in report.checks] == [("ok", "doctor.smtp_ok")]
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    bad = Settings(smtp=good.smtp.model_copy(update={"port": closed}))  # type: ignore[call-arg]
+    report = Report()
+    await check_smtp(bad, report)
+    [check] = report.checks
+    assert check.status == "fail" and check.key == "doctor.smtp_failed"
+    assert check.fix == "doctor.fix_smtp" and check.params["error"]

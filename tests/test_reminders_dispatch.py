@@ -18,7 +18,7 @@ from db.models import ChannelAccount, Outbox
 from db.outbox import enqueue
 from db.schedule import UnreachableNotice
 from kernel.channel import Rejected, RetryLater, Transient
-from scheduler.budget import MemoryBudget, chat_key
+from scheduler.budget import Limit, MemoryBudget, chat_key
 from scheduler.dispatcher import UNKNOWN, ChannelGate, OutboxDispatcher
 from scheduler.lock import make_lock
 from scheduler.service import SchedulerService
@@ -229,24 +229,27 @@ async def test_a_retry_after_not_tied_to_a_chat_pauses_the_channel(db: Database)
 
 
 async def test_what_a_429_pauses_and_that_its_slot_is_given_back() -> None:
-    period = 1 / 10
-    gate = ChannelGate("zalo", MemoryBudget(), 10, 1, margin=0)
-    assert await gate.budget.take("zalo", period) == 0
+    one = Limit(1, 1.0)
+    gate = ChannelGate("zalo", MemoryBudget(), 1, 1, margin=0)
+    async with gate.turn("a") as turn:
+        pass
+    assert (await gate.budget.take("zalo", gate.limit))[0] > 0.9  # one a second
     # Tied to a chat: that chat waits, the channel's slot is given back.
-    assert await gate.rate_limited("a", RetryLater(5)) == "chat"
-    assert await gate.budget.take("zalo", period) == 0
-    assert await gate.budget.take(chat_key("zalo", "a"), 1) > 4.9
-    assert await gate.budget.take(chat_key("zalo", "b"), 1) == 0
+    gate = ChannelGate("zalo", MemoryBudget(), 1, 1, margin=0)
+    async with gate.turn("a") as turn:
+        assert await gate.rate_limited("a", RetryLater(5), turn) == "chat"
+    assert (await gate.budget.take("zalo", gate.limit))[0] == 0
+    assert (await gate.budget.take(chat_key("zalo", "a"), one))[0] > 4.9
+    assert (await gate.budget.take(chat_key("zalo", "b"), one))[0] == 0
     # Not tied to a chat: the whole channel waits.
     assert await gate.rate_limited("b", RetryLater(5, chat=False)) == "channel"
-    assert await gate.budget.take("zalo", period) > 4.9
-    # Three chats refused within a second: the bot's overall limit.
+    assert (await gate.budget.take("zalo", gate.limit))[0] > 4.9
+    # Three chats and a quarter of the attempts refused within a second: the overall limit.
     gate = ChannelGate("zalo", MemoryBudget(), 10, 1, margin=0)
-    assert [await gate.rate_limited(c, RetryLater(2)) for c in "xyz"] == [
-        "chat",
-        "chat",
-        "channel",
-    ]
+    for _ in range(13):
+        gate.attempted()
+    assert [await gate.rate_limited(c, RetryLater(2)) for c in "xyz"] == ["chat"] * 3
+    assert await gate.rate_limited("w", RetryLater(2)) == "channel"
     # The old way, by setting.
     gate = ChannelGate("zalo", MemoryBudget(), 10, 1, margin=0, scope="channel")
     assert await gate.rate_limited("a", RetryLater(2)) == "channel"

@@ -91,8 +91,8 @@ async def register_and_open_report(user: TelegramUser, code: str) -> None:
 
 
 async def submit_and_check(user: TelegramUser, db: Database, asked: list[str]) -> None:
-    summary = user.question()
-    assert "Xem lại" in summary["text"] and "nam 12, nữ 30 — tổng 42" in summary["text"]
+    text, summary = await user.summary()
+    assert "Xem lại" in text and "nam 12, nữ 30 — tổng 42" in text
     assert keys_of(summary) == ["submit", "later"]
     await user.tap("submit", "Số tham chiếu")
     assert any("BC-2026-28303-1" in t for t in user.texts())

@@ -78,6 +78,10 @@ async def test_admin_journey_in_chromium(
             await page.click("#dl-xlsx")
         download = await info.value
         assert download.suggested_filename == "tong-hop-2026-42.xlsx"
+        # It came through a job whose progress the page showed (the script's path).
+        assert await page.is_visible("#dl-state")
+        assert await page.eval_on_selector("#dl-progress", "p => p.value === p.max")
+        await page.screenshot(path=screen("04b-download-progress"))
         path = await download.path()
         ws = load_workbook(io.BytesIO(path.read_bytes()))["Tổng hợp"]
         total = [ws.cell(7 + 18, col).value for col in range(1, ws.max_column + 1)]

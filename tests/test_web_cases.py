@@ -148,7 +148,7 @@ async def test_another_scopes_case_is_refused_and_audited(
         ):
             r = await http.post(path, data={**data, "csrf": csrf})
             assert r.status_code == 403
-            assert "Không tìm thấy vụ việc này trong phạm vi của bạn" in r.text
+            assert "Không tìm thấy vụ việc này trong phạm vi của anh/chị" in r.text
             assert all(m not in r.text for m in MARKERS) and "Thạch Lạc" not in r.text
     binh = await _officer(demo_db, "Lê Văn Bình")
     rows = [r for r in await audit_rows(demo_db) if r.officer_id == binh.id]

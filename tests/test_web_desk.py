@@ -4,6 +4,7 @@ refusals and the compiled XLSX."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 from collections.abc import Callable
@@ -144,7 +145,9 @@ async def test_no_public_url_no_link(
     admin = await admin_chat(make_chat, demo_db)
     dispatcher.services.public_url = None
     out = await admin.send("/web")
-    assert "PUBLIC_URL" in out and "/web/login/" not in out
+    assert (
+        "chưa có địa chỉ công khai" in out and "PUBLIC_URL" not in out and "/web/login/" not in out
+    )
     public = make_chat(user="stranger")
     out = await public.send("/web")
     assert "/web/login/" not in out
@@ -234,3 +237,51 @@ def test_every_template_text_is_in_both_catalogs() -> None:
     assert "web.login_button" in keys
     missing = sorted(k for k in keys if k not in catalog("vi") or k not in catalog("en"))
     assert not missing, missing
+
+
+async def test_whole_province_file_as_a_job_with_progress(
+    make_chat: Callable[..., Chat], demo_db: Database, dispatcher: Dispatcher, clock: Clock
+) -> None:
+    await seed_known_case(demo_db)
+    clock.set(local("2026-12-20T09:00"))
+    admin = await admin_chat(make_chat, demo_db)
+    lan = make_chat(user="lan")
+    await lan.register(demo_db, "28303")
+    async with client(web_app(demo_db, dispatcher)) as http:
+        await sign_in(http, admin)
+        csrf = csrf_of((await http.get("/web/overview?period=2026")).text)
+        r = await http.post(
+            "/web/files/jobs", data={"csrf": csrf, "fmt": "xlsx", "unit": "42", "period": "2026"}
+        )
+        assert r.status_code == 200
+        job = r.json()["job"]
+        seen = []
+        for _ in range(200):
+            st = (await http.get(f"/web/files/jobs/{job}")).json()
+            seen.append(st["phase"])
+            if st["phase"] in ("done", "failed"):
+                break
+            await asyncio.sleep(0.02)
+        assert seen[-1] == "done", seen
+        f = await http.get(f"/web/files/jobs/{job}/file")
+        assert f.status_code == 200 and "tong-hop-2026-42.xlsx" in f.headers["content-disposition"]
+        ws = load_workbook(io.BytesIO(f.content))["Tổng hợp"]
+        assert 5 + 7 + 11 + 2 + 3 in [ws.cell(7 + 18, c).value for c in range(1, ws.max_column + 1)]
+        assert (await http.get(f"/web/files/jobs/{job}/file")).status_code == 404  # once
+        r = await http.post(
+            "/web/files/jobs", data={"csrf": csrf, "fmt": "xlsx", "unit": "42", "period": "2026"}
+        )
+        other_job = r.json()["job"]
+        await sign_in(http, lan)  # another officer: neither the job nor a new one
+        assert (await http.get(f"/web/files/jobs/{other_job}")).status_code == 404
+        csrf = csrf_of((await http.get("/web/overview?period=2026")).text)
+        r = await http.post(
+            "/web/files/jobs", data={"csrf": csrf, "fmt": "xlsx", "unit": "42", "period": "2026"}
+        )
+        assert r.status_code == 403
+    compiles = await audit(demo_db, "webdesk.compile")
+    assert [(a.target, a.outcome, a.detail) for a in compiles] == [
+        ("42:2026:xlsx", "ok", "job"),
+        ("42:2026:xlsx", "ok", "job"),
+        ("unit:42", "refused", "outside scope"),
+    ]

@@ -25,7 +25,7 @@ from bot.cli.errors import BoundaryGroup, cli_lang
 from bot.doctor import TELEGRAM_SECRET, is_public_https
 from bot.runner import run_channels
 from bot.single import AlreadyServed
-from bot.terminal import CHANNEL, run_terminal
+from bot.terminal import CHANNEL, banner_line, run_terminal
 from db import queries
 from db.models import Unit
 from db.units import seed_demo
@@ -91,12 +91,12 @@ async def _demo_chat(settings: Settings, user: str) -> None:
     _log_to_file(settings)
     app = await open_app(settings)
     lang = settings.locale
-    banner = [t(lang, "terminal.banner")]
     try:
         async with app.db.session() as s:
             if (await s.exec(select(Unit).limit(1))).first() is None:
                 await seed_demo(s)
                 await seed_demo_agency_admin(s, CHANNEL, DEMO_AGENCY_USER)
+            banner = [await banner_line(s, lang)]
             acc = await queries.account(s, CHANNEL, user)
             if acc is None or acc.officer_id is None:
                 unit = (

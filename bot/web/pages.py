@@ -103,14 +103,15 @@ def period_choices(today: date) -> list[str]:
     return [p for y in (today.year, today.year - 1) for p in (str(y), f"{y}S1")]
 
 
-def _sort_key(sort: str, lang: str) -> Any:
+def _sort_key(sort: str, folded: dict[int, str]) -> Any:
+    """The key of a sort; names compare without accents (folded once per page)."""
     order = {"on_time": 0, "late": 1, "missing": 2}
     keys: dict[str, Any] = {
-        "name": lambda u: (fold(u.name), u.code),
+        "name": lambda u: (folded[u.id], u.code),
         "code": lambda u: u.code,
-        "status": lambda u: (order[status_of(u)], fold(u.name)),
-        "date": lambda u: (u.submitted_at is None, u.submitted_at or 0, fold(u.name)),
-        "version": lambda u: (-u.version, fold(u.name)),
+        "status": lambda u: (order[status_of(u)], folded[u.id]),
+        "date": lambda u: (u.submitted_at is None, u.submitted_at or 0, folded[u.id]),
+        "version": lambda u: (-u.version, folded[u.id]),
     }
     return keys[sort]
 
@@ -153,7 +154,7 @@ def table_rows(c: Compilation, request: Request, lang: str) -> tuple[Markup, int
         if (not status or status_of(u) == status)
         and (not search or search in folded[u.id] or search in u.code.lower())
     ]
-    units.sort(key=_sort_key(sort, lang), reverse=desc)
+    units.sort(key=_sort_key(sort, folded), reverse=desc)
     labels = {st: escape(t(lang, f"web.st_{st}")) for st in STATUSES}
     period = escape(request.query_params.get("period") or c.period.period)
     tz = ZoneInfo(c.timezone)

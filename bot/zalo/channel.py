@@ -273,7 +273,14 @@ class ZaloChannel:
         texts = [render_plain(reply, self.lang)]
         if reply.files:
             names = ", ".join(name for name, _data, _kind in reply.files)
-            texts.append(t(self.lang, "zalo.files_unavailable", n=len(reply.files), names=names))
+            texts.append(
+                t(
+                    reply.lang or self.lang,
+                    "zalo.files_unavailable",
+                    n=len(reply.files),
+                    names=names,
+                )
+            )
         return [chunk for text in texts for chunk in split_text(text, self.capabilities.max_text)]
 
     async def _send_chunk(self, chat_id: str, text: str) -> str:

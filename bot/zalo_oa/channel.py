@@ -333,7 +333,14 @@ class ZaloOAChannel:
         texts = [render_plain(reply, self.lang)]
         if reply.files:
             names = ", ".join(name for name, _data, _kind in reply.files)
-            texts.append(t(self.lang, "zalo_oa.files_unavailable", n=len(reply.files), names=names))
+            texts.append(
+                t(
+                    reply.lang or self.lang,
+                    "zalo_oa.files_unavailable",
+                    n=len(reply.files),
+                    names=names,
+                )
+            )
         chunks = [c for text in texts for c in split_text(text, self.capabilities.max_text)]
         buttons: list[Button] = []
         if reply.choices and len(reply.choices) <= self.cfg.max_buttons:

@@ -18,6 +18,7 @@ from handlers.context import Ctx
 from handlers.registration import create_invite
 from handlers.router import Deps, Router, Routes
 from services.forms.parsers import fold
+from services.scope import example_codes
 
 ACTION = "desk.invite"
 MAX_PER_COMMAND = 100
@@ -88,7 +89,8 @@ async def invite_cmd(ctx: Ctx, args: str) -> None:
     codes, want_all, want_admin = parse_args(args)
     if not codes and not want_all:
         waiting = await units_needing_invite(ctx, scope)
-        ctx.say("admin.moi_usage", n=len(waiting), unit=scope.root.name)
+        code1, code2 = await example_codes(ctx.s, scope.root)
+        ctx.say("admin.moi_usage", n=len(waiting), unit=scope.root.name, code1=code1, code2=code2)
         return
     units: list[Unit] = []
     if want_all:

@@ -30,6 +30,7 @@ from handlers.state import LockState
 from kernel.calendar import ReportPeriod
 from services import locks, periods
 from services.forms.parsers import ParseError, parse_text
+from services.scope import example_codes
 
 UNLOCK_DAYS = locks.UNLOCK_DAYS
 MAX_REASON = locks.MAX_REASON
@@ -67,7 +68,8 @@ async def _start(ctx: Ctx, what: Literal["lock", "unlock"], args: str) -> None:
         return
     words = args.split()
     if not words:
-        ctx.say(f"admin.{what}_usage", year=ctx.today.year)
+        code1, _ = await example_codes(ctx.s, scope.root)
+        ctx.say(f"admin.{what}_usage", year=ctx.today.year, code1=code1)
         return
     unit = await unit_in_scope(ctx, scope, words[0], action)
     if unit is None:

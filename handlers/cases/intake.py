@@ -489,7 +489,9 @@ def _say_question(ctx: Ctx, form: Form, session: Session, ev: Ask, prefix: str) 
         ctx.t("case.question", n=ev.number, total=ev.total, label=label) if form.numbered else label
     )
     if q.has_hint:
-        lines.append("<i>" + q.hint_text(ctx.lang) + "</i>")
+        # A catalog hint through ctx.t: its "_buttons" wording only where there are buttons.
+        hint = ctx.t(q.hint_key) if q.hint_key else q.hint_text(ctx.lang)
+        lines.append("<i>" + hint + "</i>")
     choices: list[Choice] = []
     numbered = True
     if q.type in ("choice", "age", "when"):

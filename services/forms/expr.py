@@ -10,7 +10,8 @@ arithmetic or a comparison means its total. Anything else is rejected when the f
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from typing import Any
 
 _ALLOWED = (
@@ -82,66 +83,127 @@ def _num(v: Any) -> Any:
     return v
 
 
+Fn = Callable[[Mapping[str, Any]], Any]
+_CMP: dict[type, Callable[[Any, Any], bool]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+_COMPILED = "_bdg_compiled"  # attribute of an ast.Expression holding its compiled function
+
+
 def evaluate(tree: ast.Expression, env: Mapping[str, Any]) -> Any:
-    return _ev(tree.body, env)
+    """The expression's value in ``env``. The tree is turned into nested Python closures
+    once (kept on the tree): every step re-evaluates the relevance of every question, and
+    walking the tree with ``isinstance`` tests each time was most of a step's form work."""
+    fn: Fn | None = getattr(tree, _COMPILED, None)
+    if fn is None:
+        fn = _compile(tree.body)
+        setattr(tree, _COMPILED, fn)
+    return fn(env)
 
 
-def _ev(node: ast.AST, env: Mapping[str, Any]) -> Any:  # noqa: C901
+def _compile(node: ast.AST) -> Fn:  # noqa: C901 - one branch per node type
     if isinstance(node, ast.Constant):
-        return node.value
+        value = node.value
+        return lambda env: value
     if isinstance(node, ast.Name):
-        if node.id not in env or env[node.id] is None:
-            raise Unanswered(node.id)
-        return env[node.id]
+        return _name(node.id)
     if isinstance(node, ast.Attribute):
-        v = _ev(node.value, env)
-        if not isinstance(v, dict):
-            raise ExprError(f".{node.attr} of a value that is not a sex-disaggregated count")
-        return _num(v) if node.attr == "total" else int(v[node.attr])
+        return _attribute(_compile(node.value), node.attr)
     if isinstance(node, ast.UnaryOp):
-        v = _ev(node.operand, env)
-        return (not v) if isinstance(node.op, ast.Not) else -_num(v)
+        operand = _compile(node.operand)
+        if isinstance(node.op, ast.Not):
+            return lambda env: not operand(env)
+        return lambda env: -_num(operand(env))
     if isinstance(node, ast.BoolOp):
+        parts = [_compile(v) for v in node.values]
         if isinstance(node.op, ast.And):
-            return all(_ev(v, env) for v in node.values)
-        return any(_ev(v, env) for v in node.values)
+            return lambda env: all(f(env) for f in parts)
+        return lambda env: any(f(env) for f in parts)
     if isinstance(node, ast.BinOp):
-        a, b = _num(_ev(node.left, env)), _num(_ev(node.right, env))
-        if isinstance(node.op, ast.Add):
-            return a + b
-        if isinstance(node.op, ast.Sub):
-            return a - b
-        return a * b
+        return _binop(_compile(node.left), _compile(node.right), node.op)
     if isinstance(node, ast.Compare):
-        left = _ev(node.left, env)
-        for op, comp in zip(node.ops, node.comparators, strict=True):
-            right = _ev(comp, env)
+        return _compare(node)
+    if isinstance(node, ast.List | ast.Tuple):
+        elts = [_compile(e) for e in node.elts]
+        return lambda env: [f(env) for f in elts]
+    if isinstance(node, ast.Call):
+        return _call(node)
+    raise ExprError(f"cannot evaluate {type(node).__name__}")
+
+
+def _name(name: str) -> Fn:
+    def get(env: Mapping[str, Any]) -> Any:
+        v = env.get(name)
+        if v is None:
+            raise Unanswered(name)
+        return v
+
+    return get
+
+
+def _attribute(value: Fn, attr: str) -> Fn:
+    def get(env: Mapping[str, Any]) -> Any:
+        v = value(env)
+        if not isinstance(v, dict):
+            raise ExprError(f".{attr} of a value that is not a sex-disaggregated count")
+        return _num(v) if attr == "total" else int(v[attr])
+
+    return get
+
+
+def _binop(left: Fn, right: Fn, op: ast.operator) -> Fn:
+    fn = operator.add if isinstance(op, ast.Add) else operator.sub
+    if not isinstance(op, ast.Add | ast.Sub):
+        fn = operator.mul
+
+    def run(env: Mapping[str, Any]) -> Any:
+        a = _num(left(env))
+        return fn(a, _num(right(env)))
+
+    return run
+
+
+def _compare(node: ast.Compare) -> Fn:
+    first = _compile(node.left)
+    steps: list[tuple[ast.cmpop, Fn]] = [
+        (op, _compile(comp)) for op, comp in zip(node.ops, node.comparators, strict=True)
+    ]
+
+    def run(env: Mapping[str, Any]) -> bool:
+        left = first(env)
+        for op, comp in steps:
+            right = comp(env)
             if isinstance(op, ast.In | ast.NotIn):
                 ok = (left in right) == isinstance(op, ast.In)
             else:
-                a, b = _num(left), _num(right)
-                ok = {
-                    ast.Eq: a == b,
-                    ast.NotEq: a != b,
-                    ast.Lt: a < b,
-                    ast.LtE: a <= b,
-                    ast.Gt: a > b,
-                    ast.GtE: a >= b,
-                }[type(op)]
+                ok = _CMP[type(op)](_num(left), _num(right))
             if not ok:
                 return False
             left = right
         return True
-    if isinstance(node, ast.List | ast.Tuple):
-        return [_ev(e, env) for e in node.elts]
-    if isinstance(node, ast.Call):
-        assert isinstance(node.func, ast.Name)
-        fn = node.func.id
-        if fn == "answered":
-            arg = node.args[0]
-            return isinstance(arg, ast.Name) and env.get(arg.id) is not None
-        if fn == "count":
-            v = _ev(node.args[0], env)
+
+    return run
+
+
+def _call(node: ast.Call) -> Fn:
+    assert isinstance(node.func, ast.Name)
+    fn = node.func.id
+    if fn == "answered":
+        arg = node.args[0]
+        name = arg.id if isinstance(arg, ast.Name) else None
+        return lambda env: name is not None and env.get(name) is not None
+    if fn == "count":
+        inner = _compile(node.args[0])
+
+        def count(env: Mapping[str, Any]) -> int:
+            v = inner(env)
             return len(v) if isinstance(v, list) else int(bool(v))
-        return sum(_num(_ev(a, env)) for a in node.args)
-    raise ExprError(f"cannot evaluate {type(node).__name__}")
+
+        return count
+    args = [_compile(a) for a in node.args]
+    return lambda env: sum(_num(f(env)) for f in args)

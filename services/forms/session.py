@@ -179,6 +179,18 @@ class Hooks:
     meanings: Meanings | None = None
 
 
+def _number(q: Question, relevant: list[Question], values: Mapping[str, Any]) -> int:
+    """ "Câu n/total": a new question is one more than the questions that apply and are
+    answered, so the counter moves by exactly what was answered ("không có hoạt động" answers
+    its whole section at once) and never goes back, even on a draft whose form gained
+    questions before the ones answered; an answered question (edited from the summary) keeps
+    its line number. ``total`` is the questions that apply given the answers so far: it grows
+    only by what a new answer made relevant (tests/test_progress.py)."""
+    if q.id in values:
+        return next((i for i, x in enumerate(relevant, 1) if x.id == q.id), len(relevant))
+    return 1 + sum(1 for x in relevant if x.id in values)
+
+
 # -- the session -----------------------------------------------------------------------------
 @dataclass
 class Session:
@@ -245,7 +257,7 @@ class Session:
         pos.mode, pos.q = "ask", q.id
         env = self.env
         relevant = self.form.relevant_questions(env)
-        number = next((i for i, x in enumerate(relevant, 1) if x.id == q.id), len(relevant))
+        number = _number(q, relevant, self.values)
         section = self.form.section_of[q.id]
         first = next((x for x in section.questions if self.form.is_relevant(x, env)), None)
         opens = first is not None and first.id == q.id

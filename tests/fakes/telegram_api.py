@@ -58,7 +58,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import PurePosixPath
-from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
@@ -67,6 +66,8 @@ import uvicorn
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+
+from tests.fakes.loopback import ServerContext, loopback_socket
 
 from .telegram_markup import EntityParseError, parse_text, trim_text, utf16_len
 from .telegram_spec import ApiError, ApiSpec, UploadedFile, bad_request, parse_body
@@ -307,7 +308,7 @@ class _ClientGone(Exception):
 # -- the server -------------------------------------------------------------------------------
 
 
-class FakeTelegram:
+class FakeTelegram(ServerContext):
     """Loopback Telegram Bot API server for one bot token. See the module docstring."""
 
     def __init__(
@@ -438,12 +439,7 @@ class FakeTelegram:
             return self
         if self._stopped:
             raise RuntimeError("a stopped FakeTelegram cannot be restarted")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Accepted sockets inherit TCP_NODELAY; without it every call waits ~40 ms for a
-        # delayed ACK (asyncio sets it only for sockets it creates with an explicit proto).
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((self._host, self._requested_port))
+        sock = loopback_socket(self._host, self._requested_port)
         self._port = sock.getsockname()[1]
         self._loop = asyncio.new_event_loop()
         ready = threading.Event()
@@ -469,28 +465,6 @@ class FakeTelegram:
         thread.join(timeout=15)
         if thread.is_alive():  # pragma: no cover - diagnostic only
             log.warning("FakeTelegram thread did not stop in time")
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)
 
     def _run(self, sock: socket.socket, ready: threading.Event) -> None:
         assert self._loop is not None

@@ -47,7 +47,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Literal, Self
 
 import httpx
@@ -56,6 +55,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.loopback import QuickServer, ServerContext, loopback_socket
 
 __all__ = ["Call", "Delivery", "FakeZalo", "SentMessage", "SECRET_HEADER"]
 
@@ -155,16 +156,6 @@ class _ApiError(Exception):
         self.description = description or _DEFAULT_DESCRIPTIONS.get(code, "Error")
 
 
-class _Server(uvicorn.Server):
-    """uvicorn server that notices ``should_exit`` within 10 ms instead of 100 ms."""
-
-    async def main_loop(self) -> None:
-        counter = 0
-        while not await self.on_tick(counter):
-            counter = (counter + 1) % 864000
-            await asyncio.sleep(0.01)
-
-
 async def _wait_disconnect(request: Request) -> None:
     """Return when the client of ``request`` has gone away (its body was already read)."""
     while True:
@@ -179,7 +170,7 @@ def _envelope_error(code: int, description: str, http_status: int = 200) -> JSON
     )
 
 
-class FakeZalo:
+class FakeZalo(ServerContext):
     """Loopback Zalo Bot API server. See the module docstring for the modelled behaviour."""
 
     def __init__(self, token: str = "zalo-test-token") -> None:
@@ -226,12 +217,7 @@ class FakeZalo:
     def start(self) -> Self:
         if self._thread is not None:
             return self
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Accepted sockets inherit TCP_NODELAY; without it every call waits ~40 ms for a
-        # delayed ACK (asyncio sets it only for sockets it creates with an explicit proto).
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock = loopback_socket()
         self._sock = sock
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         config = uvicorn.Config(
@@ -242,7 +228,7 @@ class FakeZalo:
             access_log=False,
             timeout_graceful_shutdown=2,
         )
-        self._server = _Server(config)
+        self._server = QuickServer(config)
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="FakeZalo", daemon=True)
         self._thread.start()
@@ -293,28 +279,6 @@ class FakeZalo:
             self.webhook_retry_delay = 0.1
             self.max_long_poll = 60.0
         self._notify()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)
 
     def _run(self) -> None:
         asyncio.run(self._main())

@@ -32,7 +32,6 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs
 
@@ -41,6 +40,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.fakes.loopback import QuickServer, ServerContext, loopback_socket
 
 __all__ = ["FakeZaloOA", "OASent", "SIGNATURE_HEADER", "sign"]
 
@@ -84,19 +85,11 @@ class TokenCall:
     time: float
 
 
-class _Server(uvicorn.Server):
-    async def main_loop(self) -> None:
-        counter = 0
-        while not await self.on_tick(counter):
-            counter = (counter + 1) % 864000
-            await asyncio.sleep(0.01)
-
-
 def _error(code: int, message: str) -> JSONResponse:
     return JSONResponse({"error": code, "message": message})  # HTTP 200, like the platform
 
 
-class FakeZaloOA:
+class FakeZaloOA(ServerContext):
     def __init__(
         self,
         app_id: str = "4412345678901234567",
@@ -133,23 +126,20 @@ class FakeZaloOA:
                 Route("/v2.0/oa/getoa", self._getoa, methods=["GET"]),
             ]
         )
-        self._server: _Server | None = None
+        self._server: QuickServer | None = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> Self:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock = loopback_socket()
         self._sock = sock
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         config = uvicorn.Config(
             self._app, lifespan="off", log_config=None, log_level="warning", access_log=False
         )
-        self._server = _Server(config)
+        self._server = QuickServer(config)
         server = self._server
         self._thread = threading.Thread(
             target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True
@@ -170,17 +160,6 @@ class FakeZaloOA:
         if self._sock is not None:
             self._sock.close()
         self._server = self._thread = self._sock = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- test side -------------------------------------------------------------------------
 

@@ -47,6 +47,51 @@
     };
     setInterval(poll, 5000);
   }
+  // Compiled files of a whole province take seconds: with JavaScript a button starts a job
+  // and shows its progress (units read, then rows or pages written), then downloads the
+  // file; without it the same buttons are plain links.
+  var downloads = document.getElementById("downloads");
+  var dlState = document.getElementById("dl-state");
+  if (downloads && dlState && window.fetch) {
+    var bar = document.getElementById("dl-progress");
+    var text = document.getElementById("dl-text");
+    var busy = false;
+    var show = function (phase, done, total) {
+      dlState.hidden = false;
+      text.textContent = dlState.dataset[phase] + (total ? " " + done + "/" + total : "");
+      if (total) { bar.max = total; bar.value = done; } else { bar.removeAttribute("value"); }
+    };
+    downloads.querySelectorAll("a.download").forEach(function (link) {
+      link.addEventListener("click", function (ev) {
+        ev.preventDefault();
+        if (busy) return;
+        busy = true;
+        var body = new URLSearchParams({ csrf: downloads.dataset.csrf, unit: downloads.dataset.unit,
+          period: downloads.dataset.period, fmt: link.dataset.fmt, chart: link.dataset.chart || "" });
+        show("gather", 0, 0);
+        fetch("/web/files/jobs", { method: "POST", body: body, credentials: "same-origin" })
+          .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.json(); })
+          .then(function (started) {
+            var timer = setInterval(function () {
+              fetch("/web/files/jobs/" + started.job, { credentials: "same-origin" })
+                .then(function (r) { return r.json(); })
+                .then(function (st) {
+                  if (st.phase === "done") {
+                    clearInterval(timer); busy = false; show("done", 0, 0);
+                    bar.max = 1; bar.value = 1;
+                    window.location.href = "/web/files/jobs/" + started.job + "/file";
+                  } else if (st.phase === "gather" || st.phase === "render") {
+                    show(st.phase, st.done, st.total);
+                  } else {
+                    clearInterval(timer); busy = false; show("failed", 0, 0);
+                  }
+                });
+            }, 400);
+          })
+          .catch(function () { busy = false; window.location.href = link.href; });
+      });
+    });
+  }
   var table = document.getElementById("units");
   if (!table) return;
   var body = table.tBodies[0];

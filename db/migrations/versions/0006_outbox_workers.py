@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel  # noqa: F401
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 
 revision: str = '0006_outbox_workers'
@@ -31,7 +32,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_outbox_claimed_by'), ['claimed_by'], unique=False)
     op.create_table('ratebudget',
     sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=96), nullable=False),
-    sa.Column('next_at', sa.Float(), nullable=False),
+    sa.Column(
+        'times',
+        sa.JSON().with_variant(postgresql.ARRAY(sa.Float()), 'postgresql'),
+        nullable=False,
+    ),
+    sa.Column('paused', sa.Float(), nullable=False),
     sa.PrimaryKeyConstraint('key')
     )
 
