@@ -70,6 +70,9 @@ class Command:
     audit: str | None = None
     # Handlers another feature added to run after this one (explicitly, see Router.follow).
     followups: list[Handler] = field(default_factory=list)
+    # It only reads: on SQLite the dispatcher first tries it without the write lock (a step
+    # that writes after all is run again as a writer, so a wrong hint costs time, not data).
+    read_only: bool = False
 
     def allows(self, roles: set[str]) -> bool:
         return bool(set(self.roles) & roles)
@@ -111,11 +114,16 @@ class Routes:
         in_groups: bool = False,
         order: int = 100,
         audit: str | None = None,
+        read_only: bool = False,
     ) -> Callable[[Handler], Handler]:
         checked = _check_roles(roles)
 
         def add(fn: Handler) -> Handler:
-            self.commands.append(Command(name, fn, help, checked, aliases, in_groups, order, audit))
+            self.commands.append(
+                Command(
+                    name, fn, help, checked, aliases, in_groups, order, audit, read_only=read_only
+                )
+            )
             return fn
 
         return add

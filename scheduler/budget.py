@@ -159,18 +159,21 @@ class MemoryBudget:
 
 
 _NOW = "extract(epoch from clock_timestamp())"
-_LAST = "times[cardinality(times)]"
-# One slot, atomically: the row is locked by the UPDATE, and its expressions see the latest
-# version of the row (READ COMMITTED re-evaluates them after a concurrent update).
+_LAST = "ratebudget.times[cardinality(ratebudget.times)]"
+# One slot, atomically, in one statement: a new key is inserted with its first slot; an
+# existing one is updated from its row as locked (ON CONFLICT DO UPDATE waits for a concurrent
+# writer and sees its version), so two workers never get the same slot.
 _SLOT = (
-    f"GREATEST({_NOW} + :after, paused, COALESCE({_LAST} + :spacing, 0), "
-    f"CASE WHEN cardinality(times) >= :count "
-    f"THEN times[cardinality(times) - :count + 1] + :window ELSE 0 END)"
+    f"GREATEST({_NOW} + :after, ratebudget.paused, COALESCE({_LAST} + :spacing, 0), "
+    f"CASE WHEN cardinality(ratebudget.times) >= :count "
+    f"THEN ratebudget.times[cardinality(ratebudget.times) - :count + 1] + :window ELSE 0 END)"
 )
 _TAKE = text(
-    f"UPDATE ratebudget SET times = (times || {_SLOT})"
-    f"[GREATEST(cardinality(times) + 2 - :count, 1):] "
-    f"WHERE key = :key RETURNING {_LAST}, {_NOW}"
+    f"INSERT INTO ratebudget (key, times, paused) "
+    f"VALUES (:key, ARRAY[{_NOW} + :after], 0) "
+    f"ON CONFLICT (key) DO UPDATE SET times = (ratebudget.times || {_SLOT})"
+    f"[GREATEST(cardinality(ratebudget.times) + 2 - :count, 1):] "
+    f"RETURNING {_LAST}, {_NOW}"
 )
 _ADD = text(
     "INSERT INTO ratebudget (key, times, paused) "
@@ -221,7 +224,6 @@ class SharedBudget:
                 self._known = set(missing)
 
     async def take(self, key: str, limit: Limit, after: float = 0.0) -> tuple[float, float]:
-        await self._ensure([key])
         params = {
             "key": key,
             "after": after,
@@ -230,10 +232,6 @@ class SharedBudget:
             "window": limit.window,
         }
         row = await self._run(_TAKE, params)
-        if row is None:  # purged meanwhile
-            self._known.discard(key)
-            await self._ensure([key])
-            row = await self._run(_TAKE, params)
         await self._purge()
         slot, now = float(row[0]), float(row[1])
         return max(slot - now, 0.0), slot

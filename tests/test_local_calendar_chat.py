@@ -65,6 +65,8 @@ async def test_yearly_rules_from_lich_and_the_compilation_reminder(
     assert "✓ Hằng năm từ năm 2026: Tỉnh Hà Tĩnh tổng hợp báo cáo tổng kết năm" in out
     out = await admin.send("/lich")
     assert "• Tổng hợp Báo cáo tổng kết năm 2026: hạn 10/12/2026, chưa tổng hợp." in out
+    out = await admin.send("/tinhhinh")
+    assert "Hạn tổng hợp gửi cấp trên: 10/12/2026 (còn 15 ngày) — chưa tổng hợp" in out
 
     w = World(demo_db, clock)
     await w.tick("2026-12-09T08:00")
@@ -83,6 +85,9 @@ async def test_yearly_rules_from_lich_and_the_compilation_reminder(
     assert row.status == "cancelled" and row.last_error == "compiled"
     out = await admin.send("/lich")
     assert "• Tổng hợp Báo cáo tổng kết năm 2026: hạn 10/12/2026, đã tổng hợp ngày" in out
+    assert "Hạn tổng hợp gửi cấp trên: 10/12/2026 — đã tổng hợp lúc" in await admin.send(
+        "/tinhhinh"
+    )
 
 
 def test_cli_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

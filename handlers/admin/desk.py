@@ -27,7 +27,7 @@ from handlers.admin.common import (
 )
 from handlers.context import Ctx
 from handlers.router import Deps, Router, Routes
-from services import local_calendar, mail
+from services import local_calendar, mail, periods
 
 ACTION_PROGRESS = "desk.progress"
 ACTION_COMPILE = "desk.compile"
@@ -114,6 +114,7 @@ async def progress_cmd(ctx: Ctx, args: str) -> None:
             rate=fmt_pct(c.on_time_rate),
         ),
     ]
+    lines += await _compilation_lines(ctx, c)
     lines += await _mail_lines(ctx, c)
     missing = sorted(c.missing, key=lambda u: (u.due, u.path))
     if not missing:
@@ -137,6 +138,22 @@ async def progress_cmd(ctx: Ctx, args: str) -> None:
     if len(missing) > MAX_MISSING_LINES:
         lines.append(ctx.t("admin.th_more", n=fmt_int(len(missing) - MAX_MISSING_LINES)))
     say_lines(ctx, lines)
+
+
+async def _compilation_lines(ctx: Ctx, c: Compilation) -> list[str]:
+    """The agency's own compilation step of this period, when a yearly rule sets one."""
+    cal = periods.calendar(ctx.services)
+    steps = await local_calendar.steps_of(ctx.s, cal, c.root, c.period.year)
+    step = next((st for st in steps if st.period.period == c.period.period), None)
+    if step is None:
+        return []
+    mark = await local_calendar.compilation_of(ctx.s, step.unit_id, step.period.period)
+    if mark is not None:
+        return [
+            ctx.t("admin.th_compiled", due=ctx.fmt_date(step.period.due), at=ctx.fmt_date(mark.at))
+        ]
+    days = days_phrase(ctx, (step.period.due - ctx.today).days)
+    return [ctx.t("admin.th_not_compiled", due=ctx.fmt_date(step.period.due), days=days)]
 
 
 async def _mail_lines(ctx: Ctx, c: Compilation) -> list[str]:
