@@ -171,10 +171,26 @@ def _check_public_url(settings: Settings, report: Report) -> None:
         )
 
 
-def _revisions(conn: Connection) -> tuple[set[str], set[str]]:
+@dataclass(frozen=True)
+class _Migrations:
+    empty: bool  # no revision applied at all
+    newer: bool  # the database has revisions this code does not know
+    missing: int  # heads of the code the database lacks
+
+
+def _revisions(conn: Connection) -> _Migrations:
+    """Compare the database's version table with the code's migration heads. A head counts
+    as applied when it is in the table or something in the table builds on it: once a later
+    revision ``depends_on`` a head, Alembic keeps only the later one's row."""
     current = set(MigrationContext.configure(conn).get_current_heads())
-    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
-    return current, heads
+    script = ScriptDirectory.from_config(alembic_config())
+    heads = set(script.get_heads())
+    if current - {rev.revision for rev in script.walk_revisions()}:
+        return _Migrations(empty=False, newer=True, missing=0)
+    applied = {
+        rev.revision for rev in script.revision_map.iterate_revisions(tuple(current), "base")
+    }
+    return _Migrations(empty=not current, newer=False, missing=len(heads - applied - current))
 
 
 async def check_database(settings: Settings, report: Report) -> None:
@@ -182,7 +198,7 @@ async def check_database(settings: Settings, report: Report) -> None:
     try:
         async with db.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
-            current, heads = await conn.run_sync(_revisions)
+            found = await conn.run_sync(_revisions)
     except Exception as exc:  # noqa: BLE001 - any failure to connect is the finding
         report.add(
             "doctor.check_database",
@@ -195,18 +211,18 @@ async def check_database(settings: Settings, report: Report) -> None:
     finally:
         await db.dispose()
     report.add("doctor.check_database", OK, "doctor.db_ok", {"backend": db.engine.dialect.name})
-    if current == heads:
-        report.add("doctor.check_migrations", OK, "doctor.migrated", {})
-    elif current - heads and not heads - current:
+    if found.newer:
         report.add("doctor.check_migrations", FAIL, "doctor.db_newer", {}, "doctor.fix_db_newer")
-    else:
+    elif found.missing:
         report.add(
             "doctor.check_migrations",
-            WARN if not current else FAIL,
+            WARN if found.empty else FAIL,
             "doctor.not_migrated",
-            {"missing": len(heads - current)},
+            {"missing": found.missing},
             "doctor.fix_migrate",
         )
+    else:
+        report.add("doctor.check_migrations", OK, "doctor.migrated", {})
 
 
 def _skew(report: Report, api: str, date_header: str | None, sent: float, got: float) -> None:

@@ -17,6 +17,7 @@ from db import sqlite_loop
 from db.migrate import upgrade
 
 SQLITE_BUSY_TIMEOUT_MS = 15000
+READ_ONLY = "bdg_read_only"  # execution option of a SQLite read transaction
 
 
 def normalise_url(url: str) -> str:
@@ -59,6 +60,12 @@ def make_engine(url: str, schema: str | None = None, **kw: Any) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
+            if conn.get_execution_options().get(READ_ONLY):
+                # A read transaction (Database.read_session): a consistent snapshot, no write
+                # lock, and SQLite itself refuses any write in it.
+                conn.exec_driver_sql("BEGIN")
+                conn.exec_driver_sql("PRAGMA query_only = 1")
+                return
             # Take the write lock at BEGIN so two writers queue on busy_timeout instead of
             # failing with "database is locked" when a read transaction upgrades.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -79,6 +86,7 @@ class Database:
         self.schema = schema
         self.engine = make_engine(self.url, schema)
         self._write_lock = asyncio.Lock() if is_sqlite(self.url) else None
+        self._file_backed = make_url(self.url).database not in (None, "", ":memory:")
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
@@ -97,6 +105,31 @@ class Database:
             return
         async with self._write_lock, self._sessions() as s, s.begin():
             yield s
+
+    @property
+    def reads_apart(self) -> bool:
+        """True on a SQLite file, where a read-only step is worth running without the write
+        lock (PostgreSQL readers never wait for writers; an in-memory SQLite database is one
+        shared connection, which a reader must not use while a writer has it)."""
+        return self._write_lock is not None and self._file_backed
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """SQLite: a session in a read transaction that takes neither the in-process write
+        lock nor SQLite's (``BEGIN``, not ``BEGIN IMMEDIATE``), so it proceeds while another
+        connection writes. ``PRAGMA query_only`` makes any write in it fail with
+        ``OperationalError`` (the caller runs the step again as a writer). Always rolled back;
+        ``query_only`` is switched off again before the connection goes back to the pool."""
+        assert self._write_lock is not None, "read sessions are for SQLite"
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(**{READ_ONLY: True})
+            try:
+                async with AsyncSession(bind=conn, expire_on_commit=False) as s:
+                    yield s
+            finally:
+                await conn.rollback()
+                await conn.exec_driver_sql("PRAGMA query_only = 0")
+                await conn.rollback()
 
     async def upgrade(self) -> None:
 

@@ -101,6 +101,22 @@ async def mark_processed(
     return result.first() is not None
 
 
+async def was_processed(s: AsyncSession, key: str, legacy: str | None = None) -> bool:
+    """Whether an update's key (or the plain ``legacy`` key) was stored before, read only."""
+    keys = [key] if legacy is None else [key, legacy]
+    found = await s.exec(select(ProcessedUpdate.key).where(col(ProcessedUpdate.key).in_(keys)))
+    return found.first() is not None
+
+
+async def store_keys(s: AsyncSession, keys: dict[str, datetime]) -> None:
+    """Store dedupe keys (key → coarse time) in one statement; keys stored already are kept."""
+    rows = [{"key": k, "at": at} for k, at in keys.items()]
+    stmt = (
+        insert_for(s)(ProcessedUpdate).values(rows).on_conflict_do_nothing(index_elements=["key"])
+    )
+    await s.exec(stmt)  # type: ignore[call-overload]
+
+
 async def begin_update(
     s: AsyncSession,
     channel: str,

@@ -15,12 +15,14 @@ import asyncio
 import logging
 import time
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db import outbox, queries
 from db.engine import Database
@@ -38,11 +40,16 @@ from services.forms.parsers import fold, is_number
 from services.privacy import dedupe_digest
 
 log = logging.getLogger("bdg.dispatch")
+READ_KEYS_KEPT = 10000  # far more than a channel redelivers
 _PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
 class _Duplicate(Exception):
     pass
+
+
+class _NeedsWrite(Exception):
+    """A step tried as read-only wants to write: it runs again in a write transaction."""
 
 
 class _Retry(Exception):
@@ -67,6 +74,10 @@ class Dispatcher:
         # the outbox dispatcher's wake-up, so a case alert does not wait for the next poll).
         self.outbox_written: Callable[[], None] | None = None
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        # Dedupe keys of the read-only steps answered lately, and those not stored yet (see
+        # _handle_read).
+        self._read_keys: OrderedDict[str, datetime] = OrderedDict()
+        self._unsaved_keys: dict[str, datetime] = {}
         calendar.warm_up(clock().year)
 
     def _lock(self, inc: Incoming) -> asyncio.Lock:
@@ -129,6 +140,14 @@ class Dispatcher:
             return True
 
     async def _handle(self, inc: Incoming) -> Outcome:
+        if self.db.reads_apart and self._reads_only(inc):
+            try:
+                return await self._handle_read(inc)
+            except _NeedsWrite:
+                pass  # nothing was committed: run the step again as a writer
+        return await self._handle_write(inc)
+
+    async def _handle_write(self, inc: Incoming) -> Outcome:
         now = self.clock()
         async with self.db.session() as s:
             # The key names the chat: only its keyed hash is stored, at a coarse time. On
@@ -138,8 +157,11 @@ class Dispatcher:
                 s, inc.channel, inc.user_id, digest, coarse(now), legacy=inc.dedupe_key
             ):
                 raise _Duplicate
+            unsaved = dict(self._unsaved_keys)
+            if unsaved:  # the keys of read-only steps answered since the last write
+                await queries.store_keys(s, unsaved)
             w = await queries.writer(s, inc.channel, inc.user_id)
-            account, conv, officer, unit = w.account, w.conv, w.officer, w.unit
+            account, conv = w.account, w.conv
             if account is None:
                 account = ChannelAccount(
                     channel=inc.channel,
@@ -163,23 +185,79 @@ class Dispatcher:
             if conv is None:
                 conv = Conversation(account_id=account.id, state={}, updated_at=coarse(now))
                 s.add(conv)
-            ctx = Ctx(
-                s=s,
-                inc=inc,
-                account=account,
-                conv=conv,
-                now=now,
-                services=self.services,
-                route_table=self.router,
-                officer=officer,
-                unit=unit if officer is not None else None,
-                loaded_report=(w.report, w.values or {}) if w.report is not None else None,
-            )
+            ctx = self._ctx(s, inc, now, w, account, conv)
             await self.route(ctx)
             wrote = outbox.wrote_outbox(s)
+        for key in unsaved:
+            self._unsaved_keys.pop(key, None)
         if wrote and self.outbox_written is not None:
             self.outbox_written()
         return Outcome(replies=ctx.replies, chosen_label=ctx.chosen_label, stale=ctx.stale)
+
+    def _reads_only(self, inc: Incoming) -> bool:
+        """A command declared read-only (``/trogiup``), typed in a private chat."""
+        if inc.chat_type != "private" or inc.option or inc.option_token or not inc.text:
+            return False
+        parsed = self.router.parse_command(inc.text)
+        return parsed is not None and parsed[0].read_only
+
+    async def _handle_read(self, inc: Incoming) -> Outcome:
+        """A read-only step on SQLite, in a read transaction: it does not wait for the write
+        lock (a long write elsewhere does not hold up /trogiup). Anything that would write (a
+        newcomer's account, a changed chat id, a refusal's audit row, a flow begun) raises
+        ``_NeedsWrite`` and the step runs again as a writer. Its dedupe key is kept in this
+        process's memory (SQLite serves one process, so a second delivery is still a
+        duplicate) and stored with the next write transaction, whichever chat it is for; a
+        crash before that loses only the key of a step that changed nothing."""
+        now = self.clock()
+        async with self.db.read_session() as s:
+            digest = dedupe_digest(inc.dedupe_key) if inc.dedupe_key else None
+            if digest and (
+                digest in self._read_keys
+                or await queries.was_processed(s, digest, legacy=inc.dedupe_key)
+            ):
+                raise _Duplicate
+            w = await queries.writer(s, inc.channel, inc.user_id)
+            account, conv = w.account, w.conv
+            if account is None or conv is None or account.unreachable:
+                raise _NeedsWrite
+            if account.chat_id != inc.chat_id:
+                raise _NeedsWrite
+            ctx = self._ctx(s, inc, now, w, account, conv)
+            try:
+                await self.route(ctx)
+            except OperationalError as exc:  # PRAGMA query_only refused a write
+                raise _NeedsWrite from exc
+            if s.new or s.dirty or s.deleted:
+                raise _NeedsWrite
+        if digest:
+            self._read_keys[digest] = coarse(now)
+            if len(self._read_keys) > READ_KEYS_KEPT:
+                self._read_keys.popitem(last=False)
+            self._unsaved_keys[digest] = coarse(now)
+        return Outcome(replies=ctx.replies, chosen_label=ctx.chosen_label, stale=ctx.stale)
+
+    def _ctx(
+        self,
+        s: AsyncSession,
+        inc: Incoming,
+        now: datetime,
+        w: queries.Writer,
+        account: ChannelAccount,
+        conv: Conversation,
+    ) -> Ctx:
+        return Ctx(
+            s=s,
+            inc=inc,
+            account=account,
+            conv=conv,
+            now=now,
+            services=self.services,
+            route_table=self.router,
+            officer=w.officer,
+            unit=w.unit if w.officer is not None else None,
+            loaded_report=(w.report, w.values or {}) if w.report is not None else None,
+        )
 
     async def route(self, ctx: Ctx) -> None:
         inc = ctx.inc

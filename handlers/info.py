@@ -28,7 +28,9 @@ async def cancel(ctx: Ctx, _args: str) -> None:
         ctx.say("cancel.nothing")
 
 
-@routes.command("lich", help="help.lich", roles=("officer",), aliases=("calendar",), order=20)
+@routes.command(
+    "lich", help="help.lich", roles=("officer",), aliases=("calendar",), order=20, read_only=True
+)
 async def calendar_cmd(ctx: Ctx, _args: str) -> None:
     """/lich: the unit's upcoming deadlines and Action Months, with days left; under a report
     deadline, the local rule that set it; last, where a deadline on a day off goes."""
@@ -116,6 +118,7 @@ async def status_cmd(ctx: Ctx, _args: str) -> None:
     roles=("public", "officer"),
     aliases=("help", "giupdo"),
     order=99,
+    read_only=True,
 )
 async def help_cmd(ctx: Ctx, _args: str) -> None:
     """/trogiup: the commands this user can use."""

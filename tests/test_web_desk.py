@@ -13,7 +13,7 @@ from pathlib import Path
 from openpyxl import load_workbook
 from sqlmodel import select
 
-from bot.web import pages
+from bot.web import calendar, cases, pages
 from db.engine import Database
 from db.models import AuditLog
 from db.web import WebLogin, WebSession
@@ -234,6 +234,12 @@ def test_every_template_text_is_in_both_catalogs() -> None:
     # Keys built from a value: every status, chart and level the pages can show.
     keys |= {f"web.st_{s}" for s in pages.STATUSES} | {f"web.chart_{c}" for c in pages.CHARTS}
     keys |= {f"admin.kind_{k}" for k in ("commune", "ward", "department", "district", "town")}
+    # The other pages' keys built from a value (the cases board, the unit page, the calendar).
+    keys |= {f"web.case_saved_{a}" for a in cases.ACTIONS}
+    keys |= {f"web.lock_done_{o}" for o in pages.LOCK_OUTCOMES}
+    keys |= {f"web.cal_done_{d}" for d in calendar.DONE}
+    keys |= {f"web.cal_step_{st}" for st in ("submit", "compile")}
+    keys |= {f"web.outbox_{st}" for st in ("pending", "sending", "sent", "failed", "cancelled")}
     assert "web.login_button" in keys
     missing = sorted(k for k in keys if k not in catalog("vi") or k not in catalog("en"))
     assert not missing, missing

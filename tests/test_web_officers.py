@@ -108,3 +108,27 @@ async def test_officer_and_outside_subtree_are_refused(
     assert ("desk.officers", None, "refused", "not an admin") in rows
     assert ("desk.invite", "unit:28303", "refused", "outside subtree") in rows
     assert ("desk.deactivate", f"officer:{lan_id}", "refused", "outside subtree") in rows
+
+
+async def test_a_deactivated_officer_loses_the_web_session(
+    make_chat: Callable[..., Chat], demo_db: Database, dispatcher: Dispatcher
+) -> None:
+    admin = await admin_chat(make_chat, demo_db)
+    lan = make_chat("lan")
+    await lan.register(demo_db, "28303")
+    app = web_app(demo_db, dispatcher)
+    async with client(app) as lan_http, client(app) as admin_http:
+        await sign_in(lan_http, lan)
+        assert (await lan_http.get("/web/cases")).status_code == 200
+        await sign_in(admin_http, admin)
+        csrf = csrf_of((await admin_http.get("/web/officers")).text)
+        async with demo_db.session() as s:
+            lan_id = (
+                await s.exec(select(Officer.id).where(Officer.full_name == "Nguyễn Thị Lan"))
+            ).one()
+        r = await admin_http.post(
+            "/web/officers/revoke", data={"officer": str(lan_id), "csrf": csrf, "confirm": "yes"}
+        )
+        assert r.status_code == 303
+        gone = await lan_http.get("/web/cases")
+        assert gone.status_code == 303 and gone.headers["location"] == "/web/signed-out"

@@ -14,6 +14,7 @@ import re
 import secrets
 from typing import TYPE_CHECKING
 
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -69,11 +70,15 @@ def list_page(app: App):  # type: ignore[no-untyped-def]
             return _refused(who)
         sent = await announce.last_sent(s, scope.root, SHOW_LAST, subtree=True)
         done = request.query_params.get("done")
+        children = (
+            await s.exec(select(Unit).where(Unit.parent_id == scope.root.id).order_by(Unit.code))
+        ).all()
         return page(
             "announce.html",
             who.session.lang,
             who=who,
             root=scope.root,
+            children=children,
             sent=sent,
             max=announce.MAX_TEXT,
             done=done if done == "sent" else "",

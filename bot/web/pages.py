@@ -127,7 +127,7 @@ def _row_html(
     href = escape(quote(u.code, safe=""))
     return (
         f'<tr data-status="{st}" data-fold="{f} {escape(u.code.lower())}" '
-        f'data-code="{code}" data-name="{f}" data-date="{local.isoformat() if local else ""}" '
+        f'data-code="{code}" data-date="{local.isoformat() if local else ""}" '
         f'data-version="{u.version or ""}"><td>{code}</td>'
         f'<td><a href="/web/unit/{href}?period={period}">{name}</a></td>'
         f'<td><span class="st st-{st}">{labels[st]}</span></td>'

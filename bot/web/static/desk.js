@@ -122,9 +122,9 @@
         var x, y;
         if (key === "status") { x = order[a.dataset.status]; y = order[b.dataset.status]; }
         else if (key === "version") { x = Number(a.dataset.version || 0); y = Number(b.dataset.version || 0); }
-        else { x = a.dataset[key] || ""; y = b.dataset[key] || ""; }
+        else { var k = key === "name" ? "fold" : key; x = a.dataset[k] || ""; y = b.dataset[k] || ""; }
         var c = x < y ? -1 : x > y ? 1 : 0;
-        if (c === 0) c = a.dataset.name < b.dataset.name ? -1 : 1;
+        if (c === 0) c = a.dataset.fold < b.dataset.fold ? -1 : 1;
         return asc ? c : -c;
       });
       rows.forEach(function (r) { body.appendChild(r); });
