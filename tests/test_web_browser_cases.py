@@ -4,10 +4,12 @@ and no URL, title or history entry of the browser names the case."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 
 from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page
 from sqlalchemy import update
 from sqlmodel import select
 
@@ -26,6 +28,17 @@ from tests.processes import free_port
 from tests.test_admin_desk import admin_chat
 from tests.test_web_browser import link
 from tests.web_support import web_app
+
+
+async def settled_content(page: Page) -> str:
+    """The page's HTML once a navigation (going back) has settled."""
+    for _ in range(50):
+        try:
+            await page.wait_for_load_state("domcontentloaded")
+            return await page.content()
+        except PlaywrightError:
+            await asyncio.sleep(0.1)
+    return await page.content()
 
 
 async def test_ack_an_urgent_case_and_the_reporter_sees_it(
@@ -73,7 +86,7 @@ async def test_ack_an_urgent_case_and_the_reporter_sees_it(
         except PlaywrightError as err:
             assert "ERR_CACHE_MISS" in str(err)
         assert code not in page.url
-        assert DESCRIPTION not in await page.content()
+        assert DESCRIPTION not in await settled_content(page)
     out = await citizen.send(f"/vuviec {code}")
     assert "đã tiếp nhận" in out and "Đã có người nhận tin" in out
     async with demo_db.session() as s:

@@ -204,18 +204,21 @@ class Form:
     # -- which questions apply -----------------------------------------------------------
     def is_relevant(self, q: Question, env: dict[str, Any]) -> bool:
         sec = self.section_of[q.id]
-        for expr in (sec.relevant, q.relevant):
-            if expr is None:
-                continue
-            try:
-                if not evaluate(expr, env):
-                    return False
-            except Unanswered:
-                return False  # depends on an answer not given yet
-        return True
+        return _applies(sec.relevant, env) and _applies(q.relevant, env)
 
     def relevant_questions(self, env: dict[str, Any]) -> list[Question]:
-        return [q for q in self.questions if self.is_relevant(q, env)]
+        """The questions that apply; each section's condition is evaluated once (it ran
+        again for every question of the section, on every step)."""
+        sections: dict[int, bool] = {}
+        out = []
+        for q in self.questions:
+            sec = self.section_of[q.id]
+            applies = sections.get(id(sec))
+            if applies is None:
+                applies = sections[id(sec)] = _applies(sec.relevant, env)
+            if applies and _applies(q.relevant, env):
+                out.append(q)
+        return out
 
     def next_unanswered(self, values: dict[str, Any], ctx: dict[str, Any]) -> Question | None:
         """The first relevant question with no stored answer. Relevance is re-evaluated as
@@ -422,3 +425,9 @@ def form_id_for_unit(
     form file sets for the unit's code or kind (``forms_by_unit``, ``forms_by_kind``), else
     ``form_id``. Kept in ``Report.form_id`` from then on: a draft never changes form."""
     return load_form(form_id, form_dir).form_id_for(unit_kind, unit_code)
+
+
+def _applies(expr: ast.Expression | None, env: dict[str, Any]) -> bool:
+    """A relevance condition: true when absent; false while it depends on an answer not
+    given yet."""
+    return expr is None or _holds(expr, env)

@@ -259,7 +259,8 @@ class Session:
         relevant = self.form.relevant_questions(env)
         number = _number(q, relevant, self.values)
         section = self.form.section_of[q.id]
-        first = next((x for x in section.questions if self.form.is_relevant(x, env)), None)
+        applies = {x.id for x in relevant}
+        first = next((x for x in section.questions if x.id in applies), None)
         opens = first is not None and first.id == q.id
         suggested = self.suggestions.get(q.id)
         if suggested is not None and (q.id in self.values or q.type not in COUNT_TYPES):
