@@ -45,6 +45,10 @@ FLUSH_SECONDS = 0.05
 # Keys idle this long are forgotten (their next slot is long free).
 IDLE_SECONDS = 120.0
 PURGE_EVERY_SECONDS = 300.0
+# A key's log keeps twice as many slots as its limit counts: after a slot is given back, the
+# one before the oldest counted must still be there (else the window would be checked against
+# too short a log and let one message too many through).
+KEEP = 2
 
 # Set while the outbox sends a message whose slot it has already taken: the channel's own
 # hook (``Budget.charge`` for interactive sends) must not count it a second time.
@@ -125,7 +129,7 @@ class MemoryBudget:
     def _add(self, key: str, limit: Limit, slot: float) -> None:
         times = self._times.setdefault(key, [])
         bisect.insort(times, slot)
-        del times[: max(len(times) - limit.count, 0)]
+        del times[: max(len(times) - KEEP * limit.count, 0)]
 
     def _purge(self, now: float) -> None:
         if now - self._purged > PURGE_EVERY_SECONDS:
@@ -172,7 +176,7 @@ _TAKE = text(
     f"INSERT INTO ratebudget (key, times, paused) "
     f"VALUES (:key, ARRAY[{_NOW} + :after], 0) "
     f"ON CONFLICT (key) DO UPDATE SET times = (ratebudget.times || {_SLOT})"
-    f"[GREATEST(cardinality(ratebudget.times) + 2 - :count, 1):] "
+    f"[GREATEST(cardinality(ratebudget.times) + 2 - {KEEP} * :count, 1):] "
     f"RETURNING {_LAST}, {_NOW}"
 )
 _ADD = text(
@@ -265,7 +269,7 @@ class SharedBudget:
                 {
                     "keys": keys,
                     "counts": [min(charges[k][0], charges[k][1]) for k in keys],
-                    "keeps": [charges[k][1] for k in keys],
+                    "keeps": [KEEP * charges[k][1] for k in keys],
                 },
             )
         except Exception as exc:  # noqa: BLE001 - the replies went out; the count is extra

@@ -121,16 +121,16 @@ class Turn:
         given back and a new one taken; the chat's next slot then counts from the send."""
         loop = asyncio.get_running_loop()
         gate = self.gate
-        for _ in range(3):
+        for _ in range(4):  # woken late by a busy event loop: check again after each wait
             late = loop.time() - self.at
-            if late <= LATE:
+            if late < 0:
+                await asyncio.sleep(-late)
+            elif late > LATE:
+                await gate.budget.give_back(gate.name, self.channel_slot)
+                wait, self.channel_slot = await gate.budget.take(gate.name, gate.limit)
+                self.at = loop.time() + wait
+            else:
                 break
-            await gate.budget.give_back(gate.name, self.channel_slot)
-            wait, self.channel_slot = await gate.budget.take(gate.name, gate.limit)
-            self.at = loop.time() + wait
-        late = loop.time() - self.at
-        if late < 0:
-            await asyncio.sleep(-late)
         if loop.time() - self.chat_at > 0.004:  # the chat's spacing counts from the send
             await gate.budget.pause(self.key, gate.chat_limit_of(self.key).window)
 
