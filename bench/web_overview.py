@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import random
 import secrets
 import socket
@@ -30,6 +29,7 @@ import httpx  # noqa: E402
 import uvicorn  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
+from bench.outputs import seed  # noqa: E402
 from bot.app import App  # noqa: E402
 from bot.web import create_web_app, desk  # noqa: E402
 from db import queries  # noqa: E402
@@ -40,14 +40,6 @@ from handlers.dispatch import Dispatcher  # noqa: E402
 from kernel.clock import to_utc  # noqa: E402
 from kernel.settings import Services, Settings  # noqa: E402
 from services.websessions import digest  # noqa: E402
-
-# bench/compile.py would shadow the ``compile`` package on sys.path: load it by file.
-_spec = importlib.util.spec_from_file_location(
-    "bench_compile", Path(__file__).with_name("compile.py")
-)
-assert _spec and _spec.loader
-bench_compile: Any = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench_compile)
 
 NOW = to_utc(datetime(2026, 12, 20, 9, 0), "Asia/Ho_Chi_Minh")
 URL = "/web/overview?period=2026"
@@ -185,7 +177,7 @@ async def main() -> None:
         schema = f"bench_web_{secrets.token_hex(4)}" if url.startswith("postgresql") else None
         db = Database(url, schema)
         await db.upgrade()
-        root = await bench_compile.seed(db, args.units, random.Random(7))
+        root = await seed(db, args.units, random.Random(7))
         sid = await signed_in_admin(db, root)
         clock = lambda: NOW  # noqa: E731
         app = App(Settings(), db, Dispatcher(db, Services(), clock=clock), clock)

@@ -86,6 +86,7 @@ class Database:
         self.schema = schema
         self.engine = make_engine(self.url, schema)
         self._write_lock = asyncio.Lock() if is_sqlite(self.url) else None
+        self._file_backed = make_url(self.url).database not in (None, "", ":memory:")
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
@@ -107,9 +108,10 @@ class Database:
 
     @property
     def reads_apart(self) -> bool:
-        """True on SQLite, where a read-only step is worth running without the write lock
-        (PostgreSQL readers never wait for writers)."""
-        return self._write_lock is not None
+        """True on a SQLite file, where a read-only step is worth running without the write
+        lock (PostgreSQL readers never wait for writers; an in-memory SQLite database is one
+        shared connection, which a reader must not use while a writer has it)."""
+        return self._write_lock is not None and self._file_backed
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:

@@ -41,6 +41,7 @@ from services.privacy import dedupe_digest
 
 log = logging.getLogger("bdg.dispatch")
 READ_KEYS_KEPT = 10000  # far more than a channel redelivers
+UNSAVED_KEYS_KEPT = 1000  # read-only keys waiting for a write (the oldest stay in memory only)
 _PROJECT_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
@@ -235,6 +236,8 @@ class Dispatcher:
             if len(self._read_keys) > READ_KEYS_KEPT:
                 self._read_keys.popitem(last=False)
             self._unsaved_keys[digest] = coarse(now)
+            if len(self._unsaved_keys) > UNSAVED_KEYS_KEPT:  # no write for a long while
+                del self._unsaved_keys[next(iter(self._unsaved_keys))]
         return Outcome(replies=ctx.replies, chosen_label=ctx.chosen_label, stale=ctx.stale)
 
     def _ctx(

@@ -17,14 +17,34 @@ it is meant for; every refusal is answered and audited in one place (``Router.re
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from handlers.context import Ctx
+from handlers.state import FLOW_STATES
 from kernel.messages import Choice, Menu
 from kernel.settings import Services
 from services.forms.parsers import fold
+
+log = logging.getLogger("bdg.router")
+
+
+def _state_readable(ctx: Ctx, flow: str) -> bool:
+    """Whether the conversation's state loads into its flow's typed model (an older shape is
+    upgraded); a flow without a model (a test's own) is not checked."""
+    model = FLOW_STATES.get(flow)
+    if model is None:
+        return True
+    try:
+        model.model_validate(ctx.conv.state)
+    except ValidationError:
+        return False
+    return True
+
 
 if TYPE_CHECKING:
     from handlers.hooks import Suggester
@@ -251,6 +271,13 @@ class Router:
         if not set(flow.roles) & roles_of(ctx):
             ctx.clear_flow()
             self.refuse(ctx, flow.roles, flow.audit or f"flow.{flow.name}")
+            return
+        if not _state_readable(ctx, flow.name):
+            # A state no model reads (hand-edited, or left by a newer version after a
+            # rollback): end the flow with a word instead of an error at every message.
+            log.warning("unreadable state of flow %s: the flow is ended", flow.name)
+            ctx.clear_flow()
+            ctx.say("err.state_lost")
             return
         await flow.handler(ctx)
 

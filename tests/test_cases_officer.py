@@ -11,6 +11,7 @@ from db.models import Officer
 from services.cases.config import keyring
 from tests.cases_helpers import (
     CITIZEN_CALM,
+    CITIZEN_URGENT,
     CONTACT,
     DESCRIPTION,
     MARKERS,
@@ -212,3 +213,21 @@ async def test_never_in_a_group_chat(make_chat: Callable[..., Chat], demo_db: Da
         assert "tin nhắn riêng" in out
         assert DESCRIPTION not in out and code not in out
     assert [r for r in await audit_rows(demo_db) if r.action == "cases.read"] == []
+
+
+async def test_markup_typed_by_the_reporter_is_shown_as_text(
+    make_chat: Callable[..., Chat], demo_db: Database
+) -> None:
+    """The details are Telegram HTML: a "<" in a description or contact is escaped, or
+    Telegram would refuse the message and the officer would not see the case at all."""
+    officer = make_chat("lan")
+    await officer.register(demo_db, "28303")
+    typed = "Anh ta đánh <b>nhiều lần</b> & dọa <3 lần"
+    script = [typed if line == DESCRIPTION else line for line in CITIZEN_URGENT]
+    script = ["0912 <345> 678" if line == CONTACT else line for line in script]
+    code = await report_case(make_chat("citizen"), script)
+    out = await officer.send(f"/vuviec {code}")
+    # The terminal shows the HTML as plain text: escaped markup comes back as typed, markup
+    # that was not escaped would be taken as tags and vanish.
+    assert f"Mô tả: {typed}" in out
+    assert "Liên lạc: 0912 <345> 678" in out

@@ -289,3 +289,36 @@ async def test_the_answer_to_a_reminder_under_the_old_state_opens_the_report(
         conv = (await s.exec(select(Conversation).where(Conversation.account_id == acc.id))).one()
         conv.menu = Menu([Choice(START_REPORT, "Làm báo cáo")]).to_json()
     assert "Câu 1/" in await chat.send("1")
+
+
+async def test_a_state_no_model_reads_ends_the_flow_with_a_word_not_an_error(
+    make_chat: Callable[..., Chat], demo_db: Database
+) -> None:
+    chat = make_chat("lan")
+    await chat.register(demo_db, "28303")
+    await chat.send("/baocao")
+    # A state this version cannot read (from a newer version, after a rollback).
+    await _set_state(demo_db, "lan", "report", {"v": 2, "mode": "zoom", "q": 7})
+    out = await chat.send("12 30")
+    assert chat.last is not None and not chat.last.failed
+    assert "không đọc được bước" in out and "vẫn còn" in out
+    flow, _ = await conversation_state(demo_db, "terminal", "lan")
+    assert flow is None
+    assert "Câu " in await chat.send("/baocao")  # the report goes on from the saved answers
+
+
+async def test_a_citizens_conversation_keeps_only_a_coarse_time(
+    make_chat: Callable[..., Chat], demo_db: Database, clock: Clock
+) -> None:
+    """The typed state is saved at a coarse time like every other write of a citizen's
+    conversation, so it cannot be joined to a case's times."""
+    clock.set(local("2026-11-25T09:07:31"))
+    chat = make_chat("c")
+    for line in CITIZEN_URGENT[:3]:  # an intake in progress: its typed state saved
+        await chat.send(line)
+    async with demo_db.session() as s:
+        acc = (await s.exec(select(ChannelAccount).where(ChannelAccount.user_id == "c"))).one()
+        conv = (await s.exec(select(Conversation).where(Conversation.account_id == acc.id))).one()
+    assert conv.flow == "case" and conv.state.get("v") == 2
+    at = conv.updated_at
+    assert (at.minute % 15, at.second, at.microsecond) == (0, 0, 0)

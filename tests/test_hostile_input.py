@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlmodel import col, select
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -245,3 +247,41 @@ async def test_an_invite_that_expires_during_registration_cannot_be_completed(
     assert "hết hạn" in out
     async with demo_db.session() as s:
         assert (await s.exec(select(Officer))).first() is None
+
+
+HOSTILE_VALUES: list[Any] = [None, True, -1, 2**63, 10**40, 1.5, "", "\u202e", "9" * 5000, [], {}]
+FIELDS = [
+    ("message", "chat", "id"),
+    ("message", "chat", "type"),
+    ("message", "from", "id"),
+    ("message", "from", "first_name"),
+    ("message", "message_id"),
+    ("message", "date"),
+    ("message", "text"),
+    ("message",),
+]
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(FIELDS), value=st.sampled_from(HOSTILE_VALUES))
+async def test_a_telegram_update_with_any_field_broken_is_never_a_5xx(
+    tg: FakeTelegram, demo_db: Database, clock: Clock, field: tuple[str, ...], value: Any
+) -> None:
+    """One field of a valid update replaced by a value of another type or size: the webhook
+    answers 200 (skipped) or 400, never a server error that Telegram would redeliver."""
+    channel = make_channel(tg, demo_db, clock)
+    web = create_web_app(channel.app, channel.web_routes())
+    update = tg.push_message(USER, "/trogiup")
+    node = update
+    for key in field[:-1]:
+        node = node[key]
+    node[field[-1]] = value
+    ok = {SECRET_HEADER: SECRET, "Content-Type": "application/json"}
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=web), base_url="http://bot"
+        ) as http:
+            res = await http.post(WEBHOOK_PATH, content=json.dumps(update).encode(), headers=ok)
+            assert res.status_code in (200, 400), (field, value, res.status_code)
+    finally:
+        await channel.stop()

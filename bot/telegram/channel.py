@@ -91,7 +91,7 @@ from bot.telegram.render import (
     render,
     utf16_len,
 )
-from bot.telegram.updates import ALLOWED_UPDATES, CHANNEL, Tap, tap_of, to_incoming
+from bot.telegram.updates import ALLOWED_UPDATES, CHANNEL, Tap, tap_of, to_incoming, well_formed
 from bot.webhooks import ChatSender, WebhookRefused, read_json_update
 from kernel.channel import (
     TELEGRAM,
@@ -507,6 +507,8 @@ class TelegramChannel:
         except Exception as exc:  # noqa: BLE001 - a delivery again would fail the same way
             log.error("Telegram update %s not parsed: %s", data["update_id"], type(exc).__name__)
             return Response(status_code=200)
+        if not well_formed(update):  # ids of the wrong type or size: not from Telegram
+            return PlainTextResponse("not an update", status_code=400)
         job = await self.handle(update)
         if job is not None:
             self._after_commit(job)
@@ -517,6 +519,9 @@ class TelegramChannel:
     async def handle(self, update: Update) -> _Job | None:
         """Dispatch one update (committed when this returns) and say what to send; never
         raises. None when the update is ignored."""
+        if not well_formed(update):
+            log.warning("Telegram update %s skipped: ids of the wrong type", update.update_id)
+            return None
         try:
             return await self._handle(update)
         except Exception as exc:  # noqa: BLE001 - the user gets an answer, the loop goes on

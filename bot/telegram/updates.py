@@ -34,6 +34,29 @@ class Tap:
     message: Message | None
 
 
+# Telegram's identifiers are 64-bit signed integers (chat and user ids fit in 52 bits).
+_ID_LIMIT = 2**63
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < _ID_LIMIT
+
+
+def well_formed(update: Update) -> bool:
+    """Whether the ids an update is routed by have the types Telegram gives them: the chat,
+    the sender and the message as 64-bit integers, a tap's query id as text. python-telegram-
+    bot does not check types, and a webhook request can carry anything."""
+    chat, user, message = update.effective_chat, update.effective_user, update.effective_message
+    if chat is not None and not _is_id(chat.id):
+        return False
+    if user is not None and not _is_id(user.id):
+        return False
+    if message is not None and not _is_id(message.message_id):
+        return False
+    query = update.callback_query
+    return query is None or isinstance(query.id, str)
+
+
 def media_kind(message: Message) -> str | None:
     """None for a text message; else what was sent instead (``image``, ``sticker`` …)."""
     if message.text is not None:

@@ -177,7 +177,7 @@ async def show_case(ctx: Ctx, code: str) -> None:
 
 
 def view(ctx: Ctx) -> details.View:
-    return details.View(ctx.lang, ctx.services.timezone, ctx.now)
+    return details.View(ctx.lang, ctx.services.timezone, ctx.now, markup=True)
 
 
 async def render_case(ctx: Ctx, case: Case, unit: Unit) -> str:

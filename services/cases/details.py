@@ -31,8 +31,14 @@ class View:
     lang: str
     tz: str
     now: datetime
+    # The chat's texts are Telegram HTML: what a person typed (a description, a note, a
+    # name) is escaped into them, or a "<" would make Telegram refuse the whole message. The
+    # desk leaves them raw for Jinja to escape.
+    markup: bool = False
 
     def t(self, key: str, **kw: object) -> str:
+        if self.markup:
+            kw = {k: escape(v) if isinstance(v, str) else v for k, v in kw.items()}
         return t(self.lang, key, **kw)
 
     def date(self, d: date | datetime) -> str:

@@ -674,7 +674,9 @@ class FakeTelegram(ServerContext):
         if isinstance(value, int):
             return value
         if isinstance(value, str):
-            if re.fullmatch(r"-?\d+", value.strip()):
+            # Ids are 64-bit: a longer digit string names no chat (and int() of one over
+            # 4,300 digits raises).
+            if re.fullmatch(r"-?\d{1,19}", value.strip()):
                 return int(value.strip())
             with self._lock:
                 for chat in self._chats.values():

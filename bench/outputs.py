@@ -2,8 +2,8 @@
 nation (3,321 communes under 34 provinces) and for a province before 2025 (150 communes
 under 10 districts), every unit with a full submitted annual report.
 
-    .venv/bin/python bench/compile.py                       # both sizes
-    .venv/bin/python bench/compile.py --units 150 --render  # + DOCX → PDF → PNG pages
+    .venv/bin/python bench/outputs.py                       # both sizes
+    .venv/bin/python bench/outputs.py --units 150 --render  # + DOCX → PDF → PNG pages
 
 Reading the database (one subtree, one period) is timed apart from building each file.
 Times are wall-clock seconds (libraries imported beforehand). Peak memory is how much the
