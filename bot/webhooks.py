@@ -4,7 +4,6 @@ update safely, and sending each chat's replies in order after the webhook was an
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import json
 import re
@@ -114,21 +113,26 @@ class ChatSender:
     other."""
 
     def __init__(self) -> None:
-        self._chains: dict[Hashable, asyncio.Task[None]] = {}
+        self._chains: dict[Hashable, asyncio.Task[None]] = {}  # each chat's latest send
+        self._running: set[asyncio.Task[None]] = set()  # every send not finished
 
     def later(self, chat: Hashable, send: Callable[[], Awaitable[object]]) -> None:
         previous = self._chains.get(chat)
 
         async def chain() -> None:
             if previous is not None:
-                with contextlib.suppress(BaseException):
-                    await previous
+                # Wait for the chat's earlier send whatever its outcome, without tying the two
+                # together: ``await previous`` would cancel it when this one is cancelled, and
+                # suppressing that cancellation would then run this send anyway.
+                await asyncio.wait([previous])
             await send()
 
         task: asyncio.Task[None] = asyncio.create_task(chain())
         self._chains[chat] = task
+        self._running.add(task)
 
         def forget(done: asyncio.Task[None]) -> None:
+            self._running.discard(done)
             if self._chains.get(chat) is done:
                 del self._chains[chat]
 
@@ -136,6 +140,6 @@ class ChatSender:
 
     async def drain(self, grace: float = 10.0) -> None:
         """Let the sends in flight finish (at most ``grace`` seconds)."""
-        pending = [task for task in self._chains.values() if not task.done()]
+        pending = [task for task in self._running if not task.done()]
         if pending:
             await asyncio.wait(pending, timeout=grace)

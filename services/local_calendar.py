@@ -315,16 +315,22 @@ async def clear_rules(
     if step:
         q = q.where(CalendarRule.step == step)
     rows = (await s.exec(q)).all()
-    for r in rows:
-        await s.delete(r)
-        s.add(
-            AuditLog(
-                at=now or utcnow(),
-                officer_id=officer_id,
-                action="calendar.rule_clear",
-                target=f"{unit.code}:{r.kind}:{r.step}",
-            )
-        )
+    targets = [f"{unit.code}:{r.kind}:{r.step}" for r in rows]
+    return await delete_audited(s, rows, targets, "calendar.rule_clear", officer_id, now)
+
+
+async def delete_audited(
+    s: AsyncSession,
+    rows: Sequence[object],
+    targets: Sequence[str],
+    action: str,
+    officer_id: int | None,
+    now: datetime | None,
+) -> int:
+    """Delete ``rows``, one audit row each (``action`` on its target); returns how many."""
+    for row, target in zip(rows, targets, strict=True):
+        await s.delete(row)
+        s.add(AuditLog(at=now or utcnow(), officer_id=officer_id, action=action, target=target))
     await s.flush()
     return len(rows)
 

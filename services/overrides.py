@@ -190,18 +190,8 @@ async def clear_override(
     if kind:
         q = q.where(DeadlineOverride.kind == kind)
     rows = (await s.exec(q)).all()
-    for r in rows:
-        await s.delete(r)
-        s.add(
-            AuditLog(
-                at=now or utcnow(),
-                officer_id=officer_id,
-                action="override.clear",
-                target=f"{unit.code}:{year}:{r.kind}",
-            )
-        )
-    await s.flush()
-    return len(rows)
+    targets = [f"{unit.code}:{year}:{r.kind}" for r in rows]
+    return await local_calendar.delete_audited(s, rows, targets, "override.clear", officer_id, now)
 
 
 async def list_overrides(

@@ -156,17 +156,25 @@ async def _dated(ctx: Ctx, scope: Scope, st: DeadlineState) -> None:
     ctx.say("admin.dl_ask_reason")
 
 
+def _reason(ctx: Ctx) -> tuple[bool, str | None]:
+    """The optional reason typed (None when skipped); False, after saying why, when it
+    cannot be taken (the question stays, nothing typed before is lost)."""
+    text = ctx.inc.text or ""
+    if is_skip(text):
+        return True, None
+    try:
+        return True, parse_text(text, MAX_REASON)
+    except ParseError as e:
+        ctx.say(e.key, **e.params)
+        return False, None
+
+
 async def _reasoned(ctx: Ctx, scope: Scope, st: DeadlineState) -> None:
     year, kind = int(st.year or 0), str(st.kind)
     cal = periods.calendar(ctx.services)
-    text = ctx.inc.text or ""
-    reason: str | None = None
-    if not is_skip(text):
-        try:
-            reason = parse_text(text, MAX_REASON)
-        except ParseError as e:
-            ctx.say(e.key, **e.params)
-            return
+    ok, reason = _reason(ctx)
+    if not ok:
+        return
     try:
         row = await overrides.set_override(
             ctx.s,
@@ -296,14 +304,9 @@ async def _rule_dated(ctx: Ctx, scope: Scope, st: DeadlineState) -> None:
 
 async def _rule_reasoned(ctx: Ctx, scope: Scope, st: DeadlineState) -> None:
     cal = periods.calendar(ctx.services)
-    text = ctx.inc.text or ""
-    reason: str | None = None
-    if not is_skip(text):
-        try:
-            reason = parse_text(text, MAX_REASON)
-        except ParseError as e:
-            ctx.say(e.key, **e.params)
-            return
+    ok, reason = _reason(ctx)
+    if not ok:
+        return
     kind, step, since = str(st.kind), str(st.rule_step), int(st.since or 0)
     row = await local_calendar.set_rule(
         ctx.s,
