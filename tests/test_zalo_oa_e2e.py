@@ -213,7 +213,9 @@ async def _statuses(db: Database, batch: str) -> dict[str, int]:
 async def _until_done(db: Database, batch: str, n: int, bots: list[Bot]) -> dict[str, int]:
     for _ in range(1200):
         counts = await _statuses(db, batch)
-        if counts.get("pending", 0) == 0 and sum(counts.values()) == n:
+        # "sending": an attempt is under way (the outbox records it before the send).
+        in_flight = counts.get("pending", 0) + counts.get("sending", 0)
+        if in_flight == 0 and sum(counts.values()) == n:
             return counts
         await asyncio.sleep(0.05)
     raise AssertionError(f"{counts}\n" + "\n".join(b.output()[-3000:] for b in bots))
