@@ -118,7 +118,8 @@ class Sent:
 
     @property
     def pending(self) -> int:
-        return self.counts.get("pending", 0)
+        # "sending": the attempt is under way (recorded before the send), not delivered yet.
+        return self.counts.get("pending", 0) + self.counts.get("sending", 0)
 
     @property
     def failed(self) -> int:

@@ -6,6 +6,7 @@ and a commune officer are refused."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -13,6 +14,7 @@ from sqlmodel import col, select
 from db.engine import Database
 from db.models import AuditLog, Outbox
 from handlers.dispatch import Dispatcher
+from services.announce import Sent
 from tests.chat import Chat
 from tests.test_admin_desk import admin_chat
 from tests.web_support import client, csrf_of, sign_in, web_app
@@ -96,3 +98,8 @@ async def test_announce_refusals(
         (None, "refused", "not an admin"),
         ("unit:28303", "refused", "outside subtree"),
     ]
+
+
+def test_rows_being_sent_count_as_not_delivered_yet() -> None:
+    sent = Sent("b", datetime(2026, 12, 1), "x", {"sent": 5, "pending": 1, "sending": 2})
+    assert (sent.sent, sent.pending, sent.total) == (5, 3, 8)
