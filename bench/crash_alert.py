@@ -114,7 +114,9 @@ def run_sqlite(runs: int, env: dict[str, str], zalo: FakeZalo, commune: str, log
         t_kill = kill(proc)
         proc = start_bot(env, log)  # restarted at once, like Restart=always
         intake(zalo, f"s{i}", commune)
-        t_up = wait_for(lambda t=t_kill: first_call_after(zalo, "getUpdates", t), "B to poll")
+        # The killed process's own long poll is recorded when its connection drops, right
+        # after the kill; the restarted one cannot poll within half a second (Python starts).
+        t_up = wait_for(lambda t=t_kill: first_call_after(zalo, "getUpdates", t + 0.5), "B to poll")
         t_alert = wait_for(
             lambda t=t_kill: first_call_after(zalo, "sendMessage", t, OFFICER_CHAT), "the alert"
         )
