@@ -196,7 +196,9 @@ async def report_officer(officer: Officer, code: str) -> None:
             message = await officer.tap("__skip__", "Đã lưu")
         else:
             message = await officer.say(typed, "Đã lưu")
-    assert "submit" in keys_of(message), "expected the summary"
+    assert "submit" in keys_of(message), (
+        f"expected the summary, got: {(message.get('text') or '')[-300:]!r}"
+    )
     await officer.tap("submit", "Số tham chiếu")
 
 
