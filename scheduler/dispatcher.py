@@ -290,6 +290,10 @@ class OutboxDispatcher:
         # SQLite's writes go through the session (its in-process write lock).
         self._autocommit = not is_sqlite(db.url)
         self.holder = holder_id()
+        # The recipients' languages (account id → "vi"/"en"), read with each page of rows:
+        # the text was rendered in it when planned, and a text channel's own words (the
+        # numbered-choice hint) must follow it.
+        self._langs: dict[int, str] = {}
         self.gates: dict[str, ChannelGate] = {}
         rates = self.settings.rates()
         for name in channels:
@@ -440,7 +444,19 @@ class OutboxDispatcher:
                     )
                 stats.cancelled += len(drop)
                 rows = [r for r in rows if r.id not in drop]
+            await self._read_langs(s, rows)
         return rows
+
+    async def _read_langs(self, s: AsyncSession, rows: list[Outbox]) -> None:
+        # Read again with every page: someone may have switched language (/ngonngu).
+        ids = {r.account_id for r in rows if r.account_id is not None}
+        if ids:
+            found = await s.exec(
+                select(ChannelAccount.id, ChannelAccount.lang).where(
+                    col(ChannelAccount.id).in_(ids)
+                )
+            )
+            self._langs.update({int(i): lang for i, lang in found.all() if i is not None})
 
     async def _release(self, name: str) -> None:
         """A stopped pass gives its reserved rows back, and the rows whose send it cancelled
@@ -540,6 +556,7 @@ class OutboxDispatcher:
                 Choice(str(c[0]), str(c[1]), c[2] if len(c) > 2 else None) for c in row.choices
             ],
             numbered=row.numbered,
+            lang=self._langs.get(row.account_id) if row.account_id is not None else None,
         )
         attempts = row.attempts
         while True:

@@ -18,6 +18,8 @@ from db.models import ChannelAccount, Outbox
 from db.outbox import enqueue
 from db.schedule import UnreachableNotice
 from kernel.channel import Rejected, RetryLater, Transient
+from kernel.i18n import t
+from kernel.messages import Choice
 from scheduler.budget import Limit, MemoryBudget, chat_key
 from scheduler.dispatcher import UNKNOWN, ChannelGate, OutboxDispatcher
 from scheduler.lock import make_lock
@@ -445,3 +447,32 @@ async def test_the_urgent_job_runs_the_case_escalation_without_error(
         assert await service.urgent() == 0
     assert [r.getMessage() for r in caplog.records if r.name == "bdg.scheduler"] == []
     await service.lock.release()
+
+
+async def test_a_row_is_sent_in_its_recipients_language(db: Database) -> None:
+    """The text was rendered in the officer's language when planned; the channel's own words
+    (the numbered-choice hint) follow the account's language too, not the channel default."""
+    now = local("2026-12-04T08:00")
+    choices = [Choice("a", "Start"), Choice("b", "Later")]
+    async with db.session() as s:
+        en = ChannelAccount(channel="zalo", user_id="e1", chat_id="e1", lang="en")
+        vi = ChannelAccount(channel="zalo", user_id="v1", chat_id="v1", lang="vi")
+        s.add_all([en, vi])
+        await s.flush()
+        for acc in (en, vi):
+            await enqueue(
+                s,
+                key=f"r:{acc.chat_id}",
+                account=acc,
+                text="x",
+                kind="reminder",
+                now=now,
+                choices=choices,
+            )
+    channel = FakeChannel("zalo")
+    dispatcher = OutboxDispatcher(db, {"zalo": channel}, clock=Clock(now), settings=fast_settings())  # type: ignore[dict-item]
+    assert (await dispatcher.run_once()).sent == 2
+    sent = {s.chat_id: s for s in channel.sent}
+    assert (sent["e1"].reply.lang, sent["v1"].reply.lang) == ("en", "vi")
+    assert sent["e1"].plain.endswith(t("en", "choice.numbered_hint", n=2))
+    assert sent["v1"].plain.endswith(t("vi", "choice.numbered_hint", n=2))
