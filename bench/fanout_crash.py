@@ -31,7 +31,7 @@ from sqlmodel import col, select
 
 from db.engine import Database
 from db.models import ChannelAccount, Outbox
-from db.outbox import enqueue_many
+from db.outbox import enqueue_many, new_row
 from kernel.channel import STANDARD
 from kernel.clock import utcnow
 from kernel.messages import Reply
@@ -93,23 +93,15 @@ async def populate(url: str, schema: str | None, rows: int) -> None:
         await enqueue_many(
             s,
             [
-                dict(
+                new_row(
                     key=f"bench:{i}",
                     kind="reminder",
                     channel="telegram",
                     chat_id=str(100000 + i),
-                    account_id=i + 1,
-                    unit_id=None,
-                    batch="bench",
                     text="⏰ Nhắc hạn nộp báo cáo",
-                    choices=[],
-                    numbered=True,
-                    status="pending",
-                    attempts=0,
-                    last_error=None,
-                    not_before=now,
-                    created_at=now,
-                    sent_at=None,
+                    now=now,
+                    account_id=i + 1,
+                    batch="bench",
                 )
                 for i in range(rows)
             ],

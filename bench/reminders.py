@@ -262,7 +262,7 @@ async def bench_dispatch(
     count: int, inject_every: int, scope: str, use_fake: bool, margin: float | None = None
 ) -> None:
     from bot.app import App
-    from db.outbox import enqueue_many
+    from db.outbox import enqueue_many, new_row
     from handlers.dispatch import Dispatcher
     from kernel.settings import SchedulerSettings, Settings
     from scheduler.dispatcher import OutboxDispatcher
@@ -292,23 +292,15 @@ async def bench_dispatch(
         await enqueue_many(
             s,
             [
-                dict(
+                new_row(
                     key=f"bench:{c}",
                     kind="reminder",
                     channel="telegram",
                     chat_id=str(c),
-                    account_id=i + 1,
-                    unit_id=None,
-                    batch="bench",
                     text=f"⏰ <b>Nhắc hạn nộp báo cáo</b> — {c}",
-                    choices=[],
-                    numbered=True,
-                    status="pending",
-                    attempts=0,
-                    last_error=None,
-                    not_before=now,
-                    created_at=now,
-                    sent_at=None,
+                    now=now,
+                    account_id=i + 1,
+                    batch="bench",
                 )
                 for i, c in enumerate(chats)
             ],

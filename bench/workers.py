@@ -46,7 +46,7 @@ from bench.telegram_channel import FIRST_USER, ObservedTelegram, Officer, curren
 from db.crypto import new_key_spec  # noqa: E402
 from db.engine import Database  # noqa: E402
 from db.models import ChannelAccount  # noqa: E402
-from db.outbox import enqueue_many  # noqa: E402
+from db.outbox import enqueue_many, new_row  # noqa: E402
 from handlers.registration import new_invite  # noqa: E402
 from kernel.clock import utcnow  # noqa: E402
 from tests.answers import ANSWERS  # noqa: E402
@@ -176,23 +176,15 @@ async def fill_fanout(db: Database, count: int) -> None:
         await enqueue_many(
             s,
             [
-                dict(
+                new_row(
                     key=f"bench-fan:{c}",
                     kind="announcement",
                     channel="telegram",
                     chat_id=str(c),
-                    account_id=first + i + 1,
-                    unit_id=None,
-                    batch="bench-fan",
                     text=f"Thông báo {c}",
-                    choices=[],
-                    numbered=True,
-                    status="pending",
-                    attempts=0,
-                    last_error=None,
-                    not_before=now,
-                    created_at=now,
-                    sent_at=None,
+                    now=now,
+                    account_id=first + i + 1,
+                    batch="bench-fan",
                 )
                 for i, c in enumerate(chats)
             ],

@@ -19,6 +19,43 @@ from kernel.messages import Choice
 WRITTEN = "bdg.outbox_written"
 
 
+def new_row(
+    *,
+    key: str,
+    kind: str,
+    channel: str,
+    chat_id: str,
+    text: str,
+    now: datetime,
+    account_id: int | None = None,
+    unit_id: int | None = None,
+    batch: str | None = None,
+    choices: list[Any] | None = None,
+    numbered: bool = True,
+    not_before: datetime | None = None,
+) -> dict[str, object]:
+    """Every column of a new pending outbox row but the claim (what ``enqueue`` writes and
+    ``enqueue_many`` takes); ``choices`` in their stored form, ``[key, label, alias]``."""
+    return dict(
+        key=key,
+        kind=kind,
+        channel=channel,
+        chat_id=chat_id,
+        account_id=account_id,
+        unit_id=unit_id,
+        batch=batch,
+        text=text,
+        choices=[] if choices is None else choices,
+        numbered=numbered,
+        status="pending",
+        attempts=0,
+        last_error=None,
+        not_before=not_before or now,
+        created_at=now,
+        sent_at=None,
+    )
+
+
 async def enqueue(
     s: AsyncSession,
     *,
@@ -35,21 +72,19 @@ async def enqueue(
 ) -> bool:
     """Add one message unless a row with ``key`` exists; True when a row was written.
     Runs inside the caller's transaction, so it commits with the decision that caused it."""
-    values = dict(
+    values = new_row(
         key=key,
         kind=kind,
         channel=account.channel,
         chat_id=account.chat_id,
+        text=text,
+        now=now,
         account_id=account.id,
         unit_id=unit_id,
         batch=batch,
-        text=text,
         choices=[[c.key, c.label, c.alias] for c in choices],
         numbered=numbered,
-        status="pending",
-        attempts=0,
-        not_before=not_before or now,
-        created_at=now,
+        not_before=not_before,
     )
     stmt = insert_for(s)(Outbox).values(**values).on_conflict_do_nothing(index_elements=["key"])
     result = await s.exec(stmt)  # type: ignore[call-overload]

@@ -109,7 +109,7 @@ async def plan(
         send_at = to_utc(datetime.combine(today, cal.rules.at), tz)
         result = PlanResult(render(cal, today, send_at, decision.messages), decision.existing)
         if result.planned and not dry_run:
-            shared: dict[int, object] = {}  # choices lists, each stored once
+            shared: dict[int, list[list[str | None]]] = {}  # choices lists, each stored once
             rows = [p.row(now, shared) for p in result.planned]
             result.written = await enqueue_many(s, rows)
     return result

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from db.outbox import new_row
 from kernel.calendar import ActionMonth, Calendar, ReportPeriod
 from kernel.i18n import t
 from kernel.messages import Choice
@@ -38,33 +39,30 @@ class Planned:
     choices: list[Choice]
     not_before: datetime
 
-    def row(self, now: datetime, shared: dict[int, object] | None = None) -> dict[str, object]:
+    def row(
+        self, now: datetime, shared: dict[int, list[list[str | None]]] | None = None
+    ) -> dict[str, object]:
         """The outbox row. ``shared`` keeps one stored form of each choices list, so that rows
         sharing their choices share that value too (it is serialised once)."""
-        choices: object = None
+        choices: list[list[str | None]] | None = None
         if shared is not None:
             choices = shared.get(id(self.choices))
         if choices is None:
             choices = [[c.key, c.label, c.alias] for c in self.choices]
             if shared is not None:
                 shared[id(self.choices)] = choices
-        return dict(
+        return new_row(
             key=self.key,
             kind=self.kind,
             channel=self.channel,
             chat_id=self.chat_id,
+            text=self.text,
+            now=now,
             account_id=self.account_id,
             unit_id=self.unit_id,
             batch=self.batch,
-            text=self.text,
             choices=choices,
-            numbered=True,
-            status="pending",
-            attempts=0,
-            last_error=None,
             not_before=self.not_before,
-            created_at=now,
-            sent_at=None,
         )
 
 

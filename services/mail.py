@@ -27,7 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.mail import UnitEmail
 from db.models import AuditLog, Outbox, Unit
-from db.outbox import enqueue_many
+from db.outbox import enqueue_many, new_row
 from kernel.calendar import ReportPeriod
 from kernel.i18n import t
 
@@ -107,23 +107,15 @@ def _above(unit: Unit) -> list[int]:
 def _row(
     key: str, address: str, unit_id: int, batch: str, text: str, now: datetime
 ) -> dict[str, object]:
-    return dict(
+    return new_row(
         key=key[:200],
         kind=KIND,
         channel=CHANNEL,
         chat_id=address,
-        account_id=None,
+        text=text,
+        now=now,
         unit_id=unit_id,
         batch=batch,
-        text=text,
-        choices=[],
-        numbered=True,
-        status="pending",
-        attempts=0,
-        last_error=None,
-        not_before=now,
-        created_at=now,
-        sent_at=None,
     )
 
 

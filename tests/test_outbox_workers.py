@@ -17,7 +17,7 @@ from bot.telegram.budget import BudgetLimiter
 from bot.telegram.channel import TelegramChannel
 from db.engine import Database
 from db.models import ChannelAccount
-from db.outbox import enqueue_many
+from db.outbox import enqueue_many, new_row
 from handlers.dispatch import Dispatcher
 from kernel.clock import utcnow
 from kernel.settings import SchedulerSettings, Settings
@@ -116,23 +116,15 @@ async def _fill(db: Database, chats: list[int], per_chat: dict[int, int]) -> int
         for i, c in enumerate(chats):
             for j in range(per_chat.get(c, 1)):
                 rows.append(
-                    dict(
+                    new_row(
                         key=f"fan:{c}:{j}",
                         kind="reminder",
                         channel="telegram",
                         chat_id=str(c),
-                        account_id=i + 1,
-                        unit_id=None,
-                        batch="fan",
                         text=f"Nhắc {c}/{j}",
-                        choices=[],
-                        numbered=True,
-                        status="pending",
-                        attempts=0,
-                        last_error=None,
-                        not_before=now,
-                        created_at=now,
-                        sent_at=None,
+                        now=now,
+                        account_id=i + 1,
+                        batch="fan",
                     )
                 )
         await enqueue_many(s, rows)
