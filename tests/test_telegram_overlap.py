@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from bot.telegram.channel import TelegramChannel, _ChatView, _Job, _Keyboard
+from bot.telegram.channel import TelegramChannel, _Job
+from bot.telegram.keyboards import Keyboard
 from bot.telegram.updates import Tap
 from db.engine import Database
 from kernel.messages import Outcome, Reply
@@ -78,9 +79,7 @@ async def test_a_tap_is_answered_at_once_and_its_edit_runs_alongside_the_next_qu
     bot = HeldBot()
     channel: TelegramChannel = make_channel(tg, demo_db, clock, bot=bot)
     # The question with its keyboard, as an earlier update left it.
-    channel._views[CHAT] = _ChatView(
-        keyboards={50: _Keyboard(50, "Câu 1?", [("yes", "Có"), ("no", "Không")])}, newest=50
-    )
+    await channel.views.add(CHAT, 50, [Keyboard(50, "Câu 1?", [("yes", "Có"), ("no", "Không")])])
     # An earlier update's reply still on its way (an apology: it leaves the keyboards alone).
     earlier = _Job(CHAT, 1, "vi", outcome=Outcome(replies=[Reply("một")], failed=True))
     tap = Tap(query_id="q2", data="yes", message_id=50, message=None)
@@ -94,7 +93,8 @@ async def test_a_tap_is_answered_at_once_and_its_edit_runs_alongside_the_next_qu
         bot.sends.set()
         bot.edits.set()
         await channel._sender.drain()
-    assert channel._views[CHAT].keyboards == {}
+    view = await channel.views.get(CHAT)
+    assert view is not None and view.keyboards == {} and view.newest == 102  # both replies sent
 
 
 async def _check(bot: HeldBot) -> None:

@@ -30,10 +30,12 @@ behind the chat's earlier replies); the question is edited to show the answer
 (the chat's messages stay in order; the edit changes an older message), so the chat reads
 like a filled form; a
 tap that toggles a multiple-choice option only updates the keyboard. A typed answer retires the
-question's keyboard the same way. The keyboards still live in a chat are remembered in memory;
-a tap on an older one (one the bot has already moved past) is answered "outdated" and not
-dispatched, so an old "Có" cannot answer a newer yes/no question. After a restart the memory is
-empty and taps are dispatched until the bot has answered in that chat again.
+question's keyboard the same way. The keyboards still live in a chat are kept in the database
+(``bot.telegram.keyboards``: several workers may receive one chat's updates; SQLite keeps a
+memory cache in front); a tap on an older one (one the bot has already moved past) is answered
+"outdated" and not dispatched, so an old "Có" cannot answer a newer yes/no question, whichever
+worker sent it. A chat nothing is known of (no row yet) dispatches its taps until the bot has
+answered in that chat again.
 
 Logs name updates by ``update_id`` and errors by type and place; texts never appear, and the
 token (part of every Bot API URL) is kept out of them.
@@ -48,9 +50,8 @@ import logging
 import re
 import traceback
 import warnings
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from html import escape
 from typing import Any, TypeVar
@@ -82,6 +83,7 @@ from telegram.request import HTTPXRequest
 from bot.app import App
 from bot.render import to_plain
 from bot.telegram.budget import BudgetLimiter
+from bot.telegram.keyboards import ChatView, ChatViews, Keyboard, SentBatch
 from bot.telegram.render import (
     MAX_TEXT_LENGTH,
     Chunk,
@@ -121,9 +123,6 @@ MAX_RETRY_AFTER = 30.0
 POLL_TIMEOUT = 30
 # Backoff between failed getUpdates / start-up attempts.
 BACKOFF = (1.0, 30.0)
-# How many chats' keyboards (and hashed callback keys) are remembered.
-MAX_CHATS = 20_000
-MAX_HASHED = 20_000
 MARK = SELECTED_MARK  # how a selected option of a multiple choice is shown
 
 T = TypeVar("T")
@@ -187,22 +186,6 @@ def _where(exc: BaseException) -> str:
 
 
 @dataclass
-class _Keyboard:
-    """A message of ours that still shows a keyboard."""
-
-    message_id: int
-    html: str
-    buttons: list[tuple[str, str]]  # (callback_data, label)
-    conversational: bool = True  # sent in answer to the user (not by the outbox)
-
-
-@dataclass
-class _ChatView:
-    keyboards: dict[int, _Keyboard] = field(default_factory=dict)
-    newest: int = 0  # highest message id of the bot's answers to the user in this process
-
-
-@dataclass
 class _Job:
     """What to do on Telegram's side for one update after the dispatcher has committed."""
 
@@ -246,7 +229,8 @@ def make_bot(token: str, api_url: str, *, rate_limit: bool = True) -> ExtBot[Any
 class TelegramChannel:
     """Serves one Telegram bot for the process (``bot.runner`` builds it when
     TELEGRAM_BOT_TOKEN is set). ``bot``, ``retry_delays`` and ``sleep`` can be replaced in
-    tests; ``rate_limit=False`` counts nothing in the send budget (benchmarks)."""
+    tests; ``rate_limit=False`` counts nothing in the send budget (benchmarks). ``views`` is
+    where the chats' keyboards are kept (by default the process's database, ``ChatViews``)."""
 
     name = CHANNEL
     capabilities: Capabilities
@@ -260,6 +244,7 @@ class TelegramChannel:
         poll_timeout: int = POLL_TIMEOUT,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        views: ChatViews | None = None,
     ) -> None:
         settings = app.settings
         self.app = app
@@ -281,8 +266,7 @@ class TelegramChannel:
         self._setup_task: asyncio.Task[None] | None = None
         self._sender = ChatSender()  # each chat's replies in order
         self._tasks: set[asyncio.Task[bool]] = set()  # callback answers in flight
-        self._views: OrderedDict[int, _ChatView] = OrderedDict()
-        self._hashed: OrderedDict[str, str] = OrderedDict()
+        self.views = views if views is not None else ChatViews(app.db)
         # PTB logs every request's parameters (message texts) at DEBUG; httpx and httpcore log
         # URLs, which contain the token. None of it may reach the log whatever the log level.
         for name, level in (
@@ -546,9 +530,10 @@ class TelegramChannel:
             query = update.callback_query
             assert query is not None and query.message is not None
             chat_id = query.message.chat.id
-            if self._is_stale(chat_id, tap.message_id):
+            view = await self.views.get(chat_id)  # the one read of this update
+            if view is not None and view.is_stale(tap.message_id):
                 return _Job(chat_id, update.update_id, lang, tap=tap, stale=True)
-            option, token = await self._option(tap.data)
+            option, token = await self._option(tap, view)
             incoming = to_incoming(update, option=option, option_token=token)
         else:
             if update.callback_query is not None:  # no data or an inline-mode message
@@ -564,18 +549,13 @@ class TelegramChannel:
             return _Job(int(incoming.chat_id), update.update_id, lang, tap=tap, stale=True)
         return _Job(int(incoming.chat_id), update.update_id, lang, tap=tap, outcome=outcome)
 
-    def _is_stale(self, chat_id: int, message_id: int) -> bool:
-        """A tap on a keyboard the bot has already moved past (see the module docstring)."""
-        view = self._views.get(chat_id)
-        return view is not None and message_id not in view.keyboards and message_id <= view.newest
-
-    async def _option(self, data: str) -> tuple[str | None, str | None]:
-        """The choice key of a button's callback data, or (for a hashed long key this process
-        did not send) the token for the dispatcher to map back against the menu it keeps."""
-        if not is_hashed(data):
-            return data, None
-        key = self._hashed.get(data)
-        return (key, None) if key is not None else (None, data)
+    async def _option(self, tap: Tap, view: ChatView | None) -> tuple[str | None, str | None]:
+        """The choice key of a button's callback data, or (for a hashed long key no worker
+        recorded) the token for the dispatcher to map back against the menu it keeps."""
+        if not is_hashed(tap.data):
+            return tap.data, None
+        known = view.key_of(tap.data, tap.message_id) if view is not None else None
+        return (known, None) if known is not None else (None, tap.data)
 
     # -- delivering the outcome ------------------------------------------------------------
 
@@ -607,9 +587,7 @@ class TelegramChannel:
         answered at commit, ``_after_commit``)."""
         if job.stale:
             assert job.tap is not None
-            view = self._views.get(job.chat_id)
-            if view is not None:
-                view.keyboards.pop(job.tap.message_id, None)
+            await self.views.drop(job.chat_id, job.tap.message_id)
             await self._quietly(self.bot.edit_message_reply_markup(job.chat_id, job.tap.message_id))
             return
         outcome = job.outcome
@@ -634,10 +612,8 @@ class TelegramChannel:
         """Retire the keyboards the user has moved past: the tapped (or typed-at) question
         shows the chosen answer (the edits are added to ``edits``). Returns the replies still
         to send."""
-        view = self._view(job.chat_id)
-        retired = list(view.keyboards.values())
-        view.keyboards.clear()
-        answered: _Keyboard | None = None
+        retired = await self.views.take(job.chat_id)  # whichever worker sent them
+        answered: Keyboard | None = None
         label = outcome.chosen_label
         if job.tap is not None:
             answered = next(
@@ -653,10 +629,9 @@ class TelegramChannel:
                         )
                     )
                     if ok:
-                        view.keyboards[answered.message_id] = _Keyboard(
-                            answered.message_id, answered.html, buttons(toggled.markup)
-                        )
-                        self._remember_keys(toggled)
+                        still = Keyboard.of(answered.message_id, toggled)
+                        still.html = answered.html
+                        await self.views.add(job.chat_id, 0, [still])
                         replies = []
                     else:
                         retired.append(answered)
@@ -680,7 +655,7 @@ class TelegramChannel:
         )
         return replies
 
-    async def _show_answer(self, chat_id: int, keyboard: _Keyboard, label: str | None) -> None:
+    async def _show_answer(self, chat_id: int, keyboard: Keyboard, label: str | None) -> None:
         """The question edited to end with ``→ <b>answer</b>``, without its keyboard."""
         html = keyboard.html + f"\n→ <b>{escape(button_label(label))}</b>" if label else ""
         if html and utf16_len(html) <= MAX_TEXT_LENGTH:
@@ -709,36 +684,6 @@ class TelegramChannel:
         return False
 
     # -- outgoing --------------------------------------------------------------------------
-
-    def _view(self, chat_id: int) -> _ChatView:
-        view = self._views.get(chat_id)
-        if view is None:
-            view = self._views[chat_id] = _ChatView()
-            while len(self._views) > MAX_CHATS:
-                self._views.popitem(last=False)
-        else:
-            self._views.move_to_end(chat_id)
-        return view
-
-    def _remember_keys(self, chunk: Chunk) -> None:
-        for data, key in chunk.keys.items():
-            if is_hashed(data):
-                self._hashed[data] = key
-                self._hashed.move_to_end(data)
-        while len(self._hashed) > MAX_HASHED:
-            self._hashed.popitem(last=False)
-
-    def _sent(
-        self, chat_id: int, message_id: int, chunk: Chunk | None, conversational: bool
-    ) -> None:
-        view = self._view(chat_id)
-        if conversational:  # a reminder in between does not make the pending question old
-            view.newest = max(view.newest, message_id)
-        if chunk is not None and chunk.markup is not None:
-            view.keyboards[message_id] = _Keyboard(
-                message_id, chunk.html, buttons(chunk.markup), conversational
-            )
-            self._remember_keys(chunk)
 
     async def _send_chunk(self, chat_id: int, chunk: Chunk) -> int:
         """One message; raises a ``SendError``. HTML the Bot API cannot parse (a bug) is sent
@@ -780,14 +725,16 @@ class TelegramChannel:
         (for the outbox; messages sent before a failure are not sent again by this call)."""
         chat = int(chat_id)
         ids: list[str] = []
-        for chunk in render(reply):
-            message_id = await self._send_chunk(chat, chunk)
-            self._sent(chat, message_id, chunk, conversational=False)
-            ids.append(str(message_id))
-        for name, data, kind in reply.files:
-            message_id = await self._send_file(chat, name, data, kind)
-            self._sent(chat, message_id, None, conversational=False)
-            ids.append(str(message_id))
+        batch = SentBatch()
+        try:
+            for chunk in render(reply):
+                message_id = await self._send_chunk(chat, chunk)
+                batch.sent(message_id, chunk, conversational=False)
+                ids.append(str(message_id))
+            for name, data, kind in reply.files:
+                ids.append(str(await self._send_file(chat, name, data, kind)))
+        finally:  # one write for the reply, also when a later message of it failed
+            await self.views.add(chat, batch.newest, batch.keyboards)
         return ids
 
     async def send_replies(
@@ -795,26 +742,37 @@ class TelegramChannel:
     ) -> bool:
         """The replies to a user's update, retrying transient failures of each message a few
         times. Gives up (logged without the text) on a refusal or when the retries are spent;
-        True when everything was sent."""
-        for reply in replies:
-            for chunk in render(reply):
-                message_id = await self._retrying(
-                    functools.partial(self._send_chunk, chat_id, chunk), update_id
-                )
-                if message_id is None:
+        True when everything was sent. What was sent is recorded with one write."""
+        batch = SentBatch()
+        try:
+            for reply in replies:
+                if not await self._send_reply(chat_id, reply, batch, update_id, lang):
                     return False
-                self._sent(chat_id, message_id, chunk, conversational=True)
-            for name, data, kind in reply.files:
-                message_id = await self._retrying(
-                    functools.partial(self._send_file, chat_id, name, data, kind), update_id
-                )
-                if message_id is None:
-                    note = Reply(t(lang or self.lang, "telegram.file_not_sent", name=escape(name)))
-                    for chunk in render(note):
-                        with contextlib.suppress(SendError):
-                            self._sent(chat_id, await self._send_chunk(chat_id, chunk), None, True)
-                    continue
-                self._sent(chat_id, message_id, None, conversational=True)
+            return True
+        finally:
+            await self.views.add(chat_id, batch.newest, batch.keyboards)
+
+    async def _send_reply(
+        self, chat_id: int, reply: Reply, batch: SentBatch, update_id: int, lang: str | None
+    ) -> bool:
+        for chunk in render(reply):
+            message_id = await self._retrying(
+                functools.partial(self._send_chunk, chat_id, chunk), update_id
+            )
+            if message_id is None:
+                return False
+            batch.sent(message_id, chunk, conversational=True)
+        for name, data, kind in reply.files:
+            message_id = await self._retrying(
+                functools.partial(self._send_file, chat_id, name, data, kind), update_id
+            )
+            if message_id is None:
+                note = Reply(t(lang or self.lang, "telegram.file_not_sent", name=escape(name)))
+                for chunk in render(note):
+                    with contextlib.suppress(SendError):
+                        batch.sent(await self._send_chunk(chat_id, chunk), None, True)
+                continue
+            batch.sent(message_id, None, conversational=True)
         return True
 
     async def _retrying(self, attempt: Callable[[], Awaitable[T]], update_id: int) -> T | None:
@@ -838,12 +796,12 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
 
 
-def _keyboard_of(message: Message | None) -> _Keyboard | None:
+def _keyboard_of(message: Message | None) -> Keyboard | None:
     """What a tapped message shows, from the callback query itself (after a restart)."""
     if message is None or message.text is None:
         return None
     markup = message.reply_markup
-    return _Keyboard(
+    return Keyboard(
         message.message_id,
         message.text_html,
         buttons(markup if isinstance(markup, InlineKeyboardMarkup) else None),
@@ -854,7 +812,7 @@ def _unmarked(label: str) -> str:
     return label.removeprefix(MARK)
 
 
-def _toggled(shown: _Keyboard, replies: list[Reply]) -> Chunk | None:
+def _toggled(shown: Keyboard, replies: list[Reply]) -> Chunk | None:
     """The new keyboard when the reply to a tap only re-asks the same multiple-choice question
     with an option marked or unmarked (same buttons, labels differing by the mark)."""
     if len(replies) != 1 or not replies[0].choices or replies[0].files:
@@ -871,7 +829,7 @@ def _toggled(shown: _Keyboard, replies: list[Reply]) -> Chunk | None:
     return chunks[0]
 
 
-def _shown_answer(shown: _Keyboard, data: str, chosen: str | None) -> str | None:
+def _shown_answer(shown: Keyboard, data: str, chosen: str | None) -> str | None:
     """What the question shows as answered: the tapped label, or for the button that ends a
     multiple choice the options marked selected."""
     if chosen is None:
