@@ -19,8 +19,9 @@ person's answer is settled on the other) must not lose each other's keyboards:
   then merges into the result (and a remove waits for an add). SQLite has one writer at a time
   (every transaction is ``BEGIN IMMEDIATE``), which gives the same order.
 
-Message texts of questions are kept here (to show the chosen answer in them later) as they
-were in the channel's memory before; the row is small and per chat, never logged.
+A question's text is kept (to show the chosen answer in it later) encrypted with the case keys
+(``db.crypto``, sealed by ``bot.telegram.keyboards``): it may hold what a person told, such as
+a case report's summary before it is sent. Button labels and callback data are plain.
 """
 
 from __future__ import annotations

@@ -269,6 +269,8 @@ async def test_the_view_survives_a_restart_and_the_cache_is_only_on_sqlite(
     assert row.chat_id == str(USER) and list(row.keyboards) == [
         str(pair.message("Câu B?")["message_id"])
     ]
+    [stored] = row.keyboards.values()
+    assert "Câu" not in stored["html"] and stored["buttons"] == [["yes", "Có"], ["no", "Không"]]
 
 
 async def test_the_migration_matches_the_table_and_a_chat_without_a_row_is_unknown(
@@ -297,3 +299,21 @@ async def test_the_migration_matches_the_table_and_a_chat_without_a_row_is_unkno
     views = ChatViews(demo_db)
     assert await views.get(USER) is None
     assert await views.take(USER) == []
+
+
+async def test_a_question_text_is_stored_encrypted_and_a_lost_key_keeps_the_buttons(
+    demo_db: Database,
+) -> None:
+    from db.crypto import Keyring, new_key_spec
+
+    chat, board = 4343, Keyboard(9, "Tóm tắt: <b>bí mật</b>", [("send", "Gửi")])
+    await ChatViews(demo_db, cache=False).add(chat, 9, [board])
+    async with demo_db.session() as s:
+        row = (await s.exec(select(TelegramChatView))).one()
+    assert "bí mật" not in str(row.keyboards)
+    view = await ChatViews(demo_db, cache=False).get(chat)
+    assert view is not None and view.keyboards[9] == board
+    other = ChatViews(demo_db, cache=False, keyring=Keyring.parse(new_key_spec("zz")))
+    view = await other.get(chat)
+    assert view is not None and view.keyboards[9].html == ""
+    assert view.keyboards[9].buttons == [("send", "Gửi")] and not view.is_stale(9)

@@ -658,6 +658,8 @@ class TelegramChannel:
     async def _show_answer(self, chat_id: int, keyboard: Keyboard, label: str | None) -> None:
         """The question edited to end with ``→ <b>answer</b>``, without its keyboard."""
         html = keyboard.html + f"\n→ <b>{escape(button_label(label))}</b>" if label else ""
+        if not keyboard.html:  # the text is not known (not decrypted): only the buttons go
+            html = ""
         if html and utf16_len(html) <= MAX_TEXT_LENGTH:
             done = await self._quietly(
                 self.bot.edit_message_text(

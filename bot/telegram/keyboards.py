@@ -28,9 +28,11 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.telegram.render import Chunk, buttons, is_hashed
+from db.crypto import CryptoError, Keyring
 from db.engine import Database, is_sqlite
 from db.telegram import add_keyboards, read_view, remove_keyboards
 from kernel.clock import utcnow
+from services.cases.config import keyring as case_keyring
 
 log = logging.getLogger("bdg.telegram")
 
@@ -54,19 +56,20 @@ class Keyboard:
         keys = {data: key for data, key in chunk.keys.items() if is_hashed(data)}
         return cls(message_id, chunk.html, buttons(chunk.markup), conversational, keys)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, html: str) -> dict[str, Any]:
+        """As stored; ``html`` is the text sealed (``ChatViews._seal``)."""
         return {
-            "html": self.html,
+            "html": html,
             "buttons": [list(b) for b in self.buttons],
             "conversational": self.conversational,
             "keys": self.keys,
         }
 
     @classmethod
-    def from_json(cls, message_id: str, data: dict[str, Any]) -> Keyboard:
+    def from_json(cls, message_id: str, data: dict[str, Any], html: str) -> Keyboard:
         return cls(
             int(message_id),
-            str(data.get("html", "")),
+            html,
             [(str(d), str(label)) for d, label in data.get("buttons", [])],
             bool(data.get("conversational", True)),
             {str(k): str(v) for k, v in (data.get("keys") or {}).items()},
@@ -90,11 +93,6 @@ class ChatView:
         return next((k.keys[data] for k in self.keyboards.values() if data in k.keys), None)
 
 
-def _decode(keyboards: dict[str, Any]) -> list[Keyboard]:
-    found = [Keyboard.from_json(m, data) for m, data in keyboards.items()]
-    return sorted(found, key=lambda k: k.message_id)
-
-
 class ChatViews:
     """Each chat's keyboards, in the database (see the module docstring). ``cache`` defaults
     to True on SQLite (one process) and False on PostgreSQL (several workers)."""
@@ -105,10 +103,12 @@ class ChatViews:
         *,
         cache: bool | None = None,
         clock: Callable[[], datetime] = utcnow,
+        keyring: Keyring | None = None,
     ) -> None:
         self.db = db
         self.cache = is_sqlite(db.url) if cache is None else cache
         self._clock = clock
+        self._keyring = keyring
         self._views: OrderedDict[int, ChatView] = OrderedDict()
 
     async def get(self, chat_id: int) -> ChatView | None:
@@ -125,7 +125,7 @@ class ChatViews:
         view = None
         if found is not None:
             newest, keyboards = found
-            view = ChatView({k.message_id: k for k in _decode(keyboards)}, newest)
+            view = ChatView({k.message_id: k for k in self._decode(chat_id, keyboards)}, newest)
         if self.cache:
             self._views[chat_id] = view or ChatView()
             while len(self._views) > MAX_CHATS:
@@ -149,7 +149,7 @@ class ChatViews:
         except _DB_ERRORS as exc:
             log.warning("Telegram keyboards of a chat not retired: %s", type(exc).__name__)
             removed = {}
-        return cached if self.cache else _decode(removed)
+        return cached if self.cache else self._decode(chat_id, removed)
 
     async def drop(self, chat_id: int, message_id: int) -> None:
         """Forget one keyboard (an outdated one, edited off)."""
@@ -171,12 +171,37 @@ class ChatViews:
             view = self._views[chat_id]
             view.newest = max(view.newest, newest)
             view.keyboards.update((k.message_id, k) for k in keyboards)
-        data = {str(k.message_id): k.to_json() for k in keyboards}
+        data = {str(k.message_id): k.to_json(self._seal(chat_id, k)) for k in keyboards}
         try:
             async with self.db.session() as s:
                 await add_keyboards(s, str(chat_id), newest, data, self._clock())
         except _DB_ERRORS as exc:
             log.warning("Telegram keyboards of a chat not recorded: %s", type(exc).__name__)
+
+    # A question's text may hold what a person told (a case report's summary before it is
+    # sent): it is stored encrypted with the case keys, as other such texts (``db.crypto``).
+
+    def _keys(self) -> Keyring:
+        if self._keyring is None:
+            self._keyring = case_keyring()
+        return self._keyring
+
+    def _seal(self, chat_id: int, keyboard: Keyboard) -> str:
+        return self._keys().encrypt(
+            keyboard.html, f"telegramchatview:{chat_id}:{keyboard.message_id}"
+        )
+
+    def _decode(self, chat_id: int, keyboards: dict[str, Any]) -> list[Keyboard]:
+        found = []
+        for message_id, data in keyboards.items():
+            try:
+                html = self._keys().decrypt(
+                    str(data.get("html", "")), f"telegramchatview:{chat_id}:{message_id}"
+                )
+            except CryptoError:  # a key taken out of BDG_CASE_KEYS: the buttons still count
+                html = ""
+            found.append(Keyboard.from_json(message_id, data, html))
+        return sorted(found, key=lambda k: k.message_id)
 
 
 @dataclass
