@@ -94,10 +94,15 @@ async def add_keyboards(
 
 
 async def remove_keyboards(
-    s: AsyncSession, chat_id: str, message_ids: list[str] | None, at: datetime
+    s: AsyncSession,
+    chat_id: str,
+    message_ids: list[str] | None,
+    at: datetime,
+    *,
+    keep: str | None = None,
 ) -> dict[str, Any]:
-    """Remove the keyboards of ``message_ids`` (all of them when None) from the chat's, under
-    the row's lock; returns the ones removed."""
+    """Remove the keyboards of ``message_ids`` (all of them when None) but ``keep`` from the
+    chat's, under the row's lock; returns the ones removed and the kept one."""
     table = _table()
     stmt = sa.select(table.c.keyboards).where(table.c.chat_id == chat_id).with_for_update()
     row = (await s.exec(stmt)).first()  # type: ignore[call-overload]
@@ -105,11 +110,13 @@ async def remove_keyboards(
         return {}
     keyboards: dict[str, Any] = dict(row[0])
     wanted = list(keyboards) if message_ids is None else message_ids
-    removed = {m: keyboards.pop(m) for m in wanted if m in keyboards}
+    removed = {m: keyboards.pop(m) for m in wanted if m in keyboards and m != keep}
     if removed:
         await s.exec(  # type: ignore[call-overload]
             sa.update(table)
             .where(table.c.chat_id == chat_id)
             .values(keyboards=keyboards, updated_at=at)
         )
+    if keep is not None and keep in keyboards:
+        removed[keep] = keyboards[keep]
     return removed

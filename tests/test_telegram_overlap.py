@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from telegram import Chat, Message
 
 from bot.telegram.channel import TelegramChannel, _Job
 from bot.telegram.keyboards import Keyboard
+from bot.telegram.render import render
 from bot.telegram.updates import Tap
 from db.engine import Database
-from kernel.messages import Outcome, Reply
+from kernel.messages import SELECTED_MARK, Choice, Outcome, Reply
 from tests.chat import Clock
 from tests.fakes.telegram_api import FakeTelegram
 from tests.test_telegram_channel import make_channel
@@ -106,3 +109,44 @@ async def _check(bot: HeldBot) -> None:
     await _until(lambda: "send Câu 2?" in bot.calls)
     assert "edit" in bot.calls
     assert bot.calls.index("send một") < bot.calls.index("send Câu 2?")
+
+
+class HeldMarkupBot(HeldBot):
+    """Keyboard edits (a multiple-choice toggle) wait too."""
+
+    async def edit_message_reply_markup(self, *_a: Any, **_kw: Any) -> bool:
+        self.calls.append("markup")
+        await self.edits.wait()
+        return True
+
+
+async def test_a_multiple_choice_stays_live_while_its_toggle_is_being_shown(
+    tg: FakeTelegram, demo_db: Database, clock: Clock
+) -> None:
+    """Between a toggle and the edit that shows it, the keyboard is still live: a quick next
+    tap on it (on this worker or another) is not refused as outdated."""
+    bot = HeldMarkupBot()
+    channel: TelegramChannel = make_channel(tg, demo_db, clock, bot=bot)
+    options = [Choice("a", "Loa"), Choice("b", "Họp"), Choice("__done__", "Xong")]
+    [chunk] = render(Reply("Chọn?", choices=options))
+    await channel.views.add(CHAT, 60, [Keyboard.of(60, chunk)])
+    marked = [Choice("a", SELECTED_MARK + "Loa"), *options[1:]]
+    shown = Message(60, datetime.now(UTC), Chat(CHAT, "private"), text="Chọn?")
+    shown = Message.de_json({**shown.to_dict(), "reply_markup": chunk.markup.to_dict()}, None)
+    tap = Tap(query_id="q1", data="a", message_id=60, message=shown)
+    outcome = Outcome(replies=[Reply("Chọn?", choices=marked)], chosen_label="Loa")
+    channel._after_commit(_Job(CHAT, 1, "vi", tap=tap, outcome=outcome))
+    try:
+        await _until(lambda: "markup" in bot.calls)
+        view = await channel.views.get(CHAT)
+        assert view is not None and not view.is_stale(60)
+    finally:
+        bot.edits.set()
+        await channel._sender.drain()
+    view = await channel.views.get(CHAT)
+    assert view is not None and [label for _, label in view.keyboards[60].buttons] == [
+        SELECTED_MARK + "Loa",
+        "Họp",
+        "Xong",
+    ]
+    assert not any(call.startswith("send") for call in bot.calls)  # edited in place

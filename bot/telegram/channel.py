@@ -612,36 +612,31 @@ class TelegramChannel:
         """Retire the keyboards the user has moved past: the tapped (or typed-at) question
         shows the chosen answer (the edits are added to ``edits``). Returns the replies still
         to send."""
-        retired = await self.views.take(job.chat_id)  # whichever worker sent them
+        tap = job.tap
+        seen = _keyboard_of(tap.message) if tap is not None else None
+        toggled = _toggled(seen, replies) if seen is not None else None
+        # A multiple choice being toggled stays live (in the view) while its keyboard is
+        # edited, so a quick next tap on it, on any worker, is not taken as outdated.
+        keep = tap.message_id if tap is not None and toggled is not None else None
+        retired = await self.views.take(job.chat_id, keep=keep)  # whichever worker sent them
         answered: Keyboard | None = None
         label = outcome.chosen_label
-        if job.tap is not None:
-            answered = next(
-                (k for k in retired if k.message_id == job.tap.message_id), None
-            ) or _keyboard_of(job.tap.message)
-            retired = [k for k in retired if k.message_id != job.tap.message_id]
-            if answered is not None:
-                toggled = _toggled(answered, replies)
-                if toggled is not None:
-                    ok = await self._quietly(
-                        self.bot.edit_message_reply_markup(
-                            job.chat_id, answered.message_id, reply_markup=toggled.markup
-                        )
-                    )
-                    if ok:
-                        still = Keyboard.of(answered.message_id, toggled)
-                        still.html = answered.html
-                        await self.views.add(job.chat_id, 0, [still])
-                        replies = []
-                    else:
-                        retired.append(answered)
-                    answered = None
+        if tap is not None:
+            stored = next((k for k in retired if k.message_id == tap.message_id), None)
+            retired = [k for k in retired if k.message_id != tap.message_id]
+            answered = stored or seen
+            if seen is None and stored is not None:  # the tap did not carry the message
+                toggled = _toggled(stored, replies)
+            if answered is None:
+                await self._quietly(self.bot.edit_message_reply_markup(job.chat_id, tap.message_id))
+            elif toggled is not None:
+                if await self._toggle(job.chat_id, answered, toggled):
+                    replies = []
                 else:
-                    label = _shown_answer(answered, job.tap.data, label)
+                    retired.append(answered)
+                answered = None
             else:
-                await self._quietly(
-                    self.bot.edit_message_reply_markup(job.chat_id, job.tap.message_id)
-                )
+                label = _shown_answer(answered, tap.data, label)
         else:
             conversational = [k for k in retired if k.conversational]
             if label and conversational:
@@ -654,6 +649,22 @@ class TelegramChannel:
             for keyboard in retired
         )
         return replies
+
+    async def _toggle(self, chat_id: int, shown: Keyboard, toggled: Chunk) -> bool:
+        """The multiple choice's keyboard edited to show the options now marked; True when it
+        was (the view then holds the new buttons), False when it is to be retired."""
+        ok = await self._quietly(
+            self.bot.edit_message_reply_markup(
+                chat_id, shown.message_id, reply_markup=toggled.markup
+            )
+        )
+        if ok:
+            still = Keyboard.of(shown.message_id, toggled)
+            still.html = shown.html
+            await self.views.add(chat_id, 0, [still])
+        else:
+            await self.views.drop(chat_id, shown.message_id)
+        return ok
 
     async def _show_answer(self, chat_id: int, keyboard: Keyboard, label: str | None) -> None:
         """The question edited to end with ``→ <b>answer</b>``, without its keyboard."""

@@ -132,8 +132,10 @@ class ChatViews:
                 self._views.popitem(last=False)
         return view
 
-    async def take(self, chat_id: int) -> list[Keyboard]:
-        """Every keyboard of the chat, removed from it (the person moved past them)."""
+    async def take(self, chat_id: int, keep: int | None = None) -> list[Keyboard]:
+        """Every keyboard of the chat, removed from it (the person moved past them) except
+        ``keep`` (returned too, left in place: a multiple choice being toggled stays live
+        while its keyboard is edited)."""
         ids: list[str] | None = None
         cached: list[Keyboard] = []
         if self.cache:
@@ -141,11 +143,15 @@ class ChatViews:
             if view is None or not view.keyboards:
                 return []
             cached = sorted(view.keyboards.values(), key=lambda k: k.message_id)
-            ids = [str(k.message_id) for k in cached]
-            view.keyboards.clear()
+            ids = [str(k.message_id) for k in cached if k.message_id != keep]
+            view.keyboards = {k.message_id: k for k in cached if k.message_id == keep}
+            if not ids:
+                return cached
         try:
             async with self.db.session() as s:
-                removed = await remove_keyboards(s, str(chat_id), ids, self._clock())
+                removed = await remove_keyboards(
+                    s, str(chat_id), ids, self._clock(), keep=None if keep is None else str(keep)
+                )
         except _DB_ERRORS as exc:
             log.warning("Telegram keyboards of a chat not retired: %s", type(exc).__name__)
             removed = {}
@@ -171,6 +177,11 @@ class ChatViews:
             view = self._views[chat_id]
             view.newest = max(view.newest, newest)
             view.keyboards.update((k.message_id, k) for k in keyboards)
+            if not keyboards:
+                # SQLite: the cache is the truth and a write would queue on the one write
+                # lock. ``newest`` reaches the table with the next keyboard; until then, after
+                # a restart, only a retired reminder's keyboard could pass for a live one.
+                return
         data = {str(k.message_id): k.to_json(self._seal(chat_id, k)) for k in keyboards}
         try:
             async with self.db.session() as s:
