@@ -5,12 +5,14 @@ it reaches, an answer on one worker retires the keyboards another sent, and a ha
 callback key sent by one resolves on the others.
 
 On SQLite there is one process (a second one is refused), so a memory cache in front of the
-table is the truth once a chat was read: reads are free, writes go through to the table (the
-state survives a restart). On PostgreSQL every read goes to the database.
+table is the truth once a chat was read: reads are free, and the table is written when a
+chat's keyboards change (the state survives a restart). On PostgreSQL every read goes to the
+database.
 
 Costs per update of a chat: a tap reads the row once (outdated? which key?); settling the
 answer takes the keyboards (one short locked read-modify-write, skipped on SQLite when the
-cached view has none); the replies sent add theirs in one upsert per batch.
+cached view has none); the replies sent add theirs in one upsert per batch (on SQLite only when
+the batch has a keyboard).
 
 A failing database costs the cosmetics, never the replies: the error is logged (type only)
 and the chat behaves as if nothing were known of it (the dispatcher still refuses a tap that
