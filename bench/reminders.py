@@ -52,6 +52,7 @@ from db.schedule import DeadlineOverride  # noqa: E402
 from kernel.calendar import load_calendar  # noqa: E402
 from kernel.clock import to_utc  # noqa: E402
 from scheduler.planner import plan  # noqa: E402
+from scheduler.recipients import RecipientCache  # noqa: E402
 
 TZ = "Asia/Ho_Chi_Minh"
 PROVINCES = 34
@@ -202,6 +203,7 @@ async def bench_plan(url: str, schema: str | None, days: int, step: int, first_d
     written = 0
     start = datetime.combine(first_day, datetime.min.time())
     busy_days = 0
+    cache = RecipientCache()  # as the planning service keeps it between ticks
     for d in range(days):
         day = (start + timedelta(days=d)).date()
         wrote_today = False
@@ -227,7 +229,7 @@ async def bench_plan(url: str, schema: str | None, days: int, step: int, first_d
                         await s.exec(insert(Report), params=rows[i : i + 2000])
             t = time.perf_counter()
             async with db.session() as s:
-                result = await plan(s, now, cal=cal, tz=TZ)
+                result = await plan(s, now, cal=cal, tz=TZ, cache=cache)
             dt = time.perf_counter() - t
             everything.append(dt)
             written += result.written
