@@ -41,7 +41,7 @@ from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.models import ChannelAccount, Conversation, Officer, Outbox, Report, ReportValue, Unit
-from db.outbox import enqueue_many
+from db.outbox import enqueue_columns
 from db.schedule import CalendarRule, DeadlineOverride, UnreachableNotice
 from kernel.calendar import Calendar
 from kernel.clock import to_local, to_utc
@@ -57,7 +57,7 @@ from scheduler.decide import (
     within_hours,
 )
 from scheduler.recipients import RecipientCache, recipients
-from scheduler.render import START_REPORT, Planned, render
+from scheduler.render import START_REPORT, Planned, columns, render
 from services import local_calendar
 from services.scope import default_scope_unit
 
@@ -116,9 +116,8 @@ async def plan(
         send_at = to_utc(datetime.combine(today, cal.rules.at), tz)
         result = PlanResult(render(cal, today, send_at, decision.messages), decision.existing)
         if result.planned and not dry_run:
-            shared: dict[int, list[list[str | None]]] = {}  # choices lists, each stored once
-            rows = [p.row(now, shared) for p in result.planned]
-            result.written = await enqueue_many(s, rows)
+            rows = columns(result.planned, now)
+            result.written = await enqueue_columns(s, rows, len(result.planned))
     return result
 
 
