@@ -6,7 +6,8 @@ and an admin per province; two provinces have a deadline override. The planner t
 15 minutes through a whole year (35,040 ticks); communes submit as the year goes (60% on the
 deadline, 30% ten days later, 10% never). Prints the time per tick: all ticks, idle ticks
 (nothing due that day), the first tick of a busy day (which writes the day's rows) and the
-repeat ticks of a busy day (which find everything planned already).
+repeat ticks of a busy day (which find everything planned already). The planner keeps its
+recipients between ticks (``scheduler.recipients.RecipientCache``), as the service does.
 
 **Dispatch**: N reminders to N Telegram chats through the real ``TelegramChannel.send`` and
 the stand-in Bot API (``tests/fakes/telegram_api.py``), which itself answers 429 to anything
