@@ -107,3 +107,18 @@ class RateBudget(SQLModel, table=True):
         ),
     )
     paused: float = 0.0
+
+
+class ChangeCounter(SQLModel, table=True):
+    """A value that changes with every committed write to some tables, so that a process can
+    tell cheaply whether something it derived from them is still current. Database triggers
+    (migration ``0007_change_counter``) change it, whichever process or statement writes:
+
+    - ``recipients``: any insert, update or delete of ``officer`` or ``channelaccount`` (the
+      planner's recipients, ``scheduler.recipients``).
+
+    The value is not a count: a fresh random value (SQLite) or the writing transaction's id
+    (PostgreSQL), so a rolled-back write can never make an older value come back."""
+
+    name: str = Field(primary_key=True, max_length=32)
+    n: int = Field(default=0, sa_type=sa.BigInteger)

@@ -34,20 +34,17 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy import and_, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from db.models import ChannelAccount, Conversation, Officer, Outbox, Report, ReportValue, Unit
-from db.outbox import enqueue_many
+from db.outbox import enqueue_columns
 from db.schedule import CalendarRule, DeadlineOverride, UnreachableNotice
 from kernel.calendar import Calendar
 from kernel.clock import to_local, to_utc
-from kernel.i18n import normalise_lang
 from scheduler.decide import (
     Agenda,
     Facts,
@@ -59,7 +56,8 @@ from scheduler.decide import (
     decide_day,
     within_hours,
 )
-from scheduler.render import START_REPORT, Planned, render
+from scheduler.recipients import RecipientCache, recipients
+from scheduler.render import START_REPORT, Planned, columns, render
 from services import local_calendar
 from services.scope import default_scope_unit
 
@@ -88,30 +86,38 @@ async def plan(
     cal: Calendar,
     tz: str = "Asia/Ho_Chi_Minh",
     dry_run: bool = False,
+    cache: RecipientCache | None = None,
 ) -> PlanResult:
     """Plan everything due on the local day of ``now`` (from ``rules.at`` until
-    ``rules.until``) that is not in the outbox yet; write it unless ``dry_run``."""
+    ``rules.until``) that is not in the outbox yet; write it unless ``dry_run``.
+
+    ``cache`` keeps the recipients between ticks (the planning service passes one). A quiet
+    tick refreshes it when an officer or an account changed, so the first busy tick of a
+    day finds it current."""
     local = to_local(now, tz)
     if not within_hours(cal.rules, local):
+        if cache is not None:
+            await cache.refresh(s)
         return PlanResult(idle="outside hours")
     today = local.date()
     overrides = await _overrides(s, (today.year - 1, today.year))
     rules = await local_calendar.all_rules(s)
     ag = agenda(cal, today, overrides, rules)
     notices = await _notices(s, now) if ag.digest_day else []
-    if ag.quiet(bool(notices)):  # most ticks of the year stop here, after one query
+    if ag.quiet(bool(notices)):  # most ticks of the year stop here, after a few queries
+        if cache is not None:
+            await cache.refresh(s)
         return PlanResult(idle="nothing due today")
     with _collector_paused():  # tens of thousands of small objects, no cycles among them
-        facts = await load(s, now, ag, overrides, notices, rules)
+        facts = await load(s, now, ag, overrides, notices, rules, cache)
         decision = decide_day(ag, facts)
         if decision.idle:
             return PlanResult(idle=decision.idle)
         send_at = to_utc(datetime.combine(today, cal.rules.at), tz)
         result = PlanResult(render(cal, today, send_at, decision.messages), decision.existing)
         if result.planned and not dry_run:
-            shared: dict[int, list[list[str | None]]] = {}  # choices lists, each stored once
-            rows = [p.row(now, shared) for p in result.planned]
-            result.written = await enqueue_many(s, rows)
+            rows = columns(result.planned, now)
+            result.written = await enqueue_columns(s, rows, len(result.planned))
     return result
 
 
@@ -140,6 +146,7 @@ async def load(
     overrides: Sequence[DeadlineOverride],
     notices: Sequence[Notice],
     rules: Sequence[CalendarRule] = (),
+    cache: RecipientCache | None = None,
 ) -> Facts:
     """The facts ``decide`` needs for the day of ``ag``."""
     facts = Facts(
@@ -150,7 +157,7 @@ async def load(
             s, {(st.unit_id, st.period.period) for st, _ in ag.steps}
         ),
         pending=await _pending(s, ag.period_ids),
-        recipients=await _recipients(s),
+        recipients=await _recipients(s, cache),
         notices=notices,
         existing=await _existing(s, ag.batches()),
     )
@@ -226,48 +233,17 @@ async def _existing(s: AsyncSession, batches: Iterable[str]) -> set[str]:
     return set((await s.exec(q)).all())
 
 
-async def _recipients(s: AsyncSession) -> list[Recipient]:
+async def _recipients(s: AsyncSession, cache: RecipientCache | None = None) -> list[Recipient]:
     """Active officers, each with the reachable account they used last (the latest
-    conversation; an account never used counts as oldest; then the newest account).
+    conversation; an account never used counts as oldest; then the newest account): read
+    again, or from ``cache`` when no officer or account changed since (``scheduler.recipients``).
 
-    One plain join, the choice among an officer's accounts made here: a window function
+    One plain join, the choice among an officer's accounts made in Python: a window function
     (``row_number() OVER (PARTITION BY officer …)``) cost SQLite twice the join itself at
-    10,000 officers. ``updated_at`` is read as stored (no datetime parsing per row): the
-    values are only compared with each other (ISO text on SQLite, timestamps on PostgreSQL)."""
-    used = sa.type_coerce(col(Conversation.updated_at), sa.String())
-    q = (
-        sa_select(
-            col(Officer.id),
-            col(Officer.unit_id),
-            col(Officer.full_name),
-            col(Officer.role),
-            col(Officer.mute_action_months),
-            col(ChannelAccount.id),
-            col(ChannelAccount.channel),
-            col(ChannelAccount.chat_id),
-            col(ChannelAccount.lang),
-            used,
-        )
-        .join(ChannelAccount, col(ChannelAccount.officer_id) == col(Officer.id))
-        .outerjoin(Conversation, col(Conversation.account_id) == col(ChannelAccount.id))
-        .where(col(Officer.active).is_(True), col(ChannelAccount.unreachable).is_(False))
-    )
-    best: dict[int, tuple[tuple[bool, Any, int], Any]] = {}
-    for row in (await s.exec(q)).all():  # type: ignore[call-overload]
-        rank = (row[9] is not None, row[9] if row[9] is not None else "", row[5])
-        held = best.get(row[0])
-        if held is None or rank > held[0]:
-            best[row[0]] = (rank, row)
-    langs: dict[str | None, str] = {}
-    out = []
-    for oid in sorted(best):
-        _, (_, uid, name, role, muted, acc_id, channel, chat_id, lang, _) = best[oid]
-        if lang not in langs:
-            langs[lang] = normalise_lang(lang)
-        out.append(
-            Recipient(oid, uid, name, role, bool(muted), acc_id, channel, chat_id, langs[lang])
-        )
-    return out
+    10,000 officers."""
+    if cache is None:
+        return await recipients(s)
+    return await cache.get(s)
 
 
 async def _scope_roots(s: AsyncSession, officer_ids: list[int]) -> dict[int, int]:

@@ -38,6 +38,7 @@ from scheduler.dispatcher import OutboxDispatcher
 from scheduler.lock import SchedulerLock, make_lock
 from scheduler.maintenance import MaintenanceResult, run_maintenance
 from scheduler.planner import PlanResult, plan, remember_start_menu, stale_rows
+from scheduler.recipients import RecipientCache
 
 log = logging.getLogger("bdg.scheduler")
 
@@ -92,6 +93,9 @@ class SchedulerService:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.ticks = 0
+        # The planner's recipients between ticks; re-read when an officer or an account
+        # changed, in whichever process (scheduler.recipients).
+        self.recipients = RecipientCache()
 
     async def tick(self) -> PlanResult | None:
         """One planner run (under the lock); wakes the dispatcher when it wrote rows."""
@@ -101,7 +105,11 @@ class SchedulerService:
             with metrics.PLANNER_TICK_SECONDS.time():
                 async with self.db.session() as s:
                     result = await plan(
-                        s, self.clock(), cal=load_calendar(self.calendar_file), tz=self.timezone
+                        s,
+                        self.clock(),
+                        cal=load_calendar(self.calendar_file),
+                        tz=self.timezone,
+                        cache=self.recipients,
                     )
         except Exception as exc:  # noqa: BLE001 - log and try again at the next tick
             log.error("planner tick failed: %s", type(exc).__name__)

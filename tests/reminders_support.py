@@ -22,6 +22,7 @@ from kernel.messages import Reply
 from kernel.settings import SchedulerSettings
 from scheduler.dispatcher import DispatchStats, OutboxDispatcher
 from scheduler.planner import PlanResult, plan, remember_start_menu, stale_rows
+from scheduler.recipients import RecipientCache
 from tests.chat import Clock
 from tests.conftest import local
 
@@ -225,6 +226,9 @@ class World:
             "terminal": FakeChannel("terminal", clock),
         }
         self.dispatcher = self.new_dispatcher(settings)
+        # Kept across ticks as in the service, so every reminder test also checks that the
+        # cache sees the officers and accounts changed between ticks.
+        self.recipients = RecipientCache()
 
     def new_dispatcher(self, settings: SchedulerSettings | None = None) -> OutboxDispatcher:
         return OutboxDispatcher(
@@ -240,7 +244,9 @@ class World:
         if iso is not None:
             self.clock.set(local(iso))
         async with self.db.session() as s:
-            return await plan(s, self.clock(), cal=self.cal, tz=TZ, dry_run=dry_run)
+            return await plan(
+                s, self.clock(), cal=self.cal, tz=TZ, dry_run=dry_run, cache=self.recipients
+            )
 
     async def send(self) -> DispatchStats:
         return await self.dispatcher.run_once()
