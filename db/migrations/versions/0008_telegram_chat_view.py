@@ -1,7 +1,7 @@
 """Telegram keyboards shared by several workers: one row per chat
 
-Revision ID: 0007_telegram_chat_view
-Revises: 0006_outbox_workers
+Revision ID: 0008_telegram_chat_view
+Revises: 0007_change_counter
 Create Date: 2026-12-01 23:50:00
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 
-revision: str = '0007_telegram_chat_view'
-down_revision: str | Sequence[str] | None = '0006_outbox_workers'
+revision: str = '0008_telegram_chat_view'
+down_revision: str | Sequence[str] | None = '0007_change_counter'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
