@@ -390,8 +390,8 @@ class CountingBudget(MemoryBudget):
 async def test_one_budget_paces_the_outbox_sends_and_counts_each_message_once(
     oa: FakeZaloOA, demo_db: Database, dispatcher: Dispatcher, clock: Clock, keyring: Keyring
 ) -> None:
-    """A burst of 30 rows at 20/s: the stand-in sees at most 20 (+1, a request delayed on the
-    way) in any second, each message counted once in the budget. The channel's own settings
+    """A burst of 30 rows at 20/s: the stand-in sees at most 20 (+2: a request delayed on the
+    way lands next to its successor) in any second, each message counted once in the budget. The channel's own settings
     name 2/s: were the channel pacing its calls itself (a second limiter in series), no second
     could hold more than 3."""
     settings = Settings(
@@ -422,7 +422,7 @@ async def test_one_budget_paces_the_outbox_sends_and_counts_each_message_once(
     times = sorted(m.time for m in oa.sent if m.to in set(users))
     assert len(times) == 30
     busiest = max(sum(1 for x in times[i:] if x - t0 < 1.0) for i, t0 in enumerate(times))
-    assert 3 < busiest <= 21, busiest
+    assert 3 < busiest <= 22, busiest
     # Each message used one outbox slot; none was charged on top (nor paced again).
     assert (budget.slots, budget.charges) == (30, 0)
 
