@@ -36,7 +36,7 @@ from bot.zalo_oa.channel import ZaloOAChannel  # noqa: E402
 from db.crypto import Keyring, new_key_spec  # noqa: E402
 from db.engine import Database  # noqa: E402
 from db.models import ChannelAccount, Officer, Outbox, Unit  # noqa: E402
-from db.outbox import enqueue_many  # noqa: E402
+from db.outbox import enqueue_many, new_row  # noqa: E402
 from db.units import seed_demo  # noqa: E402
 from db.zalo_oa import ZaloOAUser  # noqa: E402
 from handlers.dispatch import Dispatcher  # noqa: E402
@@ -92,7 +92,7 @@ async def setup(db: Database, oa: FakeZaloOA, n: int, keyring: Keyring) -> dict[
                 oa.unfollow(user)
         await s.flush()
         rows = [
-            dict(
+            new_row(
                 key=f"remind:2026:2026-12-01:acc:{acc.id}",
                 kind="reminder",
                 channel="zalo_oa",
@@ -101,12 +101,7 @@ async def setup(db: Database, oa: FakeZaloOA, n: int, keyring: Keyring) -> dict[
                 unit_id=unit.id,
                 batch="remind:2026:2026-12-01",
                 text="Nhắc: hạn nộp báo cáo năm 2026 là 07/12/2026.",
-                choices=[],
-                numbered=True,
-                status="pending",
-                attempts=0,
-                not_before=now,
-                created_at=now,
+                now=now,
             )
             for acc in accounts
         ]

@@ -33,7 +33,7 @@ from kernel.errors import UserError
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"
 # Tables that hold no data of their own: a freshly migrated database has rows only here.
-BOOKKEEPING = frozenset({"alembic_version", "schedulerlease"})
+BOOKKEEPING = frozenset({"alembic_version", "schedulerlease", "changecounter"})
 PG_TIMEOUT_SECONDS = 3600
 
 

@@ -32,6 +32,7 @@ from kernel.channel import Rejected, RetryLater, Transient, Unreachable
 from kernel.clock import utcnow
 from kernel.messages import Choice, Reply
 from kernel.settings import SchedulerSettings, Settings, ZaloOASettings
+from scheduler.budget import Limit, MemoryBudget
 from scheduler.dispatcher import OutboxDispatcher
 from services.privacy import dedupe_digest
 from tests.chat import Chat, Clock
@@ -358,3 +359,104 @@ async def test_lienket_links_an_oa_follower_to_the_officer(
         ("zalo_oa", rows[0].officer_id),
     ] and rows[0].officer_id is not None
     assert "Zalo OA vừa được liên kết" in notice.text
+
+
+# --------------------------------------------------------------------------------------------
+# One limiter: the outbox's send budget
+# --------------------------------------------------------------------------------------------
+
+
+class CountingBudget(MemoryBudget):
+    """The in-process budget, counting the channel's slots kept and its charges."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slots = 0
+        self.charges = 0
+
+    async def take(self, key: str, limit: Limit, after: float = 0.0) -> tuple[float, float]:
+        self.slots += key == "zalo_oa"
+        return await super().take(key, limit, after)
+
+    async def give_back(self, key: str, slot: float) -> None:
+        self.slots -= key == "zalo_oa"
+        await super().give_back(key, slot)
+
+    def charge(self, key: str, limit: Limit) -> None:
+        self.charges += key == "zalo_oa"
+        super().charge(key, limit)
+
+
+async def test_one_budget_paces_the_outbox_sends_and_counts_each_message_once(
+    oa: FakeZaloOA, demo_db: Database, dispatcher: Dispatcher, clock: Clock, keyring: Keyring
+) -> None:
+    """A burst of 30 rows at 20/s: the stand-in sees at most 20 (+2: a request delayed on the
+    way lands next to its successor) in any second, each message counted once in the budget. The channel's own settings
+    name 2/s: were the channel pacing its calls itself (a second limiter in series), no second
+    could hold more than 3."""
+    settings = Settings(
+        zalo_oa=oa_settings(oa, ZALO_OA_TRANSACTION_TEMPLATE=TEMPLATE),
+        scheduler=SchedulerSettings(BDG_RATE_ZALO_OA=2),
+        DATABASE_URL=demo_db.url,
+    )
+    channel = ZaloOAChannel(App(settings, demo_db, dispatcher, clock), keyring=keyring)
+    await channel.start(webhook=True)
+    budget = CountingBudget()
+    outbox = OutboxDispatcher(
+        demo_db,
+        {"zalo_oa": channel},
+        settings=SchedulerSettings(BDG_RATE_ZALO_OA=20, BDG_RATE_ZALO_OA_CHAT=1),
+        budget=budget,
+    )
+    channel.use_budget(outbox.gates["zalo_oa"].charge)  # as bot.runner does
+    users = [f"66{i:011d}" for i in range(30)]
+    for i, user in enumerate(users):
+        acc = await _account(demo_db, user, officer=True)
+        async with demo_db.session() as s:
+            await touch_user(s, user, utcnow())
+        oa.interact(user)
+        await _row(demo_db, acc, f"burst{i}")
+    stats = await outbox.run_once()
+    await channel.stop()
+    assert stats.sent == 30
+    times = sorted(m.time for m in oa.sent if m.to in set(users))
+    assert len(times) == 30
+    busiest = max(sum(1 for x in times[i:] if x - t0 < 1.0) for i, t0 in enumerate(times))
+    assert 3 < busiest <= 22, busiest
+    # Each message used one outbox slot; none was charged on top (nor paced again).
+    assert (budget.slots, budget.charges) == (30, 0)
+
+
+async def test_replies_and_a_rows_second_call_are_charged_never_waiting(
+    channel: ZaloOAChannel, oa: FakeZaloOA, demo_db: Database
+) -> None:
+    charged: list[str] = []
+    channel.use_budget(charged.append)
+    acc = await _account(demo_db, OFFICER, officer=True)
+    async with demo_db.session() as s:
+        unit = (await s.exec(select(Unit).where(col(Unit.code) == "28303"))).one()
+        await touch_user(s, OFFICER, utcnow())
+    oa.interact(OFFICER)
+    outbox = OutboxDispatcher(
+        demo_db, {"zalo_oa": channel}, settings=SchedulerSettings(BDG_RATE_ZALO_OA=100)
+    )
+    outbox.gates["zalo_oa"].charge = charged.append  # type: ignore[method-assign]
+
+    await _row(demo_db, acc, "c1", unit.id)  # inside the window: the outbox's slot only
+    await outbox.run_once()
+    assert await _status(demo_db, "c1") == "sent" and charged == []
+
+    # The platform closed the window: the consultation message it refused used the row's
+    # slot; the template that follows it in the same row is charged.
+    oa.interact(OFFICER, ago=49 * 3600)
+    await _row(demo_db, acc, "c2", unit.id)
+    await outbox.run_once()
+    assert await _status(demo_db, "c2") == "sent"
+    assert len(oa.sent_to(OFFICER, "transaction")) == 1
+    assert charged == [OFFICER]
+
+    # A reply to a person (two messages: a long text split) is charged message by message
+    # (``charge`` is a plain function: nothing waits).
+    oa.interact(OFFICER)
+    assert await channel.deliver(OFFICER, [Reply("x" * (channel.capabilities.max_text + 10))])
+    assert charged == [OFFICER] * 3

@@ -25,7 +25,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiolimiter import AsyncLimiter
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
@@ -66,6 +65,7 @@ from kernel.clock import utcnow
 from kernel.i18n import t
 from kernel.messages import Incoming, Outcome, Reply
 from kernel.settings import ZaloOASettings
+from scheduler.budget import is_slot_taken
 from services.cases.config import keyring as case_keyring
 
 log = logging.getLogger("bdg.zalo_oa")
@@ -75,8 +75,9 @@ WEBHOOK_PATH = "/zalo-oa/webhook"
 SIGNATURE_HEADER = "X-ZEvent-Signature"
 MAX_BODY_BYTES = 64 * 1024
 RETRY_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0)
-# Set while an outbox row is sent: every API call it makes waits for the channel's pace.
-_PACED: ContextVar[bool] = ContextVar("zalo_oa_paced", default=False)
+# Set while an outbox row is sent: whether its first API call has used the slot the outbox
+# took for it (``scheduler.budget``); its further calls are charged like replies.
+_ROW_SLOT: ContextVar[list[bool] | None] = ContextVar("zalo_oa_row_slot", default=None)
 MEDIA_EVENTS = {
     "user_send_image": "image",
     "user_send_gif": "image",
@@ -224,13 +225,14 @@ class ZaloOAChannel:
         self.retry_delays = retry_delays
         self.now = now  # wall time: the window is the platform's
         self._sender = ChatSender()
-        # The outbox's gate paces the start of each row, but a row first reads the database
-        # (the window, the account), and rows that waited there together would reach Zalo in
-        # a burst; a row may also make a second call (a template after the platform closed
-        # the window, a retry with a renewed token). So every API call of an outbox row is
-        # paced again right before it goes out.
-        sched = app.settings.scheduler
-        self._pace = AsyncLimiter(1, 1.0 / (sched.zalo_oa_rate * (1.0 - sched.rate_margin)))
+        # One limiter, the outbox's send budget (``scheduler.budget``, shared by every worker
+        # on PostgreSQL), as for Telegram (``bot.telegram.budget``): the outbox waits for a
+        # slot before each row and the row's first API call uses it; every other message
+        # (a reply to a person, a row's second call: a template after the platform closed
+        # the window, a retry with a renewed token) is charged to the budget as it goes out,
+        # without waiting, and the outbox slows down by as much. Set by the runner
+        # (``use_budget``); until then, and without a scheduler, nothing is counted.
+        self._charge: Callable[[str], None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -256,18 +258,33 @@ class ZaloOAChannel:
         await self._sender.drain()
         await self.client.close()
 
-    async def _call(self, fn: Callable[[str], Any]) -> Any:
+    def use_budget(self, charge: Callable[[str], None]) -> None:
+        """Count this channel's messages in the outbox's send budget (``bot.runner``)."""
+        self._charge = charge
+
+    def _count(self, chat_id: str | None) -> None:
+        """A message to ``chat_id`` goes out now: an outbox row's first one uses the slot the
+        outbox took for it; any other is charged to the budget (never waits)."""
+        if chat_id is None:
+            return  # not a message (the OA's own information)
+        row = _ROW_SLOT.get()
+        if row is not None and not row[0]:
+            row[0] = True
+            return
+        if self._charge is not None:
+            self._charge(chat_id)
+
+    async def _call(self, fn: Callable[[str], Any], chat_id: str | None = None) -> Any:
         """Call the API with the current access token; a token refused as invalid is
-        refreshed (by one process, see TokenStore) and the call made once more."""
+        refreshed (by one process, see TokenStore) and the call made once more. A call that
+        sends a message names its chat: it counts in the send budget."""
         token = await self.tokens.access_token()
-        if _PACED.get():
-            await self._pace.acquire()
+        self._count(chat_id)
         try:
             return await fn(token)
         except OATokenInvalid:
             token = await self.tokens.refresh(stale=token)
-            if _PACED.get():
-                await self._pace.acquire()
+            self._count(chat_id)
             return await fn(token)
 
     # -- incoming --------------------------------------------------------------------------
@@ -353,7 +370,7 @@ class ZaloOAChannel:
     async def _send_cs(self, user_id: str, text: str, buttons: list[Button]) -> str:
         try:
             result: str = await self._call(
-                lambda token: self.client.send_cs(token, user_id, text, buttons)
+                lambda token: self.client.send_cs(token, user_id, text, buttons), user_id
             )
         except OAError as exc:
             raise to_send_error(exc) from None
@@ -392,11 +409,13 @@ class ZaloOAChannel:
                 if user is not None and user.phone and user.zns_consent
                 else None
             )
-        token = _PACED.set(True)
+        # Sent by the outbox, the row has its slot (``slot_taken``); called otherwise, each of
+        # its messages is charged.
+        token = _ROW_SLOT.set([not is_slot_taken()])
         try:
             return await self._route(item, reply, user, account, unit, phone)
         finally:
-            _PACED.reset(token)
+            _ROW_SLOT.reset(token)
 
     async def _route(
         self,
@@ -445,7 +464,8 @@ class ZaloOAChannel:
                     await self._call(
                         lambda tok: self.client.send_transaction(
                             tok, item.chat_id, template, fields
-                        )
+                        ),
+                        item.chat_id,
                     )
                 ]
             except OANotFollower:
@@ -457,7 +477,8 @@ class ZaloOAChannel:
             try:
                 return [
                     await self._call(
-                        lambda tok: self.client.send_zns(tok, phone, zns, fields, item.key[:64])
+                        lambda tok: self.client.send_zns(tok, phone, zns, fields, item.key[:64]),
+                        item.chat_id,
                     )
                 ]
             except OAError as exc:

@@ -28,7 +28,7 @@ EVENTS = ('insert', 'update', 'delete')
 # orders), and once per transaction (the flag lasts until its end). The value is the
 # transaction's id: never seen before, so a rolled-back write cannot bring back an old value.
 PG_FUNCTION = """
-CREATE FUNCTION bdg_bump_recipients() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION bdg_bump_recipients() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF current_setting('bdg.recipients_bumped', true) IS DISTINCT FROM 'y' THEN
         PERFORM set_config('bdg.recipients_bumped', 'y', true);
