@@ -203,7 +203,7 @@ def _upsert(pg: bool, n: int) -> Any:
         },
     )
     if not pg:
-        return stmt
+        return stmt  # SQLite: the reportvalue triggers touch the report (migration 0009)
     reports: sa.Table = Report.__table__  # type: ignore[attr-defined]
     touch = (
         sa.update(reports)
@@ -227,11 +227,9 @@ async def save_values(ctx: Ctx, report: Report, values: dict[str, Any]) -> None:
         params[f"answered_by_{i}"] = officer_id
     pg = ctx.s.get_bind().dialect.name == "postgresql"
     await ctx.s.exec(_upsert(pg, len(values)), params=params)
-    if not pg:
-        report.updated_at = ctx.now
-        return
-    # PostgreSQL: the loaded row is told of the CTE's change, so the ORM does not UPDATE it
-    # again at commit.
+    # The database has moved the report's updated_at with the answers (PostgreSQL: the CTE;
+    # SQLite: the reportvalue triggers, migration 0009): the loaded row is told, so the ORM
+    # does not UPDATE it again at commit.
     set_committed_value(report, "updated_at", ctx.now)
 
 

@@ -289,3 +289,28 @@ async def test_writing_again_makes_an_unreachable_account_reachable(
     await chat.send("/trogiup")
     async with demo_db.session() as s:
         assert (await s.exec(select(ChannelAccount))).one().unreachable is False
+
+
+async def test_a_reports_last_change_follows_its_answers(
+    make_chat: Callable[..., Chat], demo_db: Database, clock: Clock
+) -> None:
+    """The report's updated_at moves with every answer stored, on both databases, though no
+    statement of the step writes it (PostgreSQL: the answers' CTE; SQLite: the triggers of
+    migration 0009), and an answer changed later moves it again."""
+    chat = make_chat()
+    await chat.register(demo_db)
+    await chat.send("/baocao")
+    opened, _ = await stored(demo_db, "2026")
+    clock.advance(minutes=7)
+    first = await current_question(demo_db, chat.channel, chat.user)
+    assert first is not None
+    await chat.send(ANSWERS[first][0])
+    report, values = await stored(demo_db, "2026")
+    assert first in values
+    assert report.updated_at == clock.now != opened.updated_at
+    clock.advance(minutes=3)
+    second = await current_question(demo_db, chat.channel, chat.user)
+    assert second is not None and second != first
+    await chat.send(ANSWERS[second][0])
+    report, _ = await stored(demo_db, "2026")
+    assert report.updated_at == clock.now
