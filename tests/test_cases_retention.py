@@ -31,6 +31,7 @@ from tests.cases_helpers import (
 )
 from tests.chat import Chat, Clock
 from tests.conftest import local
+from tests.schema import migration_diff
 
 
 async def _closed_case(make_chat: Callable[..., Chat], db: Database) -> tuple[str, Chat]:
@@ -198,22 +199,4 @@ async def _invoke(runner: CliRunner, main: object, args: list[str]):  # type: ig
 
 
 async def test_migration_matches_the_tables(db: Database) -> None:
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-    from sqlmodel import SQLModel
-
-    def diff(conn):  # type: ignore[no-untyped-def]
-        ctx = MigrationContext.configure(
-            conn,
-            opts={
-                "compare_type": True,
-                "include_object": lambda _o, name, kind, _r, _c: (
-                    kind != "table" or str(name).startswith("violence_case")
-                ),
-            },
-        )
-        return compare_metadata(ctx, SQLModel.metadata)
-
-    async with db.engine.connect() as conn:
-        changes = await conn.run_sync(diff)
-    assert changes == []
+    assert await migration_diff(db, lambda name: name.startswith("violence_case")) == []

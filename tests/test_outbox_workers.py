@@ -24,6 +24,7 @@ from kernel.settings import SchedulerSettings, Settings
 from scheduler.budget import Limit, MemoryBudget, SharedBudget, chat_key, make_budget, slot_taken
 from scheduler.dispatcher import OutboxDispatcher
 from tests.fakes.telegram_api import FakeTelegram
+from tests.schema import migration_diff
 
 # The shared-budget fan-out: 2,000 messages at Telegram's 30/s take about 70 s.
 FANOUT = int(os.environ.get("BDG_TEST_FANOUT", "2000"))
@@ -56,25 +57,7 @@ async def test_a_budget_keeps_its_limit_gives_back_pauses_and_charges(db: Databa
 
 
 async def test_the_migration_matches_the_outbox_and_budget_tables(db: Database) -> None:
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-    from sqlmodel import SQLModel
-
-    def diff(conn):  # type: ignore[no-untyped-def]
-        ctx = MigrationContext.configure(
-            conn,
-            opts={
-                "compare_type": True,
-                "include_object": lambda _o, name, kind, _r, _c: (
-                    kind != "table" or name in ("outbox", "ratebudget")
-                ),
-            },
-        )
-        return compare_metadata(ctx, SQLModel.metadata)
-
-    async with db.engine.connect() as conn:
-        changes = await conn.run_sync(diff)
-    assert changes == []
+    assert await migration_diff(db, lambda name: name in ("outbox", "ratebudget")) == []
 
 
 async def test_the_telegram_channel_charges_messages_and_edits_not_callback_answers() -> None:

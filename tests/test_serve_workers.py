@@ -38,7 +38,6 @@ from telegram import Update
 from bot.telegram.updates import dedupe_key
 from db.engine import Database
 from db.models import ChannelAccount, ProcessedUpdate, Report, ReportValue, Unit
-from db.units import import_units
 from handlers.registration import new_invite
 from kernel.clock import to_utc
 from services.cases.config import CaseConfig, configure
@@ -47,6 +46,7 @@ from services.privacy import dedupe_digest
 from tests.answers import ANSWERS
 from tests.fakes.telegram_api import SECRET_HEADER, FakeTelegram
 from tests.processes import TEST_CASE_KEYS, Bot, bot_env, free_port
+from tests.schema import commune_code, flat_province
 from tests.telegram_user import keys_of
 
 PG_URL = os.environ.get("BDG_TEST_DATABASE_URL")
@@ -281,19 +281,7 @@ async def pg() -> AsyncIterator[tuple[Database, dict[str, Any]]]:
     config: dict[str, Any] = {"url": PG_URL, "schema": f"w_{uuid.uuid4().hex[:10]}"}
     database = Database(PG_URL, config["schema"])
     await database.upgrade()
-    rows = [{"code": "P", "name": "Tỉnh", "parent_code": "", "kind": "province", "reports": "0"}]
-    rows += [
-        {
-            "code": f"C{i:04d}",
-            "name": f"Xã {i}",
-            "parent_code": "P",
-            "kind": "commune",
-            "reports": "1",
-        }
-        for i in range(OFFICERS)
-    ]
-    async with database.session() as s:
-        await import_units(s, rows)
+    await flat_province(database, OFFICERS)
     yield database, config
     async with database.engine.begin() as conn:
         await conn.execute(text(f'DROP SCHEMA IF EXISTS "{config["schema"]}" CASCADE'))
@@ -318,7 +306,7 @@ async def test_two_serve_workers_share_every_chat_and_survive_a_sigkill(
 ) -> None:
     db, config = pg
     codes = [
-        await new_invite(db, f"C{i:04d}", now=to_utc(NOW, "Asia/Ho_Chi_Minh"))
+        await new_invite(db, commune_code(i), now=to_utc(NOW, "Asia/Ho_Chi_Minh"))
         for i in range(OFFICERS)
     ]
     rng = random.Random(13)

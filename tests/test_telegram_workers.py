@@ -26,6 +26,7 @@ from handlers.router import Router
 from kernel.messages import SELECTED_MARK, Choice, Reply
 from tests.chat import Clock
 from tests.fakes.telegram_api import FakeTelegram
+from tests.schema import migration_diff
 from tests.telegram_user import keys_of
 from tests.test_telegram_channel import make_channel
 
@@ -276,24 +277,7 @@ async def test_the_view_survives_a_restart_and_the_cache_is_only_on_sqlite(
 async def test_the_migration_matches_the_table_and_a_chat_without_a_row_is_unknown(
     demo_db: Database,
 ) -> None:
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-    from sqlmodel import SQLModel
-
-    def diff(conn):  # type: ignore[no-untyped-def]
-        ctx = MigrationContext.configure(
-            conn,
-            opts={
-                "compare_type": True,
-                "include_object": lambda _o, name, kind, _r, _c: (
-                    kind != "table" or name == "telegramchatview"
-                ),
-            },
-        )
-        return compare_metadata(ctx, SQLModel.metadata)
-
-    async with demo_db.engine.connect() as conn:
-        assert await conn.run_sync(diff) == []
+    assert await migration_diff(demo_db, lambda name: name == "telegramchatview") == []
     # A chat from before the table (no row): nothing known, taps are dispatched as after a
     # restart, and retiring finds nothing to retire.
     views = ChatViews(demo_db)
