@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import collections
 import contextlib
 import hashlib
 import logging
@@ -45,6 +46,9 @@ FLUSH_SECONDS = 0.05
 # Keys idle this long are forgotten (their next slot is long free).
 IDLE_SECONDS = 120.0
 PURGE_EVERY_SECONDS = 300.0
+# How long a reading of the database's clock is trusted (a wall clock stepped by NTP is
+# followed within this long).
+OFFSET_WINDOW = 10.0
 # A key's log keeps twice as many slots as its limit counts: after a slot is given back, the
 # one before the oldest counted must still be there (else the window would be checked against
 # too short a log and let one message too many through).
@@ -212,6 +216,8 @@ class SharedBudget:
         self._flusher: asyncio.Task[None] | None = None
         self._purged = 0.0
         self._known: set[str] = set()  # keys whose row exists
+        # (loop time, loop clock minus database clock) readings: a sliding-window minimum.
+        self._offsets: collections.deque[tuple[float, float]] = collections.deque()
 
     async def _run(self, statement: Any, params: dict[str, object]) -> Any:
         async with self.db.engine.connect() as conn:
@@ -236,9 +242,26 @@ class SharedBudget:
             "window": limit.window,
         }
         row = await self._run(_TAKE, params)
+        loop = asyncio.get_running_loop()
+        self._observe(loop.time() - float(row[1]))
         await self._purge()
-        slot, now = float(row[0]), float(row[1])
-        return max(slot - now, 0.0), slot
+        slot = float(row[0])
+        return max(slot + self._offsets[0][1] - loop.time(), 0.0), slot
+
+    def _observe(self, offset: float) -> None:
+        """One reading of the loop's clock minus the database's, late by this reply's delay.
+        A slot is put on the loop's clock with the smallest reading of the last
+        ``OFFSET_WINDOW`` seconds (the least delayed reply: a sliding minimum), the same for
+        every slot, so the spacing the budget gave the slots is the spacing of the sends; with
+        each reply's own reading, a reply that came late moved its send later, towards the
+        next ones (sends bunched, and a second held more than the budget allowed)."""
+        now = asyncio.get_running_loop().time()
+        window = self._offsets
+        while window and window[-1][1] >= offset:
+            window.pop()
+        window.append((now, offset))
+        while window[0][0] < now - OFFSET_WINDOW:
+            window.popleft()
 
     async def give_back(self, key: str, slot: float) -> None:
         await self._run(_GIVE_BACK, {"key": key, "slot": slot})

@@ -113,6 +113,7 @@ class Turn:
     chat_slot: float
     at: float  # loop time of the channel slot
     chat_at: float  # loop time of the chat slot
+    pausing: asyncio.Future[None] | None = None  # the chat's pause, written during the send
 
     async def go(self) -> None:
         """Right before the send: wait for the slot itself. A slot missed by more than
@@ -132,7 +133,22 @@ class Turn:
             else:
                 break
         if loop.time() - self.chat_at > 0.004:  # the chat's spacing counts from the send
-            await gate.budget.pause(self.key, gate.chat_limit_of(self.key).window)
+            # Started now and awaited after the send (``done``): a round trip here moved the
+            # send off its slot, towards the next ones (a second held more than the budget
+            # allowed on PostgreSQL).
+            self.pausing = asyncio.ensure_future(
+                gate.budget.pause(self.key, gate.chat_limit_of(self.key).window)
+            )
+
+    async def done(self) -> None:
+        """After the send: the chat's pause has been written (a failure to write it is
+        logged; the message went out and must be recorded as sent all the same)."""
+        if self.pausing is None:
+            return
+        try:
+            await self.pausing
+        except Exception as exc:  # noqa: BLE001 - only the chat's spacing is at stake
+            log.warning("send budget: chat pause not written (%s)", type(exc).__name__)
 
     async def give_back(self) -> None:
         """The slot was not used (the attempt failed, or another worker sent the row)."""
@@ -203,7 +219,12 @@ class ChannelGate:
         key, chat_limit = chat_key(self.name, chat_id), self.chat_limit_for(chat_id)
         loop = asyncio.get_running_loop()
         async with self._chat_lock(chat_id):
+            # Each slot is put on the loop's clock the moment it is handed out: the chat's
+            # claim after it is another round trip (and maybe a wait for a pooled connection),
+            # which must not move the send later than its slot (sends bunched that way, and a
+            # second held more than the budget allowed).
             wait, slot = await self.budget.take(self.name, self.limit)
+            at = loop.time() + wait
             chat_wait, chat_slot = await self.budget.take(key, chat_limit, after=wait)
             if chat_wait > wait + 0.002:
                 # The chat is not free yet: its channel slot goes back; wait for the chat,
@@ -211,9 +232,12 @@ class ChannelGate:
                 await self.budget.give_back(self.name, slot)
                 await asyncio.sleep(chat_wait)
                 wait, slot = await self.budget.take(self.name, self.limit)
+                at = loop.time() + wait
                 await self.budget.give_back(key, chat_slot)
-                _, chat_slot = await self.budget.take(key, chat_limit, after=wait)
-            at = loop.time() + wait
+                _, chat_slot = await self.budget.take(
+                    key, chat_limit, after=max(at - loop.time(), 0.0)
+                )
+            wait = max(at - loop.time(), 0.0)
             if wait > LEAD:
                 await asyncio.sleep(wait - LEAD)
             yield Turn(self, key, slot, chat_slot, at, at)
@@ -577,6 +601,8 @@ class OutboxDispatcher:
                     failure = exc
                     if isinstance(exc, RetryLater):
                         await gate.rate_limited(row.chat_id, exc, turn)
+                finally:
+                    await turn.done()
             if failure is None:
                 await self._sent(row, attempts, stats)
                 return
