@@ -53,7 +53,12 @@ def test_postgresql_needs_configured_keys(tmp_path: Path) -> None:
     assert check_case_keys(settings(DATABASE_URL=pg, BDG_CASE_KEYS=GOOD)).keys == GOOD
 
 
-def test_sqlite_generates_one_key_next_to_its_database(tmp_path: Path) -> None:
+def test_sqlite_generates_one_key_next_to_its_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Not from the checkout: after `scripts/run.sh` it holds the demo's ./data/case.key, which
+    # a database elsewhere still uses when it has no key of its own (bot.app._local_key_file).
+    monkeypatch.chdir(tmp_path)
     url = f"sqlite+aiosqlite:///{tmp_path / 'db' / 'bdg.sqlite3'}"
     cfg = check_case_keys(settings(DATABASE_URL=url))
     assert cfg.keys is None and cfg.key_file == tmp_path / "db" / "case.key"
