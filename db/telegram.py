@@ -26,6 +26,7 @@ a case report's summary before it is sent. Button labels and callback data are p
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +55,21 @@ class TelegramChatView(SQLModel, table=True):
 
 def _table() -> sa.Table:
     return TelegramChatView.__table__  # type: ignore[attr-defined, no-any-return]
+
+
+# PostgreSQL: the remove in one statement (one round trip, no transaction around it). The
+# row is locked by the sub-select (``FOR UPDATE``; a concurrent add or remove waits, and this
+# one then reads its result), the keyboards that go are cut out of the row in the database,
+# and the row as it was when locked comes back to say what was removed.
+_PG_REMOVE = sa.text(
+    "UPDATE telegramchatview AS t SET keyboards = CASE WHEN CAST(:everything AS boolean) THEN "
+    "CASE WHEN jsonb_exists(t.keyboards, CAST(:keep AS text)) "
+    "THEN jsonb_build_object(CAST(:keep AS text), t.keyboards -> CAST(:keep AS text)) "
+    "ELSE CAST('{}' AS jsonb) END "
+    "ELSE t.keyboards - CAST(:drop AS text[]) END, updated_at = :at "
+    "FROM (SELECT chat_id, keyboards FROM telegramchatview WHERE chat_id = :chat FOR UPDATE) "
+    "AS old WHERE t.chat_id = old.chat_id RETURNING old.keyboards"
+).bindparams(sa.bindparam("at", type_=TelegramChatView.__table__.c.updated_at.type))  # type: ignore[attr-defined]
 
 
 def _is_pg(s: AsyncSession) -> bool:
@@ -104,6 +120,27 @@ async def remove_keyboards(
     """Remove the keyboards of ``message_ids`` (all of them when None) but ``keep`` from the
     chat's, under the row's lock; returns the ones removed and the kept one."""
     table = _table()
+    if _is_pg(s):
+        row = (
+            await s.exec(  # type: ignore[call-overload]
+                _PG_REMOVE,
+                params={
+                    "chat": chat_id,
+                    "everything": message_ids is None,
+                    "keep": keep,
+                    "drop": [m for m in message_ids or [] if m != keep],
+                    "at": at,
+                },
+            )
+        ).first()
+        if row is None or not row[0]:
+            return {}
+        was: dict[str, Any] = row[0] if isinstance(row[0], dict) else json.loads(row[0])
+        gone = list(was) if message_ids is None else message_ids
+        removed = {m: was[m] for m in gone if m in was and m != keep}
+        if keep is not None and keep in was:
+            removed[keep] = was[keep]
+        return removed
     stmt = sa.select(table.c.keyboards).where(table.c.chat_id == chat_id).with_for_update()
     row = (await s.exec(stmt)).first()  # type: ignore[call-overload]
     if row is None or not row[0]:

@@ -20,14 +20,16 @@ does not match its question)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.telegram.render import Chunk, buttons, is_hashed
 from db.crypto import CryptoError, Keyring
@@ -113,13 +115,27 @@ class ChatViews:
         self._keyring = keyring
         self._views: OrderedDict[int, ChatView] = OrderedDict()
 
+    @contextlib.asynccontextmanager
+    async def _session(self) -> AsyncIterator[AsyncSession]:
+        """SQLite: a write transaction (its one write lock, ``BEGIN IMMEDIATE``). PostgreSQL:
+        every operation here is one statement, so it runs without a transaction around it
+        (``AUTOCOMMIT``: one round trip each, where BEGIN and COMMIT made three or four)."""
+        if self.cache or is_sqlite(self.db.url):
+            async with self.db.session() as s:
+                yield s
+            return
+        async with self.db.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            async with AsyncSession(bind=conn) as s:
+                yield s
+
     async def get(self, chat_id: int) -> ChatView | None:
         """The chat's view; None when nothing is known of it (or the database failed)."""
         if self.cache and chat_id in self._views:
             self._views.move_to_end(chat_id)
             return self._views[chat_id]
         try:
-            async with self.db.session() as s:
+            async with self._session() as s:
                 found = await read_view(s, str(chat_id))
         except _DB_ERRORS as exc:
             log.warning("Telegram keyboards of a chat not read: %s", type(exc).__name__)
@@ -150,7 +166,7 @@ class ChatViews:
             if not ids:
                 return cached
         try:
-            async with self.db.session() as s:
+            async with self._session() as s:
                 removed = await remove_keyboards(
                     s, str(chat_id), ids, self._clock(), keep=None if keep is None else str(keep)
                 )
@@ -166,7 +182,7 @@ class ChatViews:
             if view is None or view.keyboards.pop(message_id, None) is None:
                 return
         try:
-            async with self.db.session() as s:
+            async with self._session() as s:
                 await remove_keyboards(s, str(chat_id), [str(message_id)], self._clock())
         except _DB_ERRORS as exc:
             log.warning("Telegram keyboard of a chat not dropped: %s", type(exc).__name__)
@@ -186,7 +202,7 @@ class ChatViews:
                 return
         data = {str(k.message_id): k.to_json(self._seal(chat_id, k)) for k in keyboards}
         try:
-            async with self.db.session() as s:
+            async with self._session() as s:
                 await add_keyboards(s, str(chat_id), newest, data, self._clock())
         except _DB_ERRORS as exc:
             log.warning("Telegram keyboards of a chat not recorded: %s", type(exc).__name__)
