@@ -5,6 +5,11 @@ in S seconds (30) to ``POST /telegram/webhook``, and the HTTP answer times are p
     .venv/bin/python bench/webhook_flood.py
     .venv/bin/python bench/webhook_flood.py --users 50 --updates 2000 --seconds 30
     BDG_BENCH_PG_URL=postgresql://postgres@127.0.0.1:5432/test .venv/bin/python bench/webhook_flood.py
+    BDG_BENCH_PG_URL=… .venv/bin/python bench/webhook_flood.py --workers 2   # PostgreSQL: 1, then 2
+
+``--workers 2`` runs the PostgreSQL flood once with one ``bdg serve`` and once with two on the
+same database, each update posted to one of them at random (a load balancer without session
+affinity; a chat's updates still one after another).
 
 The officers are registered beforehand (in this process, on the same database) and each has
 the annual report open; during the flood each sends the report's answers in order (then
@@ -21,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -83,12 +89,12 @@ def update(update_id: int, user: int, message_id: int, text: str) -> bytes:
     ).encode()
 
 
-async def flood(port: int, users: int, updates: int, seconds: float) -> list[float]:
+async def flood(ports: list[int], users: int, updates: int, seconds: float) -> list[float]:
     texts = [answer for answer, _ in ANSWERS.values()] + ["/baocao"]
     per_user = updates // users
     interval = seconds / per_user  # each officer's pace; the officers are spread across it
     latencies: list[float] = []
-    url = f"http://127.0.0.1:{port}/telegram/webhook"
+    urls = [f"http://127.0.0.1:{port}/telegram/webhook" for port in ports]
     headers = {HEADER: SECRET, "Content-Type": "application/json"}
     limits = httpx.Limits(max_connections=users, max_keepalive_connections=users)
     async with httpx.AsyncClient(limits=limits, timeout=60) as http:
@@ -101,6 +107,7 @@ async def flood(port: int, users: int, updates: int, seconds: float) -> list[flo
                 await asyncio.sleep(max(0.0, due - time.perf_counter()))
                 body = update(1 + i * per_user + n, user, 1000 + n, texts[n % len(texts)])
                 sent = time.perf_counter()
+                url = random.choice(urls)
                 response = await http.post(url, content=body, headers=headers)
                 latencies.append(time.perf_counter() - sent)
                 assert response.status_code == 200, response.status_code
@@ -127,28 +134,33 @@ def replies_sent(tg: FakeTelegram) -> int:
     return sum(1 for c in tg.calls_to("sendMessage") if c.ok)
 
 
-async def run(tg: FakeTelegram, config: dict[str, Any], args: argparse.Namespace) -> None:
+async def run(
+    tg: FakeTelegram, config: dict[str, Any], args: argparse.Namespace, workers: int = 1
+) -> None:
     tmp = Path(config["tmp"])
     await prepare(config["url"], config["schema"], args.users)
     for i in range(args.users):
         tg.register_chat(FIRST_USER + i, first_name="Cán bộ")
-    port = free_port()
-    env = bot_env(
-        config,
-        TELEGRAM_BOT_TOKEN=tg.token,
-        TELEGRAM_API_URL=tg.url,
-        TELEGRAM_WEBHOOK_SECRET=SECRET,
-        BDG_PORT=str(port),
-        PUBLIC_URL=f"http://127.0.0.1:{port}",
-        BDG_CASE_KEYS=TEST_CASE_KEYS,
-    )
-    env["BDG_LOG_LEVEL"] = "WARNING"
-    bot = Bot("serve", env, tmp / "serve.log")
+    ports = [free_port() for _ in range(workers)]
+    bots = []
+    for port in ports:
+        env = bot_env(
+            config,
+            TELEGRAM_BOT_TOKEN=tg.token,
+            TELEGRAM_API_URL=tg.url,
+            TELEGRAM_WEBHOOK_SECRET=SECRET,
+            BDG_PORT=str(port),
+            PUBLIC_URL=f"http://127.0.0.1:{port}",
+            BDG_CASE_KEYS=TEST_CASE_KEYS,
+        )
+        env["BDG_LOG_LEVEL"] = "WARNING"
+        bots.append(Bot("serve", env, tmp / f"serve-{port}.log"))
     try:
-        await wait_healthy(port, bot)
+        for port, bot in zip(ports, bots, strict=True):
+            await wait_healthy(port, bot)
         before = replies_sent(tg)
         t0 = time.perf_counter()
-        latencies = await flood(port, args.users, args.updates, args.seconds)
+        latencies = await flood(ports, args.users, args.updates, args.seconds)
         flood_end = time.perf_counter()
         expected = len(latencies)  # at least one reply per update
         for _ in range(600):  # the replies leave at Telegram's pace: up to 2 minutes more
@@ -158,14 +170,17 @@ async def run(tg: FakeTelegram, config: dict[str, Any], args: argparse.Namespace
         last = time.perf_counter()
         q = statistics.quantiles(latencies, n=100)
         load = os.getloadavg()[0]
+        name = config["name"] + (f" ×{workers}" if workers > 1 else "")
         print(
-            f"{config['name']:<11} {len(latencies):>7} {q[49] * 1000:>7.1f} {q[98] * 1000:>7.1f} "
+            f"{name:<14} {len(latencies):>7} {q[49] * 1000:>7.1f} {q[98] * 1000:>7.1f} "
             f"{max(latencies) * 1000:>7.1f} {flood_end - t0:>7.1f} {last - t0:>9.1f} "
             f"{replies_sent(tg) - before:>7} {load:>5.2f}"
         )
-        bot.terminate()
+        for bot in bots:
+            bot.terminate()
     finally:
-        bot.ensure_dead()
+        for bot in bots:
+            bot.ensure_dead()
 
 
 def main() -> None:
@@ -173,10 +188,13 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=50)
     ap.add_argument("--updates", type=int, default=2000)
     ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument(
+        "--workers", type=int, default=1, help="PostgreSQL: also with this many bdg serve"
+    )
     args = ap.parse_args()
     print(f"{args.updates} updates from {args.users} officers in {args.seconds:.0f} s")
     print(
-        f"{'database':<11} {'updates':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+        f"{'database':<14} {'updates':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
         f"{'flood s':>7} {'replies s':>9} {'replies':>7} {'load':>5}"
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -192,9 +210,20 @@ def main() -> None:
         if pg:
             schema = f"flood_{uuid.uuid4().hex[:8]}"
             configs.append({"name": "PostgreSQL", "url": pg, "schema": schema, "tmp": tmp})
+            if args.workers > 1:  # SQLite serves one process
+                schema = f"flood_{uuid.uuid4().hex[:8]}"
+                configs.append(
+                    {
+                        "name": "PostgreSQL",
+                        "url": pg,
+                        "schema": schema,
+                        "tmp": tmp,
+                        "workers": args.workers,
+                    }
+                )
         for config in configs:
             with FakeTelegram() as tg:
-                asyncio.run(run(tg, config, args))
+                asyncio.run(run(tg, config, args, config.get("workers", 1)))
             if config["schema"]:
                 asyncio.run(drop(config["url"], config["schema"]))
 
