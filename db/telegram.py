@@ -157,3 +157,14 @@ async def remove_keyboards(
     if keep is not None and keep in keyboards:
         removed[keep] = keyboards[keep]
     return removed
+
+
+async def forget_idle_keyboards(s: AsyncSession, before: datetime, now: datetime) -> int:
+    """Empty the keyboards of the chats whose row has not changed since ``before`` (the daily
+    maintenance); ``newest`` stays, so their old buttons are refused as outdated. Returns how
+    many chats."""
+    table = _table()
+    result = await s.exec(  # type: ignore[call-overload]
+        sa.update(table).where(table.c.updated_at < before).values(keyboards={}, updated_at=now)
+    )
+    return int(result.rowcount or 0)

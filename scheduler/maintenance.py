@@ -7,7 +7,11 @@ time) in the process that holds the scheduler lock, so once across workers:
 - dedupe keys of processed updates older than ``BDG_PROCESSED_KEEP_DAYS`` are deleted (the
   messengers redeliver an update for a day at most);
 - invite codes and account-linking codes that expired unused are deleted (used ones stay:
-  they say who registered with which code).
+  they say who registered with which code);
+- the Telegram keyboards of chats idle for ``KEYBOARDS_KEEP_DAYS`` are forgotten
+  (``db/telegram.py``): their question texts (encrypted, but possibly a case summary) are not
+  kept for ever. The chat's row and its ``newest`` stay, so a tap on one of those old buttons
+  is refused as outdated rather than taken as an answer to whatever is asked now.
 
 Each part commits on its own, so one failing leaves the others done.
 """
@@ -25,10 +29,15 @@ from sqlmodel import col
 from db.engine import Database
 from db.linking import LinkCode
 from db.models import Invite, ProcessedUpdate
+from db.telegram import forget_idle_keyboards
 from kernel import metrics
 from services.cases.retention import purge
 
 log = logging.getLogger("bdg.maintenance")
+
+# A month: a question nobody answered in that long is better asked again than answered by an
+# old button.
+KEYBOARDS_KEEP_DAYS = 30
 
 
 @dataclass
@@ -38,6 +47,7 @@ class MaintenanceResult:
     updates_forgotten: int = 0
     invites_deleted: int = 0
     link_codes_deleted: int = 0
+    keyboards_forgotten: int = 0
     failed: list[str] = field(default_factory=list)
 
 
@@ -82,18 +92,25 @@ async def run_maintenance(
             )
             out.link_codes_deleted = await _count(res)
 
+    async def keyboards() -> None:
+        cutoff = now - timedelta(days=KEYBOARDS_KEEP_DAYS)
+        async with db.session() as s:
+            out.keyboards_forgotten = await forget_idle_keyboards(s, cutoff, now)
+
     await part("retention", retention)
     await part("processed_updates", processed)
     await part("invites", invites)
+    await part("telegram_keyboards", keyboards)
     metrics.MAINTENANCE_RUNS.labels("error" if out.failed else "ok").inc()
     log.info(
         "maintenance: %d case texts purged, %d drafts, %d update keys, %d invites, "
-        "%d link codes deleted%s",
+        "%d link codes deleted, %d chats' keyboards forgotten%s",
         out.cases_purged,
         out.drafts_deleted,
         out.updates_forgotten,
         out.invites_deleted,
         out.link_codes_deleted,
+        out.keyboards_forgotten,
         f"; failed: {', '.join(out.failed)}" if out.failed else "",
     )
     return out

@@ -90,3 +90,25 @@ async def test_maintenance_runs_once_across_workers_at_the_configured_hour(
     finally:
         await first.stop()
         await second.lock.release()
+
+
+async def test_maintenance_forgets_the_keyboards_of_chats_idle_for_a_month(
+    demo_db: Database, clock: Clock
+) -> None:
+    """An idle chat's keyboards (and their encrypted question texts) go; its ``newest`` stays,
+    so a tap on one of those old buttons is refused as outdated. A chat in use keeps them."""
+    from bot.telegram.keyboards import ChatViews, Keyboard
+
+    now = clock()
+    old = ChatViews(demo_db, cache=False, clock=lambda: now - timedelta(days=31))
+    recent = ChatViews(demo_db, cache=False, clock=lambda: now - timedelta(days=2))
+    await old.add(501, 40, [Keyboard(40, "Câu cũ?", [("yes", "Có"), ("no", "Không")])])
+    await recent.add(502, 7, [Keyboard(7, "Câu mới?", [("yes", "Có"), ("no", "Không")])])
+    result = await run_maintenance(demo_db, now)
+    assert result.keyboards_forgotten == 1 and result.failed == []
+    views = ChatViews(demo_db, cache=False)
+    idle, used = await views.get(501), await views.get(502)
+    assert idle is not None and idle.keyboards == {} and idle.newest == 40
+    assert used is not None and list(used.keyboards) == [7]
+    again = await run_maintenance(demo_db, now)
+    assert again.keyboards_forgotten == 0
