@@ -172,7 +172,7 @@ def _columns(p: _Positional, columns: Mapping[str, Sequence[object]]) -> list[li
     return out
 
 
-def rows_to_columns(rows: Sequence[dict[str, object]]) -> tuple[dict[str, list[object]], int]:
+def _rows_to_columns(rows: Sequence[dict[str, object]]) -> tuple[dict[str, list[object]], int]:
     """Column → its values, from rows as ``new_row`` makes them (the claim may be left out)."""
     table = Outbox.__table__  # type: ignore[attr-defined]
     names = [c.name for c in table.columns if c.name != "id"]
@@ -186,7 +186,7 @@ async def enqueue_many(
     keys that exist; returns how many were written (or, where the driver cannot count an
     executemany, how many were given). Same guarantees as ``enqueue``. See
     ``enqueue_columns``."""
-    columns, n = rows_to_columns(rows)
+    columns, n = _rows_to_columns(rows)
     return await enqueue_columns(s, columns, n, chunk)
 
 

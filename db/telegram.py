@@ -26,7 +26,6 @@ a case report's summary before it is sent. Button labels and callback data are p
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -135,28 +134,34 @@ async def remove_keyboards(
         ).first()
         if row is None or not row[0]:
             return {}
-        was: dict[str, Any] = row[0] if isinstance(row[0], dict) else json.loads(row[0])
-        gone = list(was) if message_ids is None else message_ids
-        removed = {m: was[m] for m in gone if m in was and m != keep}
-        if keep is not None and keep in was:
-            removed[keep] = was[keep]
-        return removed
+        return _taken(dict(row[0]), message_ids, keep)[1]
     stmt = sa.select(table.c.keyboards).where(table.c.chat_id == chat_id).with_for_update()
     row = (await s.exec(stmt)).first()  # type: ignore[call-overload]
     if row is None or not row[0]:
         return {}
-    keyboards: dict[str, Any] = dict(row[0])
-    wanted = list(keyboards) if message_ids is None else message_ids
-    removed = {m: keyboards.pop(m) for m in wanted if m in keyboards and m != keep}
-    if removed:
+    was: dict[str, Any] = dict(row[0])
+    going, taken = _taken(was, message_ids, keep)
+    if going:
+        staying = {m: k for m, k in was.items() if m not in going}
         await s.exec(  # type: ignore[call-overload]
             sa.update(table)
             .where(table.c.chat_id == chat_id)
-            .values(keyboards=keyboards, updated_at=at)
+            .values(keyboards=staying, updated_at=at)
         )
-    if keep is not None and keep in keyboards:
-        removed[keep] = keyboards[keep]
-    return removed
+    return taken
+
+
+def _taken(
+    was: dict[str, Any], message_ids: list[str] | None, keep: str | None
+) -> tuple[set[str], dict[str, Any]]:
+    """Of a chat's keyboards as they were, the ids that go (``message_ids``, or all, but
+    ``keep``) and what ``remove_keyboards`` returns: those, and the kept one."""
+    wanted = list(was) if message_ids is None else message_ids
+    going = {m for m in wanted if m in was and m != keep}
+    taken = {m: was[m] for m in wanted if m in going}
+    if keep is not None and keep in was:
+        taken[keep] = was[keep]
+    return going, taken
 
 
 async def forget_idle_keyboards(s: AsyncSession, before: datetime, now: datetime) -> int:

@@ -19,7 +19,7 @@ the other order could keep stale data for good.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,7 +41,6 @@ class Candidates:
 
     single: dict[int, Recipient]  # officers with exactly one reachable account
     multi: dict[int, list[Recipient]]  # the others, each account a candidate
-    everyone: list[Recipient] = field(default_factory=list)  # when ``multi`` is empty
 
 
 async def counter(s: AsyncSession) -> int | None:
@@ -82,7 +81,7 @@ async def candidates(s: AsyncSession) -> Candidates:
             single[oid] = accounts[0]
         else:
             multi[oid] = accounts
-    return Candidates(single, multi, list(single.values()) if not multi else [])
+    return Candidates(single, multi)
 
 
 async def last_used(s: AsyncSession, account_ids: Iterable[int]) -> dict[int, Any]:
@@ -104,7 +103,7 @@ def choose(c: Candidates, used: dict[int, Any]) -> list[Recipient]:
     """Each officer on the account used last (the latest conversation); an account never
     used counts as oldest; then the newest account. Ordered by officer id."""
     if not c.multi:
-        return c.everyone
+        return list(c.single.values())  # already by officer id
     chosen = dict(c.single)
     for oid, accounts in c.multi.items():
         chosen[oid] = max(accounts, key=lambda r: _rank(r, used))

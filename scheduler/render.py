@@ -39,37 +39,11 @@ class Planned:
     choices: list[Choice]
     not_before: datetime
 
-    def row(
-        self, now: datetime, shared: dict[int, list[list[str | None]]] | None = None
-    ) -> dict[str, object]:
-        """The outbox row. ``shared`` keeps one stored form of each choices list, so that rows
-        sharing their choices share that value too (it is serialised once)."""
-        choices: list[list[str | None]] | None = None
-        if shared is not None:
-            choices = shared.get(id(self.choices))
-        if choices is None:
-            choices = [[c.key, c.label, c.alias] for c in self.choices]
-            if shared is not None:
-                shared[id(self.choices)] = choices
-        return new_row(
-            key=self.key,
-            kind=self.kind,
-            channel=self.channel,
-            chat_id=self.chat_id,
-            text=self.text,
-            now=now,
-            account_id=self.account_id,
-            unit_id=self.unit_id,
-            batch=self.batch,
-            choices=choices,
-            not_before=self.not_before,
-        )
-
 
 def columns(planned: Sequence[Planned], now: datetime) -> dict[str, list[object]]:
-    """The outbox rows of ``planned`` column by column (``db.outbox.enqueue_columns``): the
-    same values as :meth:`Planned.row`, without a dict per row. Columns every row shares
-    come from ``new_row``; each choices list is stored once."""
+    """The outbox rows of ``planned`` column by column (``db.outbox.enqueue_columns``),
+    without a dict per row. Columns every row shares come from ``new_row``; each choices
+    list is stored once (rows sharing their choices share that value, serialised once)."""
     n = len(planned)
     shared: dict[int, list[list[str | None]]] = {}
 

@@ -51,7 +51,7 @@ import re
 import traceback
 import warnings
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from html import escape
 from typing import Any, TypeVar
@@ -659,8 +659,7 @@ class TelegramChannel:
             )
         )
         if ok:
-            still = Keyboard.of(shown.message_id, toggled)
-            still.html = shown.html
+            still = replace(Keyboard.of(shown.message_id, toggled), html=shown.html)
             await self.views.add(chat_id, 0, [still])
         else:
             await self.views.drop(chat_id, shown.message_id)
@@ -668,9 +667,12 @@ class TelegramChannel:
 
     async def _show_answer(self, chat_id: int, keyboard: Keyboard, label: str | None) -> None:
         """The question edited to end with ``→ <b>answer</b>``, without its keyboard."""
-        html = keyboard.html + f"\n→ <b>{escape(button_label(label))}</b>" if label else ""
-        if not keyboard.html:  # the text is not known (not decrypted): only the buttons go
-            html = ""
+        # Without a label, or without the text (not decrypted), only the buttons go.
+        html = (
+            keyboard.html + f"\n→ <b>{escape(button_label(label))}</b>"
+            if label and keyboard.html
+            else ""
+        )
         if html and utf16_len(html) <= MAX_TEXT_LENGTH:
             done = await self._quietly(
                 self.bot.edit_message_text(
