@@ -116,20 +116,6 @@ async def flood(ports: list[int], users: int, updates: int, seconds: float) -> l
     return latencies
 
 
-async def wait_healthy(port: int, bot: Bot) -> None:
-    async with httpx.AsyncClient() as http:
-        for _ in range(600):
-            try:
-                if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if bot.proc.poll() is not None:
-                raise SystemExit(bot.output()[-3000:])
-            await asyncio.sleep(0.05)
-    raise SystemExit("bdg serve did not become healthy")
-
-
 def replies_sent(tg: FakeTelegram) -> int:
     return sum(1 for c in tg.calls_to("sendMessage") if c.ok)
 
@@ -157,7 +143,7 @@ async def run(
         bots.append(Bot("serve", env, tmp / f"serve-{port}.log"))
     try:
         for port, bot in zip(ports, bots, strict=True):
-            await wait_healthy(port, bot)
+            await bot.wait_healthy(port)
         before = replies_sent(tg)
         t0 = time.perf_counter()
         latencies = await flood(ports, args.users, args.updates, args.seconds)

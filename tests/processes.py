@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -9,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from db.crypto import new_key_spec
 
@@ -41,6 +44,20 @@ class Bot:
     def ensure_dead(self) -> None:
         if self.proc.poll() is None:
             self.kill()
+
+    async def wait_healthy(self, port: int, seconds: float = 30.0) -> None:
+        """Until ``bdg serve`` on ``port`` answers /healthz; fails with its output if it
+        exits or does not come up within about ``seconds``."""
+        async with httpx.AsyncClient() as http:
+            for _ in range(int(seconds / 0.05)):
+                try:
+                    if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                assert self.proc.poll() is None, self.output()[-5000:]
+                await asyncio.sleep(0.05)
+        raise AssertionError("bdg serve did not come up:\n" + self.output()[-5000:])
 
 
 def free_port() -> int:

@@ -288,19 +288,6 @@ async def pg() -> AsyncIterator[tuple[Database, dict[str, Any]]]:
     await database.dispose()
 
 
-async def wait_up(port: int, bot: Bot) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(600):
-            assert bot.proc.poll() is None, bot.output()[-3000:]
-            try:
-                if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError(bot.output()[-3000:])
-
-
 async def test_two_serve_workers_share_every_chat_and_survive_a_sigkill(
     pg: tuple[Database, dict[str, Any]], tmp_path: Path
 ) -> None:
@@ -328,7 +315,7 @@ async def test_two_serve_workers_share_every_chat_and_survive_a_sigkill(
             workers.append(Bot("serve", env, tmp_path / f"worker-{n}.log"))
         try:
             for port, bot in zip(ports, workers, strict=True):
-                await wait_up(port, bot)
+                await bot.wait_healthy(port, 60.0)  # two start at once
             tg.workers = [f"http://127.0.0.1:{p}/telegram/webhook" for p in ports]
             tg.alive = [True, True]
 

@@ -74,19 +74,6 @@ def oa_env(db_config: dict[str, Any], oa: FakeZaloOA, port: int, **extra: str) -
     )
 
 
-async def wait_healthy(bot: Bot, port: int) -> None:
-    async with httpx.AsyncClient() as http:
-        for _ in range(600):
-            try:
-                if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert bot.proc.poll() is None, bot.output()[-5000:]
-            await asyncio.sleep(0.05)
-    raise AssertionError("bdg serve did not come up:\n" + bot.output()[-5000:])
-
-
 class OAUser:
     def __init__(self, oa: FakeZaloOA, db: Database, user_id: str, port: int, bot: Bot) -> None:
         self.oa, self.db, self.id, self.port, self.bot = oa, db, user_id, port, bot
@@ -138,7 +125,7 @@ async def test_whole_report_and_a_case_through_the_oa(
     code = await invite(env, tmp_path)
     bot = Bot("serve", env, tmp_path / "serve.log")
     try:
-        await wait_healthy(bot, port)
+        await bot.wait_healthy(port)
         user = OAUser(oa, demo_db, USER, port, bot)
         await user.say(f"/start {code}", "Họ và tên")
         await user.say("Nguyễn Thị Lan", "Chức vụ")
@@ -252,7 +239,7 @@ async def test_two_processes_one_refresh_mid_fan_out_and_the_window(
     try:
         for i in range(processes):
             bots.append(Bot("serve", envs[i], tmp_path / f"bot{i}.log"))
-            await wait_healthy(bots[i], ports[i])
+            await bots[i].wait_healthy(ports[i])
         assert [c.ok for c in oa.token_calls] == [True]  # the second process used the stored one
 
         await _fan_out(demo_db, accounts, "ann:e2e")
